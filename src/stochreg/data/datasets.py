@@ -1,0 +1,94 @@
+"""In-memory datasets: uint8 image tensors (N, C, H, W) and int64 labels, read from a data folder.
+
+    >>> ds = load_dataset("mnist", "data")          # doctest: +SKIP
+    >>> ds.train_images.shape, ds.train_images.dtype # doctest: +SKIP
+    (torch.Size([60000, 1, 28, 28]), torch.uint8)
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from ..registry import Registry
+from . import fetch as fetching
+from .idx import read_idx
+
+
+@dataclass
+class Dataset:
+    """A labelled train set (also the unlabelled pool) and a test set, held as tensors."""
+
+    name: str
+    train_images: torch.Tensor   # (N, C, H, W) uint8
+    train_labels: torch.Tensor   # (N,) int64
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    num_classes: int
+    is_digits: bool              # digits are never flipped horizontally
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_images.shape[1:])
+
+    def __post_init__(self):
+        for split in ("train", "test"):
+            images, labels = getattr(self, f"{split}_images"), getattr(self, f"{split}_labels")
+            if images.dtype != torch.uint8 or images.dim() != 4:
+                raise DataError(f"{self.name} {split} images must be uint8 (N, C, H, W), "
+                                f"got {images.dtype} {tuple(images.shape)}")
+            if len(images) != len(labels):
+                raise DataError(f"{self.name} {split}: {len(images)} images but {len(labels)} labels")
+            if len(labels) and (labels.min() < 0 or labels.max() >= self.num_classes):
+                raise DataError(f"{self.name} {split}: labels outside 0..{self.num_classes - 1}")
+        if self.train_images.shape[1:] != self.test_images.shape[1:]:
+            raise DataError(f"{self.name}: train images {tuple(self.train_images.shape[1:])} and test "
+                            f"images {tuple(self.test_images.shape[1:])} differ in size")
+
+
+DATASETS: Registry[Callable[[Path], Dataset]] = Registry("dataset")
+
+
+def _idx_dataset(name: str, is_digits: bool) -> Callable[[Path], Dataset]:
+    def load(folder: Path) -> Dataset:
+        arrays = {}
+        for filename in fetching.IDX_FILES:
+            path = fetching.locate(folder, filename)
+            if path is None:
+                raise DataError(f"missing data file {folder / filename}; run: stochreg data fetch {name}")
+            arrays[filename] = read_idx(path)
+        images = {s: arrays[f"{s}-images-idx3-ubyte.gz"] for s in ("train", "t10k")}
+        labels = {s: arrays[f"{s}-labels-idx1-ubyte.gz"] for s in ("train", "t10k")}
+        for split, array in images.items():
+            if array.ndim != 3:
+                raise DataError(f"{name}: {split} image file holds a {array.ndim}-d array, expected (N, H, W)")
+        for split, array in labels.items():
+            if array.ndim != 1:
+                raise DataError(f"{name}: {split} label file holds a {array.ndim}-d array, expected (N,)")
+        as_images = lambda a: torch.from_numpy(np.array(a)).unsqueeze(1)  # copy: the buffer is read-only
+        as_labels = lambda a: torch.from_numpy(a.astype(np.int64))
+        return Dataset(name, as_images(images["train"]), as_labels(labels["train"]),
+                       as_images(images["t10k"]), as_labels(labels["t10k"]), 10, is_digits)
+    return load
+
+
+DATASETS.register("mnist")(_idx_dataset("mnist", is_digits=True))
+DATASETS.register("fashion-mnist")(_idx_dataset("fashion-mnist", is_digits=False))
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing: bool = True,
+                 log: Callable[[str], None] = print) -> Dataset:
+    """Loads dataset ``name`` from ``data_dir/name``, fetching it first into an empty folder."""
+    loader = DATASETS.get(name)
+    folder = Path(data_dir) / name
+    # Fetch into an empty (or absent) folder; a folder with some files but not all is damaged,
+    # and the loader names the missing file rather than silently replacing the user's data.
+    present = folder.is_dir() and any(fetching.locate(folder, f) for f in fetching.IDX_FILES)
+    if fetch_missing and name in fetching.SOURCES and not present:
+        fetching.fetch(name, data_dir, log=log)
+    return loader(folder)

@@ -1,0 +1,122 @@
+"""Batched stochastic transformations, on the tensor's device, for all n*B views in one call.
+
+Every view gets its own random affine warp: x/y stretch, then one of x-slant, y-slant or rotation
+(the authors' digit transform), a translation, optionally a horizontal flip. Sampling the
+parameters is separate from applying them (as in kornia's augmentation API), so a
+transformation can be replayed exactly::
+
+    >>> aug = TRANSFORMS.get("digits")
+    >>> x = torch.rand(8, 1, 28, 28)
+    >>> params = aug.sample(len(x), torch.Generator().manual_seed(0))
+    >>> torch.equal(aug.apply(x, params), aug.apply(x, params))
+    True
+
+The warp itself is :func:`kornia.geometry.transform.warp_affine` (bilinear, zero padding).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from kornia.geometry.transform import warp_affine
+
+from .registry import Registry
+
+# Index of the deformation drawn for each image: the authors pick one of three per sample.
+X_SLANT, Y_SLANT, ROTATION = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class AffineAugment:
+    """A random affine transformation family; all strengths zero is the identity.
+
+    stretch:   x and y scale factors drawn independently from U(1 - stretch, 1 + stretch)
+    deform:    alpha ~ U(-deform, deform), used as x-slant, y-slant or rotation (radians),
+               one of the three chosen uniformly per image
+    translate: shift in pixels, drawn from U(-translate, translate) for x and y
+    hflip:     mirror horizontally with probability 1/2 (never for digits)
+    """
+
+    stretch: float = 0.0
+    deform: float = 0.0
+    translate: float = 0.0
+    hflip: bool = False
+
+    def __post_init__(self):
+        for name in ("stretch", "deform", "translate"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"transform {name} must be a finite number >= 0, got {value!r}")
+        if self.stretch >= 1:
+            raise ValueError(f"transform stretch must be below 1 (a factor 1 - stretch > 0), got {self.stretch}")
+
+    @property
+    def is_identity(self) -> bool:
+        return not (self.stretch or self.deform or self.translate or self.hflip)
+
+    def sample(self, batch: int, generator: torch.Generator | None = None,
+               device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+        """Draws the parameters of ``batch`` independent transformations (on the CPU generator)."""
+        def uniform(*shape):
+            return torch.rand(*shape, generator=generator) * 2 - 1
+
+        params = {
+            "scale": 1 + self.stretch * uniform(batch, 2),
+            "alpha": self.deform * uniform(batch),
+            "kind": torch.randint(0, 3, (batch,), generator=generator),
+            "shift": self.translate * uniform(batch, 2),
+            "flip": (torch.rand(batch, generator=generator) < 0.5) if self.hflip
+                    else torch.zeros(batch, dtype=torch.bool),
+        }
+        return {k: v.to(device) for k, v in params.items()}
+
+    @staticmethod
+    def matrices(params: dict[str, torch.Tensor], height: int, width: int) -> torch.Tensor:
+        """(B, 2, 3) pixel-space matrices mapping source to destination, about the image centre."""
+        scale, alpha, kind = params["scale"], params["alpha"], params["kind"]
+        batch = alpha.shape[0]
+        one, zero = torch.ones_like(alpha), torch.zeros_like(alpha)
+        cos, sin = torch.cos(alpha), torch.sin(alpha)
+        slant = torch.where(kind == ROTATION, zero, alpha)
+        # Linear part L = D @ S: D is the chosen deformation, S the stretch (and flip).
+        d00 = torch.where(kind == ROTATION, cos, one)
+        d01 = torch.where(kind == ROTATION, -sin, torch.where(kind == X_SLANT, slant, zero))
+        d10 = torch.where(kind == ROTATION, sin, torch.where(kind == Y_SLANT, slant, zero))
+        d11 = d00
+        sx = scale[:, 0] * torch.where(params["flip"], -one, one)
+        sy = scale[:, 1]
+        linear = torch.stack([torch.stack([d00 * sx, d01 * sy], -1),
+                              torch.stack([d10 * sx, d11 * sy], -1)], -2)
+        centre = torch.tensor([(width - 1) / 2, (height - 1) / 2], device=alpha.device, dtype=alpha.dtype)
+        offset = centre - linear @ centre + params["shift"].to(alpha.dtype)
+        return torch.cat([linear, offset.view(batch, 2, 1)], dim=-1)
+
+    def apply(self, images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Warps ``images`` (B, C, H, W), float, with previously sampled ``params``."""
+        if self.is_identity:
+            return images
+        height, width = images.shape[-2:]
+        matrix = self.matrices(params, height, width).to(images.dtype)
+        return warp_affine(images, matrix, dsize=(height, width), mode="bilinear",
+                           padding_mode="zeros", align_corners=True)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Samples fresh parameters for every image and applies them."""
+        if self.is_identity:
+            return images
+        return self.apply(images, self.sample(images.shape[0], generator, images.device))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+TRANSFORMS: Registry[AffineAugment] = Registry("transform")
+TRANSFORMS.register("none")(AffineAugment())
+# The authors' transformation for digits: stretch +-20%, one of x-slant / y-slant / rotation
+# with alpha ~ U(-0.2, 0.2), and a small translation ("jiggle") of up to 2 pixels.
+TRANSFORMS.register("digits")(AffineAugment(stretch=0.2, deform=0.2, translate=2.0))
+# Weak transformations: a random crop (translation on a zero-padded canvas), with and without
+# a horizontal flip (the flip is for natural images, never digits).
+TRANSFORMS.register("crop")(AffineAugment(translate=2.0))
+TRANSFORMS.register("crop-flip")(AffineAugment(translate=2.0, hflip=True))

@@ -1,0 +1,179 @@
+"""The command line end to end on a tiny IDX dataset: train, eval, list, and bad input."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from stochreg.cli import main
+from stochreg.data.idx import write_idx
+
+TINY = ["--iters", "12", "--batch-labelled", "10", "--batch-unlabelled", "8", "--views", "3",
+        "--eval-every", "6", "--eval-batch", "50", "--rampup-iters", "4", "--no-progress"]
+
+
+def run_cli(args, capsys):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("method", ["supervised", "ts", "me", "ts-me"])
+def test_train_writes_a_complete_run_folder(tiny_data_dir, tmp_path, capsys, method):
+    out = tmp_path / "run"
+    code, stdout, stderr = run_cli(["train", "--data-dir", tiny_data_dir, "--labels", "20", "--method", method,
+                                    "--out", out, *TINY], capsys)
+    assert code == 0, stderr
+    for name in ("config.yaml", "labelled_indices.json", "metrics.jsonl", "checkpoint.pt", "results.json"):
+        assert (out / name).is_file(), name
+    results = json.loads((out / "results.json").read_text())
+    assert 0 <= results["test_error"] <= 1 and results["method"] == method and results["iters"] == 12
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [6, 12] and metrics[-1]["test_error"] == results["test_error"]
+    assert ("ts" in metrics[-1]) == ("ts" in method) and ("me" in metrics[-1]) == ("me" in method)
+    assert len(json.loads((out / "labelled_indices.json").read_text())) == 20
+    assert yaml.safe_load((out / "config.yaml").read_text())["method"] == method
+
+
+def test_eval_reproduces_the_reported_error(tiny_data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli(["train", "--data-dir", tiny_data_dir, "--labels", "20", "--out", out, "--ema", "0.9", *TINY],
+                   capsys)[0] == 0
+    code, stdout, _ = run_cli(["eval", out], capsys)
+    assert code == 0
+    reported = json.loads((out / "results.json").read_text())
+    assert json.loads(stdout)["test_error"] == reported["test_error"]
+    assert json.loads(stdout)["weights"] == reported["evaluated"] == "ema"
+
+
+def test_same_seed_same_result(tiny_data_dir, tmp_path, capsys):
+    errors = []
+    for name in ("a", "b"):
+        assert run_cli(["train", "--data-dir", tiny_data_dir, "--labels", "20", "--out", tmp_path / name,
+                        *TINY], capsys)[0] == 0
+        errors.append(json.loads((tmp_path / name / "metrics.jsonl").read_text().splitlines()[-1]))
+    assert errors[0]["ce"] == errors[1]["ce"] and errors[0]["test_error"] == errors[1]["test_error"]
+    split = [(tmp_path / n / "labelled_indices.json").read_text() for n in ("a", "b")]
+    assert split[0] == split[1]
+
+
+def test_training_learns_the_tiny_problem(tiny_data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--data-dir", tiny_data_dir, "--labels", "50", "--out", out, "--iters", "60",
+            "--batch-labelled", "25", "--batch-unlabelled", "16", "--views", "2", "--eval-every", "0",
+            "--transform", "none", "--lr", "0.05", "--no-progress"]
+    assert run_cli(args, capsys)[0] == 0
+    assert json.loads((out / "results.json").read_text())["test_error"] < 0.5  # chance is 0.9
+
+
+def test_default_run_folder_never_clobbers(tiny_data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        assert run_cli(["train", "--data-dir", tiny_data_dir, "--labels", "20", *TINY], capsys)[0] == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["mnist@20.s0-ts-me", "mnist@20.s0-ts-me-2"]
+
+
+def test_paper_preset_runs(tiny_data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, stderr = run_cli(["train", "--preset", "paper-mnist", "--data-dir", tiny_data_dir, "--labels", "20",
+                               "--out", out, "--iters", "3", "--eval-every", "0", "--eval-batch", "50",
+                               "--no-progress"], capsys)
+    assert code == 0, stderr
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert (cfg["net"], cfg["views"], cfg["momentum"], cfg["schedule"]) == ("fmp-mnist", 5, 0.99, "exp")
+
+
+def test_list_names_everything(capsys):
+    code, stdout, _ = run_cli(["list"], capsys)
+    assert code == 0 and "ts-me" in stdout and "fmp-mnist" in stdout and "paper-mnist" in stdout
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["eval", "--help"], ["data", "fetch", "--help"]])
+def test_help_everywhere(argv):
+    proc = subprocess.run([sys.executable, "-m", "stochreg", *argv], capture_output=True, text=True)
+    assert proc.returncode == 0 and "usage: stochreg" in proc.stdout
+
+
+# --- bad input: one clear line, non-zero exit, no traceback ---------------------------------
+
+def corrupt_magic(data_dir):
+    path = data_dir / "mnist" / "train-images-idx3-ubyte.gz"
+    import gzip
+    raw = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(b"\x07\x07" + raw[2:]))
+
+
+def truncate_images(data_dir):
+    path = data_dir / "mnist" / "t10k-images-idx3-ubyte.gz"
+    import gzip
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-100]))
+
+
+def remove_labels(data_dir):
+    (data_dir / "mnist" / "train-labels-idx1-ubyte.gz").unlink()
+
+
+def wrong_image_rank(data_dir):
+    write_idx(data_dir / "mnist" / "train-images-idx3-ubyte.gz", np.zeros((200, 784), dtype=np.uint8))
+
+
+BAD_INPUTS = [
+    (["--dataset", "cifar-1000"], None, "unknown dataset 'cifar-1000'"),
+    (["--method", "magic"], None, "unknown method 'magic'"),
+    (["--net", "resnet-9000"], None, "unknown network 'resnet-9000'"),
+    (["--transform", "swirl"], None, "unknown transform 'swirl'"),
+    (["--labels", "25"], None, "not a multiple of the 10 classes"),
+    (["--labels", "5000"], None, "exceeds the 200 training images"),
+    (["--labels", "-10"], None, "labels must be positive"),
+    (["--iters", "0"], None, "iters must be positive"),
+    (["--views", "1"], None, "needs views >= 2"),
+    (["--lr", "-1"], None, "lr must be a finite number"),
+    (["--ema", "1.5"], None, "ema must be in [0, 1)"),
+    (["--optimizer", "lion"], None, "unknown optimizer"),
+    (["--transform", "crop-flip"], None, "changes the class of digits"),
+    (["--device", "cuda:0"], None, "no CUDA GPU"),
+    ([], corrupt_magic, "wrong magic number"),
+    ([], truncate_images, "truncated or padded"),
+    ([], remove_labels, "missing data file"),
+    ([], wrong_image_rank, "expected (N, H, W)"),
+]
+
+
+@pytest.mark.parametrize("extra, damage, message", BAD_INPUTS)
+def test_bad_input_is_one_clear_line(tiny_data_dir, tmp_path, capsys, extra, damage, message):
+    if extra[:2] == ["--device", "cuda:0"]:
+        import torch
+        if torch.cuda.is_available():
+            pytest.skip("a GPU is present")
+    if damage:
+        damage(tiny_data_dir)
+    code, _, stderr = run_cli(["train", "--data-dir", tiny_data_dir, "--labels", "20", "--out", tmp_path / "r",
+                               *TINY, *extra], capsys)
+    assert code == 2
+    assert stderr.startswith("stochreg: error: ") and message in stderr and "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_run_folder(tiny_data_dir, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, stderr = run_cli(["train", "--data-dir", tiny_data_dir, "--labels", "20", "--out", blocker / "run",
+                               *TINY], capsys)
+    assert code == 2 and "cannot write to run folder" in stderr
+
+
+def test_config_file_unknown_key_and_wrong_type(tiny_data_dir, tmp_path, capsys):
+    for content, message in (("lables: 100\n", "unknown config key(s): lables"),
+                             ("labels: many\n", "must be int"), ("- a\n- b\n", "must hold a mapping")):
+        (tmp_path / "c.yaml").write_text(content)
+        code, _, stderr = run_cli(["train", "--config", tmp_path / "c.yaml", "--data-dir", tiny_data_dir], capsys)
+        assert code == 2 and message in stderr, stderr
+
+
+def test_eval_of_a_missing_run(tmp_path, capsys):
+    code, _, stderr = run_cli(["eval", tmp_path / "nothing"], capsys)
+    assert code == 2 and "does not exist" in stderr
