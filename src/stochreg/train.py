@@ -178,6 +178,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     started = time.perf_counter()
     bar = tqdm(range(cfg.iters), desc="train", disable=not progress, dynamic_ncols=True, file=sys.stderr)
     running: dict[str, float] = {}
+    step = 0
     try:
         for step in bar:
             lr = learning_rate(cfg, step, iters_per_epoch)
@@ -227,9 +228,13 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
                 metrics_file.write(json.dumps(record) + "\n")
                 metrics_file.flush()
     except KeyboardInterrupt:
+        # Keep what was learnt: the weights at the interruption, next to the metrics so far.
         bar.close()
         metrics_file.close()
-        save_checkpoint(out_dir / "interrupted.pt", {"model": model.state_dict(), "step": step})
+        save_checkpoint(out_dir / "interrupted.pt", {
+            "model": model.state_dict(), "ema": ema.module.state_dict() if ema is not None else None,
+            "step": step})
+        log(f"interrupted at step {step}; weights saved in {out_dir / 'interrupted.pt'}")
         raise
     bar.close()
     train_seconds = time.perf_counter() - started

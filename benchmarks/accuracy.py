@@ -1,0 +1,100 @@
+"""Runs a named table of training runs and writes one JSON per run plus a markdown table.
+
+    python benchmarks/accuracy.py quickstart              # every row, every seed of the table
+    python benchmarks/accuracy.py quickstart --seeds 1    # the first seed only
+    python benchmarks/accuracy.py quickstart --methods supervised
+
+Each run is a plain `stochreg train` command (recorded in its JSON, with the commit, the machine
+and the measured wall time). A run whose JSON already exists is skipped, so an interrupted table
+continues where it stopped; delete a JSON to rerun that run. The table reports mean +- std over
+seeds of the final model's test error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+# table name -> (description, shared flags, {row name: extra flags}, default seeds)
+TABLES = {
+    "quickstart": (
+        "MNIST with 100 labels, the quick-start default recipe (`make train`), and the "
+        "supervised baseline on the same labelled split with the same recipe.",
+        ["--dataset", "mnist", "--labels", "100"],
+        {"ts-me": ["--method", "ts-me"], "supervised": ["--method", "supervised"]},
+        [0, 1, 2],
+    ),
+}
+
+
+def run_one(table: str, row: str, seed: int, flags: list[str]) -> dict:
+    out_json = RESULTS / table / f"{row}-s{seed}.json"
+    if out_json.exists():
+        print(f"skip {out_json.relative_to(HERE.parent)} (exists)")
+        return json.loads(out_json.read_text())
+    run_dir = HERE.parent / "runs" / "bench" / table / f"{row}-s{seed}"
+    cmd = ["stochreg", "train", *flags, "--seed", str(seed), "--out", str(run_dir.relative_to(HERE.parent)),
+           "--overwrite", "--no-progress"]
+    print("$", shlex.join(cmd), flush=True)
+    subprocess.run([sys.executable, "-m", "stochreg", *cmd[1:]], check=True, cwd=HERE.parent)
+    result = json.loads((run_dir / "results.json").read_text())
+    result["command"] = shlex.join(cmd)
+    result["curve"] = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    out_json.parent.mkdir(parents=True, exist_ok=True)
+    out_json.write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def write_table(table: str) -> Path:
+    description, _, rows, _ = TABLES[table]
+    lines = [f"# Table `{table}`", "", description, "",
+             "| method | seeds | test error (mean +- std) | per seed | wall time per run |",
+             "|---|---|---|---|---|"]
+    machines, commits = set(), set()
+    for row in rows:
+        runs = [json.loads(p.read_text()) for p in sorted((RESULTS / table).glob(f"{row}-s*.json"))]
+        if not runs:
+            continue
+        errors = [100 * r["test_error"] for r in runs]
+        std = statistics.stdev(errors) if len(errors) > 1 else 0.0
+        minutes = [r["train_seconds"] / 60 for r in runs]
+        machines.update(r["machine"] for r in runs)
+        commits.update(str(r["commit"])[:10] for r in runs)
+        lines.append(f"| {row} | {len(runs)} | {statistics.mean(errors):.2f}% +- {std:.2f} | "
+                     + ", ".join(f"s{r['seed']}: {e:.2f}%" for r, e in zip(runs, errors))
+                     + f" | {statistics.mean(minutes):.1f} min |")
+    lines += ["", f"Machine: {'; '.join(sorted(machines))}. Commits: {', '.join(sorted(commits))}.",
+              f"Rerun: `python benchmarks/accuracy.py {table}` (one JSON per run in `results/{table}/`, "
+              "each with its exact command)."]
+    path = RESULTS / f"{table}.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("table", choices=sorted(TABLES))
+    parser.add_argument("--seeds", type=int, help="run only the first K seeds of the table")
+    parser.add_argument("--methods", nargs="+", help="run only these rows")
+    args = parser.parse_args()
+    _, shared, rows, seeds = TABLES[args.table]
+    unknown = set(args.methods or []) - set(rows)
+    if unknown:
+        parser.error(f"unknown row(s) {', '.join(sorted(unknown))}; table {args.table} has {', '.join(rows)}")
+    for seed in seeds[:args.seeds]:
+        for row, extra in rows.items():
+            if args.methods is None or row in args.methods:
+                run_one(args.table, row, seed, shared + extra)
+    print(write_table(args.table).read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
