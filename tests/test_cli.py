@@ -177,3 +177,21 @@ def test_config_file_unknown_key_and_wrong_type(tiny_data_dir, tmp_path, capsys)
 def test_eval_of_a_missing_run(tmp_path, capsys):
     code, _, stderr = run_cli(["eval", tmp_path / "nothing"], capsys)
     assert code == 2 and "does not exist" in stderr
+
+
+def test_one_forward_pass_per_step(tiny_data_dir, tmp_path, monkeypatch):
+    """All n views and the labelled batch go through the network together, once per step."""
+    import stochreg.train as training
+    calls = []
+    original = training.build_net
+
+    def counting_net(*args):
+        net = original(*args)
+        net.register_forward_hook(lambda module, inputs, output: calls.append(len(inputs[0])))
+        return net
+
+    monkeypatch.setattr(training, "build_net", counting_net)
+    assert main(["train", "--data-dir", str(tiny_data_dir), "--labels", "20", "--out", str(tmp_path / "r"),
+                 *TINY]) == 0
+    step_calls = [n for n in calls if n != 50]  # evaluation batches are 50 test images
+    assert step_calls == [10 + 3 * 8] * 12      # 10 labelled + 3 views x 8 unlabelled, 12 steps

@@ -1,0 +1,56 @@
+"""The pieces of the training loop: sampling, schedules, ramp-up, and the one-pass step layout."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from stochreg.config import TrainConfig, resolve_config
+from stochreg.train import CyclingSampler, learning_rate, unsupervised_weight
+
+
+def test_sampler_visits_every_index_once_per_pass():
+    sampler = CyclingSampler(torch.arange(10, 20), batch=4, generator=torch.Generator().manual_seed(0))
+    drawn = torch.cat([sampler.next() for _ in range(5)])  # 20 indices = two full passes
+    assert sorted(drawn[:10].tolist()) == list(range(10, 20)) and sorted(drawn[10:].tolist()) == list(range(10, 20))
+
+
+def test_sampler_batch_larger_than_the_set():
+    sampler = CyclingSampler(torch.arange(3), batch=7, generator=torch.Generator().manual_seed(0))
+    batch = sampler.next()
+    assert len(batch) == 7 and set(batch.tolist()) == {0, 1, 2}
+
+
+def test_cosine_schedule_starts_at_lr_and_ends_at_zero():
+    cfg = TrainConfig(iters=100, lr=0.1, schedule="cosine")
+    assert learning_rate(cfg, 0, 10) == pytest.approx(0.1)
+    assert learning_rate(cfg, 50, 10) == pytest.approx(0.05)
+    assert learning_rate(cfg, 100, 10) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_paper_schedule_is_exponential_in_epochs():
+    cfg = resolve_config("paper-mnist")
+    assert learning_rate(cfg, 0, 6000) == pytest.approx(0.003)
+    assert learning_rate(cfg, 6000 * 100, 6000) == pytest.approx(0.003 * math.exp(-1.0))
+
+
+def test_warmup_is_linear():
+    cfg = TrainConfig(iters=100, lr=0.1, warmup_iters=10)
+    assert [round(learning_rate(cfg, s, 1), 6) for s in (0, 4, 9)] == [0.01, 0.05, 0.1]
+
+
+def test_rampup_rises_from_near_zero_to_one():
+    cfg = TrainConfig(rampup_iters=100)
+    weights = [unsupervised_weight(cfg, s) for s in range(0, 120, 10)]
+    assert weights[0] == pytest.approx(math.exp(-5)) and weights[-1] == 1.0
+    assert all(a <= b for a, b in zip(weights, weights[1:]))
+    assert unsupervised_weight(TrainConfig(rampup_iters=0), 0) == 1.0
+
+
+def test_view_major_layout_puts_the_n_views_of_an_image_together():
+    # The step repeats the unlabelled batch n times and reads the outputs back as (n, B, C):
+    # row b of every view must come from image b.
+    x = torch.arange(3.0).view(3, 1, 1, 1)
+    views = x.repeat(4, 1, 1, 1)
+    assert torch.equal(views.view(4, 3), torch.arange(3.0).expand(4, 3))
