@@ -14,6 +14,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -23,12 +24,12 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 import yaml
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .data import Dataset, labelled_split, load_dataset
+from .ema import EMA
 from .errors import StochregError, UsageError
 from .evaluate import images_to_float, test_error
 from .methods import METHODS
@@ -104,11 +105,16 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opti
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
 
 
-def _git_commit() -> str | None:
+def source_commit() -> str | None:
+    """The git commit of the stochreg source, with "+dirty" when its files have uncommitted changes."""
+    here = Path(__file__).parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, timeout=5)
-        return out.stdout.strip() or None
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=here, timeout=5)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], capture_output=True, text=True,
+                               cwd=here, timeout=5).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -136,6 +142,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     """Trains one run into ``out_dir`` and returns its results (also written to results.json)."""
     out_dir = Path(out_dir)
     prepare_run_folder(out_dir, overwrite)
+    commit = source_commit()  # taken now: the code that runs, not the code at the end of the run
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
@@ -152,8 +159,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     torch.manual_seed(seeds["init"])
     # channels-last memory layout: measured 20-25% faster convolutions on the CPU here.
     model = build_net(cfg.net, data.image_shape, data.num_classes).to(device, memory_format=torch.channels_last)
-    ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
-           if cfg.ema > 0 else None)
+    ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
     optimizer = make_optimizer(cfg, model)
     transform = TRANSFORMS.get(cfg.transform)
     if transform.hflip and data.is_digits:
@@ -209,7 +215,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
             loss.backward()
             optimizer.step()
             if ema is not None:
-                ema.update_parameters(model)
+                ema.update(model)
             # --- log (the only host synchronisation: every 20 steps and at evaluations) ---
             is_eval = cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.iters
             if step % 20 == 0 or is_eval:
@@ -252,7 +258,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         "evaluated": "ema" if ema is not None else "final", "train_seconds": round(train_seconds, 1),
         "iters": cfg.iters, "dataset": cfg.dataset, "labels": cfg.labels, "method": cfg.method,
         "net": cfg.net, "parameters": count_parameters(model), "seed": cfg.seed, "seeds": seeds,
-        "command": " ".join(sys.argv), "commit": _git_commit(), "machine": machine_description(device),
+        "command": shlex.join(sys.argv), "commit": commit, "machine": machine_description(device),
         "torch": torch.__version__,
     }
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
