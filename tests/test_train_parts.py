@@ -54,3 +54,11 @@ def test_view_major_layout_puts_the_n_views_of_an_image_together():
     x = torch.arange(3.0).view(3, 1, 1, 1)
     views = x.repeat(4, 1, 1, 1)
     assert torch.equal(views.view(4, 3), torch.arange(3.0).expand(4, 3))
+
+
+def test_keep_freed_memory_reports_success_on_glibc():
+    import platform
+    from stochreg.hostmem import keep_freed_memory
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert keep_freed_memory() is True

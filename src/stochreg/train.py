@@ -32,6 +32,7 @@ from .data import Dataset, labelled_split, load_dataset
 from .ema import EMA
 from .errors import StochregError, UsageError
 from .evaluate import images_to_float, test_error
+from .hostmem import keep_freed_memory
 from .methods import METHODS
 from .nets import build_net, count_parameters
 from .transforms import TRANSFORMS
@@ -146,6 +147,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
+    if device.type == "cpu":
+        keep_freed_memory()
     seeds = cfg.seeds()
     method = METHODS.get(cfg.method)
     data = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir, log=log)
@@ -254,7 +257,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         "step": cfg.iters, "config": cfg.to_dict(), "image_shape": list(data.image_shape),
         "num_classes": data.num_classes})
     results = {
-        "test_error": final_error, "test_errors": len(data.test_labels) and round(final_error * len(data.test_labels)),
+        "test_error": final_error, "test_errors": round(final_error * len(data.test_labels)),
         "evaluated": "ema" if ema is not None else "final", "train_seconds": round(train_seconds, 1),
         "iters": cfg.iters, "dataset": cfg.dataset, "labels": cfg.labels, "method": cfg.method,
         "net": cfg.net, "parameters": count_parameters(model), "seed": cfg.seed, "seeds": seeds,

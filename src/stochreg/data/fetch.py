@@ -217,7 +217,7 @@ def fetch(name: str, data_dir: str | os.PathLike, log: Callable[[str], None] = p
     ``offline=True`` skips the mirrors and goes straight to the offline source.
     """
     if name not in SOURCES:
-        raise DataError(f"stochreg cannot fetch {name!r}; fetchable datasets: {', '.join(sorted(SOURCES))}")
+        raise DataError(f"cannot fetch {name!r}; fetchable datasets: {', '.join(sorted(SOURCES))}")
     source = SOURCES[name]
     folder = Path(data_dir) / name
     try:
