@@ -227,8 +227,10 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
                     bad = ", ".join(k for k, v in running.items() if not math.isfinite(v))
                     raise StochregError(f"loss term {bad} became non-finite at step {step}; "
                                         f"lower the learning rate or the lambdas")
-                bar.set_postfix(**{k: f"{v:.4f}" for k, v in running.items()},
-                                test_err=f"{100 * last_error:.2f}%", refresh=False)
+                shown = {k: f"{v:.4f}" for k, v in running.items()}
+                if not math.isnan(last_error):
+                    shown["test_err"] = f"{100 * last_error:.2f}%"
+                bar.set_postfix(**shown, refresh=False)
             if is_eval:
                 last_error = test_error(eval_model(), data.test_images, data.test_labels,
                                         cfg.eval_batch, device=device)
