@@ -3,6 +3,7 @@
     python benchmarks/accuracy.py mnist100              # every row, every seed of the table
     python benchmarks/accuracy.py mnist100 --seeds 1    # the first seed only
     python benchmarks/accuracy.py mnist100 --methods supervised ts-me
+    python benchmarks/accuracy.py mnist100 --only-seeds 1 --methods ts
 
 Each run is a plain `stochreg train` command (recorded in its JSON, with the commit, the machine
 and the measured wall time). A run whose JSON already exists is skipped, so an interrupted table
@@ -84,13 +85,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("table", choices=sorted(TABLES))
     parser.add_argument("--seeds", type=int, help="run only the first K seeds of the table")
+    parser.add_argument("--only-seeds", type=int, nargs="+", metavar="S", help="run only these seeds of the table")
     parser.add_argument("--methods", nargs="+", help="run only these rows")
     args = parser.parse_args()
     _, shared, rows, seeds = TABLES[args.table]
     unknown = set(args.methods or []) - set(rows)
     if unknown:
         parser.error(f"unknown row(s) {', '.join(sorted(unknown))}; table {args.table} has {', '.join(rows)}")
-    for seed in seeds[:args.seeds]:
+    chosen = [s for s in seeds[:args.seeds] if args.only_seeds is None or s in args.only_seeds]
+    for seed in chosen:
         for row, extra in rows.items():
             if args.methods is None or row in args.methods:
                 run_one(args.table, row, seed, shared + extra)
