@@ -66,14 +66,17 @@ def write_table(table: str) -> Path:
         if not runs:
             continue
         errors = [100 * r["test_error"] for r in runs]
-        std = statistics.stdev(errors) if len(errors) > 1 else 0.0
+        std = statistics.stdev(errors) if len(errors) > 1 else float("nan")
         minutes = [r["train_seconds"] / 60 for r in runs]
         machines.update(r["machine"] for r in runs)
         commits.update(str(r["commit"])[:10] for r in runs)
-        lines.append(f"| {row} | {len(runs)} | {statistics.mean(errors):.2f}% +- {std:.2f} | "
+        spread = f" +- {std:.2f}" if len(errors) > 1 else " (one seed)"
+        lines.append(f"| {row} | {len(runs)} | {statistics.mean(errors):.2f}%{spread} | "
                      + ", ".join(f"s{r['seed']}: {e:.2f}%" for r, e in zip(runs, errors))
                      + f" | {statistics.mean(minutes):.1f} min |")
-    lines += ["", f"Machine: {'; '.join(sorted(machines))}. Commits: {', '.join(sorted(commits))}.",
+    lines += ["", "Rows with fewer seeds are partial: the rest are still to run (`--only-seeds`).",
+              f"Machine: {'; '.join(sorted(machines))}. Commits: {', '.join(sorted(commits))}. "
+              "Wall times vary by up to 40% with the load of other users of this shared machine.",
               f"Rerun: `python benchmarks/accuracy.py {table}` (one JSON per run in `results/{table}/`, "
               "each with its exact command)."]
     path = RESULTS / f"{table}.md"
