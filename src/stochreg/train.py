@@ -176,6 +176,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     labelled_batches = CyclingSampler(labelled, cfg.batch_labelled, data_gen)
     unlabelled_batches = CyclingSampler(torch.arange(len(train_images)), cfg.batch_unlabelled, data_gen)
     n = cfg.views
+    lambdas = {"ts": cfg.lambda_ts, "me": cfg.lambda_me}
     # The authors' "epoch": 2 * N_train * n batch slots (half labelled, half n-fold unlabelled).
     iters_per_epoch = 2 * len(train_images) * n / (cfg.batch_labelled + n * cfg.batch_unlabelled)
 
@@ -209,7 +210,6 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
             if method.uses_unlabelled:
                 probs_ulb = torch.softmax(logits[len(idx_lb):], dim=1).view(n, cfg.batch_unlabelled, -1)
                 weight = unsupervised_weight(cfg, step)
-                lambdas = {"ts": cfg.lambda_ts, "me": cfg.lambda_me}
                 for name, value in method.unsupervised_losses(probs_ulb).items():
                     losses[name] = value
                     loss = loss + weight * lambdas[name] * value
@@ -243,7 +243,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         bar.close()
         metrics_file.close()
         save_checkpoint(out_dir / "interrupted.pt", {
-            "model": model.state_dict(), "ema": ema.module.state_dict() if ema is not None else None,
+            "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
             "step": step})
         log(f"interrupted at step {step}; weights saved in {out_dir / 'interrupted.pt'}")
         raise
@@ -255,7 +255,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     metrics_file.write(json.dumps(record) + "\n")
     metrics_file.close()
     save_checkpoint(out_dir / "checkpoint.pt", {
-        "model": model.state_dict(), "ema": ema.module.state_dict() if ema is not None else None,
+        "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
         "step": cfg.iters, "config": cfg.to_dict(), "image_shape": list(data.image_shape),
         "num_classes": data.num_classes})
     results = {
