@@ -26,6 +26,14 @@ def test_idx_round_trip(tmp_path, suffix, shape):
     assert np.array_equal(read_idx(tmp_path / f"a{suffix}"), array)
 
 
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.float32, np.float64])
+def test_idx_reads_every_standard_type(tmp_path, dtype):
+    array = (np.arange(24).reshape(2, 3, 4) - 5).astype(dtype)
+    write_idx(tmp_path / "x.gz", array)
+    loaded = read_idx(tmp_path / "x.gz")
+    assert loaded.dtype.newbyteorder("=") == np.dtype(dtype) and np.array_equal(loaded, array)
+
+
 def test_idx_header_is_the_standard_one(tmp_path):
     write_idx(tmp_path / "labels", np.array([5, 0, 4], dtype=np.uint8))
     assert (tmp_path / "labels").read_bytes() == bytes([0, 0, 8, 1, 0, 0, 0, 3, 5, 0, 4])
@@ -35,7 +43,7 @@ def test_idx_header_is_the_standard_one(tmp_path):
     (lambda b: b"\x01\x02" + b[2:], "wrong magic number"),
     (lambda b: b[:-10], "truncated or padded"),
     (lambda b: b[:6], "truncated IDX header"),
-    (lambda b: b[:2] + b"\x0d" + b[3:], "expected unsigned bytes"),
+    (lambda b: b[:2] + b"\x0a" + b[3:], "unknown IDX type code 0x0a"),
 ])
 def test_corrupt_idx_is_a_clear_error(tmp_path, corrupt, message):
     write_idx(tmp_path / "a", np.zeros((4, 5, 5), dtype=np.uint8))

@@ -51,3 +51,14 @@ def test_fmp_net_uses_fractional_pooling_with_ratio_sqrt2():
     sizes = [p.output_size for p in pools]
     # each layer: a 2x2 conv takes one pixel off, then the pooling divides by about sqrt(2)
     assert sizes[-1] == 2 and all(1.3 < (a - 1) / b < 1.6 for a, b in zip(sizes, sizes[1:]))
+
+
+@pytest.mark.parametrize("name, shape, message", [
+    ("compact", (1, 1, 1), "network compact cannot take 1x1x1 images"),
+    ("fmp-mnist", (1, 64, 64), "takes images up to 38px"),
+])
+def test_images_a_network_cannot_take_are_a_clear_error(name, shape, message):
+    from stochreg.errors import UsageError
+    from stochreg.nets import build_net
+    with pytest.raises(UsageError, match=message):
+        build_net(name, shape, 10)

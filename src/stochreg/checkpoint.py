@@ -7,23 +7,34 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .errors import DataError
+from .errors import DataError, StochregError
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    """Writes ``state`` atomically: a temporary file, fsync, then rename over ``path``."""
+    """Writes ``state`` atomically: a temporary file, fsync, then rename over ``path``.
+
+    A failed write (full disk, quota, permissions) removes the temporary file and leaves any
+    previous file at ``path``, and every other checkpoint, untouched.
+    """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:  # torch.save reports a failed write as RuntimeError
+        tmp.unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        raise StochregError(f"could not write checkpoint {path}: {reason}; "
+                            "the checkpoints written before it are intact") from None
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -33,7 +44,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     except FileNotFoundError:
         raise DataError(f"missing checkpoint {path}") from None
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
-        raise DataError(f"refusing checkpoint {path}: it is not a plain weights file ({first})") from None
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = f" ({found.group(1)})" if found else ""
+        raise DataError(f"refusing checkpoint {path}: it holds a pickled object{what} that would run code "
+                        "when loaded; only plain weights files are accepted") from None
     except (RuntimeError, EOFError, OSError) as exc:
-        raise DataError(f"corrupt checkpoint {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        first = str(exc).strip().splitlines()[0].split(". ")[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"corrupt checkpoint {path}: {first}") from None

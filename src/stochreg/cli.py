@@ -39,6 +39,8 @@ FLAG_HELP = {
     "ema": "decay of an exponential moving average of the weights, used for evaluation; 0 = off",
     "eval_every": "log the test error every this many steps (never used to pick a model); 0 = only at the end",
     "eval_batch": "images per evaluation batch",
+    "checkpoint_every": "write a full training checkpoint (for --resume) every this many steps; 0 = only at the end and on SIGINT/SIGTERM",
+    "keep_checkpoints": "how many training checkpoints to keep (a damaged newest one falls back to the previous)",
     "seed": "seed of the labelled split; the other seeds derive from it unless given",
     "init_seed": "seed of the network initialisation",
     "data_seed": "seed of the batch order",
@@ -46,6 +48,13 @@ FLAG_HELP = {
     "device": "auto, cpu, cuda or cuda:N",
     "threads": "CPU threads for torch; 0 = all cores",
 }
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (not the whole usage) and points to --help."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +69,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="stochreg",
         description="Semi-supervised image classification with stochastic transformations and "
                     "perturbations (Sajjadi et al., NIPS 2016): the transformation/stability and "
@@ -76,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", metavar="YAML", help="YAML file of settings (keys as below, with underscores)")
     train.add_argument("--out", metavar="DIR", help="run folder (default: runs/DATASET@LABELS.sSEED-METHOD)")
     train.add_argument("--overwrite", action="store_true", help="reuse a non-empty run folder")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue a stopped or killed run from its newest good checkpoint, with its saved "
+                            "settings; it ends exactly where an uninterrupted run would")
+    train.add_argument("--force", action="store_true",
+                       help="with --resume: accept settings that differ from the run's saved config")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_config_flags(train)
 
@@ -107,10 +121,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    if args.resume:
+        cfg = _resumed_config(args, overrides)
+        train(cfg, args.resume, progress=not args.no_progress, resume=True)
+        return 0
     cfg = resolve_config(args.preset, args.config, overrides)
     out = args.out or _fresh_run_folder(f"runs/{cfg.dataset}@{cfg.labels}.s{cfg.seed}-{cfg.method}")
     train(cfg, out, overwrite=args.overwrite, progress=not args.no_progress)
     return 0
+
+
+def _resumed_config(args: argparse.Namespace, overrides: dict) -> TrainConfig:
+    """The run's saved config, with any settings given now; refused if they change the training
+    (unless --force), because the resumed run would no longer be the run that was started."""
+    import yaml
+    from .config import from_dict, load_yaml, validate
+    from .errors import UsageError
+    from .train import config_differences
+
+    if args.out or args.overwrite or args.preset != "default":
+        raise UsageError("--resume continues a run in its own folder with its saved settings; "
+                         "it cannot be combined with --out, --overwrite or --preset")
+    folder = Path(args.resume)
+    try:
+        saved = from_dict(yaml.safe_load((folder / "config.yaml").read_text()) or {})
+    except (FileNotFoundError, NotADirectoryError):
+        raise UsageError(f"cannot resume {folder}: not a run folder (no config.yaml)") from None
+    except yaml.YAMLError:
+        raise UsageError(f"cannot resume {folder}: its config.yaml is damaged") from None
+    given = load_yaml(args.config) if args.config else {}
+    given.update({k: v for k, v in overrides.items() if v is not None})
+    cfg = validate(from_dict({**saved.to_dict(), **given}))
+    changed = config_differences(saved, cfg)
+    if changed and not args.force:
+        raise UsageError(f"cannot resume {folder} with different settings ({'; '.join(changed)}); "
+                         "pass --force to resume with them anyway")
+    return cfg
 
 
 def _fresh_run_folder(base: str) -> str:
@@ -159,15 +205,20 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .train import Stopped
     args = build_parser().parse_args(argv)
     handler = {"train": cmd_train, "eval": cmd_eval, "data": cmd_data, "list": cmd_list}[args.command]
     try:
         return handler(args)
+    except Stopped as exc:
+        print(f"stochreg: {exc}", file=sys.stderr)
+        return exc.exit_code
     except StochregError as exc:
         print(f"stochreg: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("stochreg: interrupted", file=sys.stderr)
+        print("stochreg: interrupted; `stochreg train --resume RUN_DIR` continues from the last checkpoint",
+              file=sys.stderr)
         return 130
 
 

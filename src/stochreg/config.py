@@ -50,6 +50,9 @@ class TrainConfig:
     # evaluation (logged only: the result is always the final model)
     eval_every: int = 500
     eval_batch: int = 1000
+    # resume: a full training checkpoint every this many steps (and on SIGINT/SIGTERM), last k kept
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
     # seeds: the split seed is `seed`; the others default to values derived from it
     seed: int = 0
     init_seed: int | None = None
@@ -106,13 +109,13 @@ def validate(cfg: TrainConfig) -> TrainConfig:
 
     DATASETS.get(cfg.dataset), NETS.get(cfg.net), TRANSFORMS.get(cfg.transform)
     method = METHODS.get(cfg.method)
-    positive = ["labels", "iters", "batch_labelled", "eval_batch", "views"]
+    positive = ["labels", "iters", "batch_labelled", "eval_batch", "views", "keep_checkpoints"]
     if method.uses_unlabelled:
         positive.append("batch_unlabelled")
     for name in positive:
         if getattr(cfg, name) <= 0:
             raise UsageError(f"{name} must be positive, got {getattr(cfg, name)}")
-    for name in ("rampup_iters", "warmup_iters", "eval_every", "threads", "batch_unlabelled"):
+    for name in ("rampup_iters", "warmup_iters", "eval_every", "threads", "batch_unlabelled", "checkpoint_every"):
         if getattr(cfg, name) < 0:
             raise UsageError(f"{name} must be >= 0, got {getattr(cfg, name)}")
     for name in ("lambda_ts", "lambda_me", "lr", "momentum", "weight_decay", "lr_decay"):

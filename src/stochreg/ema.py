@@ -38,4 +38,10 @@ class EMA:
             mine.copy_(theirs)
 
     def state_dict(self) -> dict:
+        """The averaged weights, loadable into the model itself (what a checkpoint's "ema" holds)."""
         return self.module.state_dict()
+
+    def load_state_dict(self, state: dict, updates: int) -> None:
+        """Restores averaged weights and the update count (which sets the warm-up of the decay)."""
+        self.module.load_state_dict(state)
+        self.updates = updates

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import UsageError
 from .registry import Registry
 
 NETS: Registry[Callable[[tuple[int, int, int], int], nn.Module]] = Registry("network")
@@ -152,8 +153,18 @@ def compact_small(image_shape: tuple[int, int, int], num_classes: int) -> nn.Mod
 
 
 def build_net(name: str, image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    """Builds the registered network ``name`` for images of ``image_shape`` (C, H, W)."""
-    return NETS.get(name)(tuple(image_shape), num_classes)
+    """Builds the registered network ``name`` for images of ``image_shape`` (C, H, W), and checks
+    with one tiny forward pass that it can take them: images too small for its poolings, or
+    too large for its input field, are a UsageError here rather than a torch error mid-run."""
+    factory = NETS.get(name)
+    c, h, w = image_shape
+    try:
+        net = factory((c, h, w), num_classes)
+        with torch.no_grad():
+            net.eval()(torch.zeros(2, c, h, w))
+    except (ValueError, RuntimeError) as exc:
+        raise UsageError(f"network {name} cannot take {c}x{h}x{w} images: {str(exc).splitlines()[0]}") from None
+    return net.train()
 
 
 def count_parameters(model: nn.Module) -> int:

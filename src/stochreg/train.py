@@ -30,11 +30,13 @@ from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .data import Dataset, labelled_split, load_dataset
 from .ema import EMA
-from .errors import StochregError, UsageError
+from .errors import DataError, StochregError, UsageError
 from .evaluate import images_to_float, test_error
 from .hostmem import keep_freed_memory
 from .methods import METHODS
 from .nets import build_net, count_parameters
+from .resume import CheckpointFolder, capture_global_rng, restore_global_rng
+from .stopping import StopRequests
 from .transforms import TRANSFORMS
 
 
@@ -59,6 +61,13 @@ class CyclingSampler:
             needed -= len(chunk)
             taken.append(chunk)
         return torch.cat(taken)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The current pass's order and position (the generator is saved by its owner)."""
+        return {"order": self.order.clone(), "position": self.position}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.order, self.position = state["order"], int(state["position"])
 
 
 def pick_device(name: str) -> torch.device:
@@ -138,11 +147,72 @@ def prepare_run_folder(out_dir: Path, overwrite: bool) -> None:
         raise UsageError(f"cannot write to run folder {out_dir}: {exc.strerror}") from None
 
 
+class Stopped(StochregError):
+    """The run stopped on a signal after writing a checkpoint; the CLI exits with 128 + signal."""
+
+    def __init__(self, message: str, signal_name: str):
+        super().__init__(message)
+        self.exit_code = 130 if signal_name == "SIGINT" else 143
+
+
+class NonFiniteWatch:
+    """Remembers, on the device and without synchronising, the first step at which a loss term
+    stopped being finite and which terms did; ``check`` (at logging points and before every
+    checkpoint, so a saved checkpoint is always good) turns that into one clear error."""
+
+    def __init__(self, device: torch.device):
+        self.first_step = torch.tensor(-1, device=device)
+        self.bad_terms: torch.Tensor | None = None
+        self.names: list[str] = []
+
+    def observe(self, step: int, losses: dict[str, torch.Tensor]) -> None:
+        if self.bad_terms is None:
+            self.names = list(losses)
+            self.bad_terms = torch.zeros(len(losses), dtype=torch.bool, device=self.first_step.device)
+        nonfinite = ~torch.isfinite(torch.stack([v.detach() for v in losses.values()]))
+        newly = (self.first_step < 0) & nonfinite.any()
+        self.first_step = torch.where(newly, step, self.first_step)
+        self.bad_terms = torch.where(newly, nonfinite, self.bad_terms)
+
+    def check(self, last_good: str) -> None:
+        step = int(self.first_step)
+        if step >= 0:
+            bad = ", ".join(n for n, b in zip(self.names, self.bad_terms.tolist()) if b)
+            raise StochregError(f"loss term {bad} became NaN or infinite at step {step}; training stopped. "
+                                f"Last good checkpoint: {last_good}. Lower --lr or the lambdas "
+                                f"(resume with --resume RUN --force)")
+
+
+# Settings that change nothing about the trajectory: a resume may change them without --force.
+RESUME_SAFE_KEYS = ("checkpoint_every", "keep_checkpoints", "eval_every", "eval_batch", "device", "threads",
+                    "data_dir")
+
+
+def config_differences(saved: TrainConfig, new: TrainConfig) -> list[str]:
+    """``key: old -> new`` for every setting that differs and would change the training."""
+    old, now = saved.to_dict(), new.to_dict()
+    return [f"{k}: {old[k]!r} -> {now[k]!r}" for k in old if old[k] != now[k] and k not in RESUME_SAFE_KEYS]
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drops metric records written after ``step`` (by a run killed after its last checkpoint)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
 def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False, progress: bool = True,
-          log: Callable[[str], None] = print, dataset: Dataset | None = None) -> dict[str, Any]:
-    """Trains one run into ``out_dir`` and returns its results (also written to results.json)."""
+          log: Callable[[str], None] = print, dataset: Dataset | None = None,
+          resume: bool = False) -> dict[str, Any]:
+    """Trains one run into ``out_dir`` and returns its results (also written to results.json).
+
+    With ``resume=True`` the run continues from the newest good checkpoint in
+    ``out_dir/checkpoints`` (from step 0 when there is none) and ends exactly where an
+    uninterrupted run would: same final weights on the CPU.
+    """
     out_dir = Path(out_dir)
-    prepare_run_folder(out_dir, overwrite)
+    prepare_run_folder(out_dir, overwrite or resume)
     commit = source_commit()  # taken now: the code that runs, not the code at the end of the run
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -155,6 +225,11 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     if cfg.labels > len(data.train_labels):
         raise UsageError(f"--labels {cfg.labels} exceeds the {len(data.train_labels)} training images")
     labelled = labelled_split(data.train_labels, cfg.labels, data.num_classes, seeds["split"])
+    checkpoints = CheckpointFolder(out_dir / "checkpoints", cfg.keep_checkpoints)
+    state = checkpoints.load_latest(warn=log) if resume else None
+    if state is not None and not torch.equal(state["labelled"], labelled):
+        raise DataError(f"the labelled split in {out_dir} differs from the one this config and data give; "
+                        "was the dataset changed?")
 
     (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     (out_dir / "labelled_indices.json").write_text(json.dumps(labelled.tolist()))
@@ -180,16 +255,47 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     # The authors' "epoch": 2 * N_train * n batch slots (half labelled, half n-fold unlabelled).
     iters_per_epoch = 2 * len(train_images) * n / (cfg.batch_labelled + n * cfg.batch_unlabelled)
 
+    start, seconds_before, last_error, running = 0, 0.0, float("nan"), {}
+    if state is not None:
+        model.load_state_dict(state["model"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"], state["ema_updates"])
+        optimizer.load_state_dict(state["optimizer"])
+        labelled_batches.load_state_dict(state["samplers"]["labelled"])
+        unlabelled_batches.load_state_dict(state["samplers"]["unlabelled"])
+        data_gen.set_state(state["rng"]["data"])
+        aug_gen.set_state(state["rng"]["aug"])
+        restore_global_rng(state["rng"]["global"])
+        start, seconds_before = state["step"], state["seconds"]
+        last_error, running = state["last_error"], state["running"]
+        if start > cfg.iters:
+            raise UsageError(f"run {out_dir} is already at step {start}, past --iters {cfg.iters}")
+    _truncate_metrics(out_dir / "metrics.jsonl", start)
+    if resume:
+        log(f"resuming {out_dir} at step {start}" + ("" if state else " (no checkpoint yet: from the start)"))
+
     log(f"run {out_dir}: {cfg.dataset}, {cfg.labels} labels (split seed {seeds['split']}), method {cfg.method}, "
         f"net {cfg.net} ({count_parameters(model):,} parameters), n={n}, {cfg.iters} steps on {device}")
-    metrics_file = open(out_dir / "metrics.jsonl", "w")
+    metrics_file = open(out_dir / "metrics.jsonl", "a")
     eval_model = lambda: ema.module if ema is not None else model
-    last_error = float("nan")
     started = time.perf_counter()
-    bar = tqdm(range(cfg.iters), desc="train", disable=not progress, dynamic_ncols=True, file=sys.stderr)
-    running: dict[str, float] = {}
-    step = 0
-    try:
+    elapsed = lambda: seconds_before + time.perf_counter() - started
+    watch = NonFiniteWatch(device)
+    last_saved = [str(checkpoints.path(start)) if state is not None else "none"]
+
+    def save_state(step_done: int) -> None:
+        watch.check(last_saved[0])  # never write a checkpoint of weights that went NaN
+        last_saved[0] = str(checkpoints.save(step_done, {
+            "step": step_done, "model": model.state_dict(),
+            "ema": ema.state_dict() if ema is not None else None, "ema_updates": ema.updates if ema else 0,
+            "optimizer": optimizer.state_dict(), "labelled": labelled,
+            "samplers": {"labelled": labelled_batches.state_dict(), "unlabelled": unlabelled_batches.state_dict()},
+            "rng": {"data": data_gen.get_state(), "aug": aug_gen.get_state(), "global": capture_global_rng()},
+            "seconds": elapsed(), "last_error": last_error, "running": running, "config": cfg.to_dict()}))
+
+    bar = tqdm(range(start, cfg.iters), desc="train", disable=not progress, dynamic_ncols=True, file=sys.stderr,
+               initial=start, total=cfg.iters)
+    with StopRequests() as stop, metrics_file:
         for step in bar:
             lr = learning_rate(cfg, step, iters_per_epoch)
             for group in optimizer.param_groups:
@@ -213,6 +319,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
                 for name, value in method.unsupervised_losses(probs_ulb).items():
                     losses[name] = value
                     loss = loss + weight * lambdas[name] * value
+            watch.observe(step, losses)
             # --- backward, step, EMA ---
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -220,13 +327,11 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
             if ema is not None:
                 ema.update(model)
             # --- log (the only host synchronisation: every 20 steps and at evaluations) ---
-            is_eval = cfg.eval_every and (step + 1) % cfg.eval_every == 0 and step + 1 < cfg.iters
+            done = step + 1
+            is_eval = cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.iters
             if step % 20 == 0 or is_eval:
+                watch.check(last_saved[0])
                 running = {k: v.item() for k, v in losses.items()}
-                if not all(math.isfinite(v) for v in running.values()):
-                    bad = ", ".join(k for k, v in running.items() if not math.isfinite(v))
-                    raise StochregError(f"loss term {bad} became non-finite at step {step}; "
-                                        f"lower the learning rate or the lambdas")
                 shown = {k: f"{v:.4f}" for k, v in running.items()}
                 if not math.isnan(last_error):
                     shown["test_err"] = f"{100 * last_error:.2f}%"
@@ -234,26 +339,22 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
             if is_eval:
                 last_error = test_error(eval_model(), data.test_images, data.test_labels,
                                         cfg.eval_batch, device=device)
-                record = {"step": step + 1, "seconds": round(time.perf_counter() - started, 2), "lr": lr,
-                          **running, "test_error": last_error}
+                record = {"step": done, "seconds": round(elapsed(), 2), "lr": lr, **running,
+                          "test_error": last_error}
                 metrics_file.write(json.dumps(record) + "\n")
                 metrics_file.flush()
-    except KeyboardInterrupt:
-        # Keep what was learnt: the weights at the interruption, next to the metrics so far.
+            if done == cfg.iters or stop.signal_name or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0):
+                save_state(done)
+            if stop.signal_name and done < cfg.iters:
+                bar.close()
+                raise Stopped(f"stopped by {stop.signal_name} after step {done}; checkpoint {last_saved[0]}; "
+                              f"continue with: stochreg train --resume {out_dir}", stop.signal_name)
         bar.close()
-        metrics_file.close()
-        save_checkpoint(out_dir / "interrupted.pt", {
-            "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-            "step": step})
-        log(f"interrupted at step {step}; weights saved in {out_dir / 'interrupted.pt'}")
-        raise
-    bar.close()
-    train_seconds = time.perf_counter() - started
+        train_seconds = elapsed()
 
-    final_error = test_error(eval_model(), data.test_images, data.test_labels, cfg.eval_batch, device=device)
-    record = {"step": cfg.iters, "seconds": round(train_seconds, 2), **running, "test_error": final_error}
-    metrics_file.write(json.dumps(record) + "\n")
-    metrics_file.close()
+        final_error = test_error(eval_model(), data.test_images, data.test_labels, cfg.eval_batch, device=device)
+        record = {"step": cfg.iters, "seconds": round(train_seconds, 2), **running, "test_error": final_error}
+        metrics_file.write(json.dumps(record) + "\n")
     save_checkpoint(out_dir / "checkpoint.pt", {
         "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
         "step": cfg.iters, "config": cfg.to_dict(), "image_shape": list(data.image_shape),
@@ -263,6 +364,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         "evaluated": "ema" if ema is not None else "final", "train_seconds": round(train_seconds, 1),
         "iters": cfg.iters, "dataset": cfg.dataset, "labels": cfg.labels, "method": cfg.method,
         "net": cfg.net, "parameters": count_parameters(model), "seed": cfg.seed, "seeds": seeds,
+        "resumed_at": start if resume else None,
         "command": shlex.join(sys.argv), "commit": commit, "machine": machine_description(device),
         "torch": torch.__version__,
     }

@@ -18,6 +18,7 @@ from ..errors import DataError
 from ..registry import Registry
 from . import fetch as fetching
 from .idx import read_idx
+from .pixels import as_int64_labels, as_uint8_images
 
 
 @dataclass
@@ -54,7 +55,7 @@ class Dataset:
 DATASETS: Registry[Callable[[Path], Dataset]] = Registry("dataset")
 
 
-def _idx_dataset(name: str, is_digits: bool) -> Callable[[Path], Dataset]:
+def _idx_dataset(name: str, is_digits: bool, size: tuple[int, int] = (28, 28)) -> Callable[[Path], Dataset]:
     def load(folder: Path) -> Dataset:
         arrays = {}
         for filename in fetching.IDX_FILES:
@@ -67,13 +68,17 @@ def _idx_dataset(name: str, is_digits: bool) -> Callable[[Path], Dataset]:
         for split, array in images.items():
             if array.ndim != 3:
                 raise DataError(f"{name}: {split} image file holds a {array.ndim}-d array, expected (N, H, W)")
+            if array.shape[1:] != size:
+                raise DataError(f"{name}: {split} images are {array.shape[1]}x{array.shape[2]}, "
+                                f"expected {size[0]}x{size[1]}")
         for split, array in labels.items():
             if array.ndim != 1:
                 raise DataError(f"{name}: {split} label file holds a {array.ndim}-d array, expected (N,)")
-        as_images = lambda a: torch.from_numpy(np.array(a)).unsqueeze(1)  # copy: the buffer is read-only
-        as_labels = lambda a: torch.from_numpy(a.astype(np.int64))
-        return Dataset(name, as_images(images["train"]), as_labels(labels["train"]),
-                       as_images(images["t10k"]), as_labels(labels["t10k"]), 10, is_digits)
+        # np.array copies: frombuffer arrays are read-only, torch wants writable memory
+        as_images = lambda s: torch.from_numpy(np.array(as_uint8_images(images[s], f"{name} {s} images"))).unsqueeze(1)
+        as_labels = lambda s: torch.from_numpy(as_int64_labels(labels[s], f"{name} {s} labels"))
+        return Dataset(name, as_images("train"), as_labels("train"), as_images("t10k"), as_labels("t10k"), 10,
+                       is_digits)
     return load
 
 

@@ -1,7 +1,9 @@
 """Reader and writer for the IDX format of MNIST and Fashion-MNIST (raw or gzip-compressed).
 
 An IDX file is a 4-byte magic number (two zero bytes, a type code, the number of dimensions),
-one big-endian uint32 per dimension, then the data in C order. MNIST uses type 0x08 (uint8).
+one big-endian uint32 per dimension, then the data in C order, big-endian. MNIST uses type 0x08
+(uint8); the format also defines int8, int16, int32, float32 and float64, read here too so that
+a user's own IDX files are checked (NaN, range) rather than refused.
 
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "x-idx1-ubyte")
@@ -19,7 +21,8 @@ import numpy as np
 
 from ..errors import DataError
 
-_UBYTE = 0x08
+_TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+          0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
 def _open(path: str, mode: str):
@@ -27,7 +30,7 @@ def _open(path: str, mode: str):
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Reads a uint8 IDX file (``.gz`` or raw) into a numpy array; corrupt files raise DataError."""
+    """Reads an IDX file (``.gz`` or raw) into a numpy array; corrupt files raise DataError."""
     path = os.fspath(path)
     try:
         with _open(path, "rb") as f:
@@ -39,24 +42,28 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if len(payload) < 4 or payload[0] != 0 or payload[1] != 0:
         raise DataError(f"corrupt data file {path}: not an IDX file (wrong magic number)")
     type_code, ndim = payload[2], payload[3]
-    if type_code != _UBYTE:
-        raise DataError(f"corrupt data file {path}: IDX type 0x{type_code:02x}, expected unsigned bytes (0x08)")
+    if type_code not in _TYPES:
+        raise DataError(f"corrupt data file {path}: unknown IDX type code 0x{type_code:02x}")
+    dtype = _TYPES[type_code]
     header = 4 + 4 * ndim
     if ndim == 0 or len(payload) < header:
         raise DataError(f"corrupt data file {path}: truncated IDX header")
     shape = struct.unpack(f">{ndim}I", payload[4:header])
-    expected = int(np.prod(shape))
+    expected = int(np.prod(shape)) * dtype.itemsize
     if len(payload) - header != expected:
         raise DataError(f"corrupt data file {path}: {len(payload) - header} data bytes, "
                         f"the header announces {expected} (truncated or padded)")
-    return np.frombuffer(payload, dtype=np.uint8, offset=header).reshape(shape)
+    return np.frombuffer(payload, dtype=dtype, offset=header).reshape(shape)
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Writes a uint8 array as an IDX file (gzip-compressed when ``path`` ends in ``.gz``)."""
-    array = np.ascontiguousarray(array)
-    if array.dtype != np.uint8:
-        raise ValueError(f"write_idx writes uint8 arrays, got {array.dtype}")
-    header = bytes([0, 0, _UBYTE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    """Writes an array of an IDX type as an IDX file (gzip-compressed when ``path`` ends in ``.gz``)."""
+    codes = {dtype.newbyteorder("=") if dtype.itemsize > 1 else dtype: code for code, dtype in _TYPES.items()}
+    native = np.dtype(array.dtype).newbyteorder("=")
+    if native not in codes:
+        raise ValueError(f"IDX has no type for {array.dtype}")
+    code = codes[native]
+    array = np.ascontiguousarray(array, dtype=_TYPES[code])
+    header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     with _open(os.fspath(path), "wb") as f:
         f.write(header + array.tobytes())

@@ -1,0 +1,39 @@
+"""Checked conversion of decoded pixel and label arrays to what training uses (uint8, int64).
+
+Every reader passes its arrays through here, so bad values fail the same way whatever the
+format: NaN or infinite pixels, values outside 0..255, labels that are not integers.
+
+    >>> as_uint8_images(np.array([[0.0, 0.5, 1.0]]), "x").tolist()
+    [[0, 128, 255]]
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DataError
+
+
+def as_uint8_images(array: np.ndarray, source: str) -> np.ndarray:
+    """uint8 as is; integers checked to lie in 0..255; floats checked for NaN/inf and taken as
+    0..1 when they all lie there (scaled by 255), else as 0..255."""
+    if array.dtype == np.uint8:
+        return array
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise DataError(f"{source}: pixels of type {array.dtype} are not numbers")
+    if array.size == 0:
+        return array.astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise DataError(f"{source}: {int((~np.isfinite(array)).sum())} NaN or infinite pixel values")
+        if array.min() >= 0 and array.max() <= 1:
+            array = array * 255.0
+    low, high = array.min(), array.max()
+    if low < 0 or high > 255:
+        raise DataError(f"{source}: pixel values outside 0..255 (from {low} to {high})")
+    return np.rint(array).astype(np.uint8)
+
+
+def as_int64_labels(array: np.ndarray, source: str) -> np.ndarray:
+    if not np.issubdtype(array.dtype, np.integer):
+        raise DataError(f"{source}: labels must be integers, got {array.dtype.name}")
+    return array.astype(np.int64)

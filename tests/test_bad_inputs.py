@@ -1,0 +1,213 @@
+"""The table of bad inputs: each gives one clear line on stderr and a non-zero exit, never a
+traceback from inside torch and never a silently wrong result. docs/errors.md lists the same
+cases with their messages (a test below keeps the two in step)."""
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from stochreg.cli import main
+from stochreg.data.idx import read_idx, write_idx
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
+TINY = ["--iters", "6", "--batch-labelled", "10", "--batch-unlabelled", "8", "--views", "3", "--eval-every", "0",
+        "--eval-batch", "50", "--rampup-iters", "4", "--no-progress", "--net", "compact-small"]
+
+
+@dataclass
+class Case:
+    name: str
+    args: list[str]                                     # {data}, {tmp} and {run} are filled in
+    message: str                                        # must appear in the one line on stderr
+    setup: Callable[[Path, Path], None] | None = None   # (data_dir, tmp_path): damage or create files
+
+
+def train(*extra: str) -> list[str]:
+    return ["train", "--data-dir", "{data}", "--labels", "20", "--out", "{tmp}/r", *TINY, *extra]
+
+
+def mnist_file(data: Path, name: str) -> Path:
+    return data / "mnist" / name
+
+
+def rewrite(data: Path, name: str, change: Callable[[np.ndarray], np.ndarray]) -> None:
+    path = mnist_file(data, name)
+    write_idx(path, change(read_idx(path)))
+
+
+def corrupt_magic(data, tmp):
+    path = mnist_file(data, "train-images-idx3-ubyte.gz")
+    raw = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(b"\x07\x07" + raw[2:]))
+
+
+def truncate(data, tmp):
+    path = mnist_file(data, "t10k-images-idx3-ubyte.gz")
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-100]))
+
+
+def not_gzip(data, tmp):
+    mnist_file(data, "train-labels-idx1-ubyte.gz").write_bytes(b"<html>404 Not Found</html>")
+
+
+def nan_pixels(data, tmp):
+    def with_nan(a):
+        a = a.astype(np.float32) / 255
+        a[3, 10, 10] = np.nan
+        return a
+    rewrite(data, "train-images-idx3-ubyte.gz", with_nan)
+
+
+def out_of_range_pixels(data, tmp):
+    rewrite(data, "t10k-images-idx3-ubyte.gz", lambda a: a.astype(np.int16) * 4)
+
+
+def wrong_size(data, tmp):
+    rewrite(data, "t10k-images-idx3-ubyte.gz", lambda a: np.pad(a, ((0, 0), (2, 2), (2, 2))))
+
+
+def colour_images(data, tmp):
+    rewrite(data, "train-images-idx3-ubyte.gz", lambda a: np.repeat(a[..., None], 3, axis=3))
+
+
+def labels_out_of_range(data, tmp):
+    rewrite(data, "train-labels-idx1-ubyte.gz", lambda a: np.where(np.arange(len(a)) == 7, 12, a).astype(np.uint8))
+
+
+def float_labels(data, tmp):
+    rewrite(data, "t10k-labels-idx1-ubyte.gz", lambda a: a.astype(np.float32))
+
+
+def fewer_labels(data, tmp):
+    rewrite(data, "t10k-labels-idx1-ubyte.gz", lambda a: a[:-1])
+
+
+def remove_labels(data, tmp):
+    mnist_file(data, "train-labels-idx1-ubyte.gz").unlink()
+
+
+def config_file(text: str) -> Callable[[Path, Path], None]:
+    def write(data, tmp):
+        (tmp / "c.yaml").write_text(text)
+    return write
+
+
+def blocked_out_dir(data, tmp):
+    (tmp / "file").write_text("a file, not a folder")
+
+
+def finished_run(data, tmp):
+    assert main(["train", "--data-dir", str(data), "--labels", "20", "--out", str(tmp / "run"), *TINY]) == 0
+
+
+def malicious_checkpoint(data, tmp):
+    finished_run(data, tmp)
+
+    class Payload:
+        def __reduce__(self):
+            return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
+    torch.save({"model": Payload()}, tmp / "run" / "checkpoint.pt")
+
+
+def truncated_checkpoint(data, tmp):
+    finished_run(data, tmp)
+    path = tmp / "run" / "checkpoint.pt"
+    path.write_bytes(path.read_bytes()[:500])
+
+
+CASES = [
+    # names
+    Case("unknown dataset", train("--dataset", "cifar-1000"), "unknown dataset 'cifar-1000'"),
+    Case("unknown method", train("--method", "magic"), "unknown method 'magic'"),
+    Case("unknown network", train("--net", "resnet-9000"), "unknown network 'resnet-9000'"),
+    Case("unknown transform", train("--transform", "swirl"), "unknown transform 'swirl'"),
+    Case("unknown optimizer", train("--optimizer", "lion"), "unknown optimizer 'lion'"),
+    Case("unknown preset", ["train", "--preset", "fast"], "stochreg train: error: argument --preset: invalid choice: 'fast'"),
+    # sizes and numbers
+    Case("labels not a multiple of the classes", train("--labels", "25"), "not a multiple of the 10 classes"),
+    Case("more labels than images", train("--labels", "5000"), "exceeds the 200 training images"),
+    Case("negative label count", train("--labels", "-10"), "labels must be positive"),
+    Case("zero steps", train("--iters", "0"), "iters must be positive"),
+    Case("zero batch", train("--batch-labelled", "0"), "batch_labelled must be positive"),
+    Case("negative threads", train("--threads", "-1"), "threads must be >= 0"),
+    Case("one view for TS", train("--views", "1"), "needs views >= 2"),
+    Case("negative learning rate", train("--lr", "-1"), "lr must be a finite number >= 0"),
+    Case("NaN weight", train("--lambda-ts", "nan"), "lambda_ts must be a finite number >= 0"),
+    Case("EMA decay of 1.5", train("--ema", "1.5"), "ema must be in [0, 1)"),
+    Case("no checkpoints kept", train("--keep-checkpoints", "0"), "keep_checkpoints must be positive"),
+    Case("not a number", train("--lr", "fast"), "argument --lr: invalid float value: 'fast'"),
+    Case("flips on digits", train("--transform", "crop-flip"), "changes the class of digits"),
+    Case("negative ramp-up", train("--rampup-iters", "-5"), "rampup_iters must be >= 0"),
+    # data files
+    Case("missing data file", train(), "missing data file", remove_labels),
+    Case("not an IDX file", train(), "wrong magic number", corrupt_magic),
+    Case("truncated data file", train(), "truncated or padded", truncate),
+    Case("a web page instead of the data", train(), "corrupt data file", not_gzip),
+    Case("NaN pixels", train(), "mnist train images: 1 NaN or infinite pixel values", nan_pixels),
+    Case("pixel values out of range", train(), "pixel values outside 0..255", out_of_range_pixels),
+    Case("images of the wrong size", train(), "t10k images are 32x32, expected 28x28", wrong_size),
+    Case("colour images in a grayscale format", train(), "holds a 4-d array, expected (N, H, W)", colour_images),
+    Case("labels out of range", train(), "labels outside 0..9", labels_out_of_range),
+    Case("labels that are not integers", train(), "labels must be integers, got float32", float_labels),
+    Case("fewer labels than images", train(), "100 images but 99 labels", fewer_labels),
+    # config files
+    Case("config: unknown key", train("--config", "{tmp}/c.yaml"), "unknown config key(s): lables",
+         config_file("lables: 100\n")),
+    Case("config: wrong type", train("--config", "{tmp}/c.yaml"), "config key 'momentum' must be float, got 'fast'",
+         config_file("momentum: fast\n")),
+    Case("config: not a mapping", train("--config", "{tmp}/c.yaml"), "must hold a mapping", config_file("- a\n")),
+    Case("config: broken YAML", train("--config", "{tmp}/c.yaml"), "is not valid YAML", config_file("a: [1,\n")),
+    Case("config: missing file", train("--config", "{tmp}/none.yaml"), "cannot read config file"),
+    # run folders and checkpoints
+    Case("output folder not writable", ["train", "--data-dir", "{data}", "--labels", "20", "--out", "{tmp}/file/r",
+                                        *TINY], "cannot write to run folder", blocked_out_dir),
+    Case("resume with other settings", ["train", "--resume", "{tmp}/run", "--lr", "0.5"],
+         "cannot resume {tmp}/run with different settings (lr: 0.1 -> 0.5)", finished_run),
+    Case("resume of a folder that is no run", ["train", "--resume", "{tmp}"], "not a run folder (no config.yaml)"),
+    Case("resume with --out", ["train", "--resume", "{tmp}/run", "--out", "{tmp}/x"],
+         "cannot be combined with --out", finished_run),
+    Case("checkpoint with code in it", ["eval", "{tmp}/run"], "refusing checkpoint {tmp}/run/checkpoint.pt: it holds a pickled object (exec) that would run code when loaded", malicious_checkpoint),
+    Case("truncated checkpoint", ["eval", "{tmp}/run"], "corrupt checkpoint {tmp}/run/checkpoint.pt: PytorchStreamReader failed reading zip archive", truncated_checkpoint),
+    Case("eval of a missing run", ["eval", "{tmp}/nothing"], "run folder {tmp}/nothing does not exist"),
+    Case("zero test-time passes", ["eval", "{tmp}/run", "--passes", "0"], "--passes must be at least 1",
+         finished_run),
+    Case("CUDA without a GPU", train("--device", "cuda:0"), "no CUDA GPU is available"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_gives_one_clear_line(case, tiny_data_dir, tmp_path, capsys, monkeypatch):
+    if "cuda" in case.args and torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    monkeypatch.chdir(tmp_path)
+    if case.setup:
+        case.setup(tiny_data_dir, tmp_path)
+    capsys.readouterr()
+    fill = lambda s: s.replace("{data}", str(tiny_data_dir)).replace("{tmp}", str(tmp_path))
+    try:
+        code = main([fill(a) for a in case.args])
+    except SystemExit as exc:  # argparse's own errors (invalid choice, not a number)
+        code = exc.code
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert len(lines) == 1, err
+    assert fill(case.message) in lines[0], err
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_there_are_at_least_twenty_distinct_cases():
+    assert len({c.name for c in CASES}) == len(CASES) >= 20
+
+
+def test_docs_list_every_case_with_its_message():
+    text = DOCS.read_text()
+    missing = [c.name for c in CASES if c.name not in text or c.message.split("{tmp}")[0] not in text]
+    assert not missing, f"docs/errors.md lacks: {missing}"
