@@ -6,7 +6,8 @@
     python benchmarks/accuracy.py mnist100 --only-seeds 1 --methods ts
 
 Each run is a plain `stochreg train` command (recorded in its JSON, with the commit, the machine
-and the measured wall time). A run whose JSON already exists is skipped, so an interrupted table
+and the measured wall time). A run whose JSON already exists is skipped, and a run that was
+interrupted resumes from its last checkpoint (`stochreg train --resume`), so an interrupted table
 continues where it stopped; delete a JSON to rerun that run. The table reports mean +- std over
 seeds of the final model's test error.
 """
@@ -45,8 +46,13 @@ def run_one(table: str, row: str, seed: int, flags: list[str]) -> dict:
     run_dir = HERE.parent / "runs" / "bench" / table / f"{row}-s{seed}"
     cmd = ["stochreg", "train", *flags, "--seed", str(seed), "--out", str(run_dir.relative_to(HERE.parent)),
            "--overwrite", "--no-progress"]
-    print("$", shlex.join(cmd), flush=True)
-    subprocess.run([sys.executable, "-m", "stochreg", *cmd[1:]], check=True, cwd=HERE.parent)
+    # A run stopped or killed earlier (a session ended) continues from its last checkpoint and
+    # ends exactly as it would have uninterrupted; its recorded time is the sum of the segments.
+    resumable = (run_dir / "config.yaml").exists() and any((run_dir / "checkpoints").glob("step-*.pt"))
+    launch = ["stochreg", "train", "--resume", str(run_dir.relative_to(HERE.parent)), "--no-progress"] \
+        if resumable else cmd
+    print("$", shlex.join(launch), flush=True)
+    subprocess.run([sys.executable, "-m", "stochreg", *launch[1:]], check=True, cwd=HERE.parent)
     result = json.loads((run_dir / "results.json").read_text())
     result["command"] = shlex.join(cmd)
     result["curve"] = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
