@@ -1,7 +1,6 @@
 """Checkpoints load without executing code; damaged ones are clear errors."""
 from __future__ import annotations
 
-import pickle
 
 import pytest
 import torch

@@ -103,7 +103,7 @@ def test_eval_of_a_missing_run(tmp_path, capsys):
 
 def test_one_forward_pass_per_step(tiny_data_dir, tmp_path, monkeypatch):
     """All n views and the labelled batch go through the network together, once per step."""
-    import stochreg.train as training
+    import stochreg.learner as training
     calls = []
     original = training.build_net
 

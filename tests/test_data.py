@@ -1,7 +1,6 @@
 """IDX files, dataset loading, labelled splits, and fetching (against a local HTTP server)."""
 from __future__ import annotations
 
-import gzip
 import hashlib
 import http.server
 import threading

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from stochreg.config import TrainConfig, resolve_config
-from stochreg.train import CyclingSampler, learning_rate, unsupervised_weight
+from stochreg.learner import CyclingSampler, learning_rate, unsupervised_weight
 
 
 def test_sampler_visits_every_index_once_per_pass():

@@ -1,9 +1,8 @@
-"""The training loop: one readable step, a run folder, the final model's test error.
+"""The training loop around the step (learner.py): run folder, logging, checkpoints, result.
 
-Each step draws a labelled batch and an unlabelled batch, makes ``n`` stochastic views of every
-unlabelled image, runs ONE forward pass over everything, and adds the method's unsupervised
-terms to the cross-entropy. Test error is evaluated periodically and only logged; the result is
-the test error of the final model (of its EMA weights when ``ema > 0``: a rule fixed in advance).
+Test error is evaluated periodically and only logged; the result is the test error of the final
+model (of its EMA weights when ``ema > 0``: a rule fixed in advance). Checkpoints every
+``checkpoint_every`` steps and on SIGINT/SIGTERM make ``resume`` exact.
 
     >>> from stochreg.config import resolve_config
     >>> result = train(resolve_config(overrides={"iters": 10}), "runs/try")  # doctest: +SKIP
@@ -22,52 +21,19 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .data import Dataset, labelled_split, load_dataset
-from .ema import EMA
 from .errors import DataError, StochregError, UsageError
-from .evaluate import images_to_float, test_error
+from .evaluate import test_error
 from .hostmem import keep_freed_memory
-from .methods import METHODS
-from .nets import build_net, count_parameters
-from .resume import CheckpointFolder, capture_global_rng, restore_global_rng
+from .learner import Learner
+from .nets import count_parameters
+from .resume import CheckpointFolder
 from .stopping import StopRequests
-from .transforms import TRANSFORMS
-
-
-class CyclingSampler:
-    """Endless batches of indices: a fresh seeded permutation of ``indices`` each pass over them."""
-
-    def __init__(self, indices: torch.Tensor, batch: int, generator: torch.Generator):
-        self.indices, self.batch, self.generator = indices, batch, generator
-        self.order, self.position = self._permutation(), 0
-
-    def _permutation(self) -> torch.Tensor:
-        return self.indices[torch.randperm(len(self.indices), generator=self.generator)]
-
-    def next(self) -> torch.Tensor:
-        taken = []
-        needed = self.batch
-        while needed:
-            if self.position == len(self.order):
-                self.order, self.position = self._permutation(), 0
-            chunk = self.order[self.position:self.position + needed]
-            self.position += len(chunk)
-            needed -= len(chunk)
-            taken.append(chunk)
-        return torch.cat(taken)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The current pass's order and position (the generator is saved by its owner)."""
-        return {"order": self.order.clone(), "position": self.position}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.order, self.position = state["order"], int(state["position"])
 
 
 def pick_device(name: str) -> torch.device:
@@ -80,39 +46,6 @@ def pick_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"device {name} asked for, but no CUDA GPU is available")
     return device
-
-
-def learning_rate(cfg: TrainConfig, step: int, iters_per_epoch: float) -> float:
-    """The learning rate at ``step``: linear warm-up, then cosine to zero, constant, or the paper's
-    exponential decay lr * exp(-lr_decay * epoch)."""
-    if step < cfg.warmup_iters:
-        return cfg.lr * (step + 1) / cfg.warmup_iters
-    if cfg.schedule == "cosine":
-        progress = (step - cfg.warmup_iters) / max(1, cfg.iters - cfg.warmup_iters)
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
-    if cfg.schedule == "exp":
-        return cfg.lr * math.exp(-cfg.lr_decay * step / iters_per_epoch)
-    return cfg.lr
-
-
-def unsupervised_weight(cfg: TrainConfig, step: int) -> float:
-    """Ramp-up of the unsupervised terms: exp(-5 (1 - t)^2) for t = step / rampup_iters < 1
-    (Laine & Aila's schedule), then 1. Early on the predictions are noise; pushing them to agree
-    or to be one-hot at that point would lock in the noise."""
-    if step >= cfg.rampup_iters:
-        return 1.0
-    t = step / cfg.rampup_iters
-    return math.exp(-5.0 * (1.0 - t) ** 2)
-
-
-def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    # No weight decay on batch-norm parameters and biases: decaying them only hurts.
-    decay = [p for p in model.parameters() if p.dim() > 1]
-    no_decay = [p for p in model.parameters() if p.dim() <= 1]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if cfg.optimizer == "adam":
-        return torch.optim.AdamW(groups, lr=cfg.lr)
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
 
 
 def source_commit() -> str | None:
@@ -220,7 +153,6 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     if device.type == "cpu":
         keep_freed_memory()
     seeds = cfg.seeds()
-    method = METHODS.get(cfg.method)
     data = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir, log=log)
     if cfg.labels > len(data.train_labels):
         raise UsageError(f"--labels {cfg.labels} exceeds the {len(data.train_labels)} training images")
@@ -234,38 +166,11 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     (out_dir / "labelled_indices.json").write_text(json.dumps(labelled.tolist()))
 
-    torch.manual_seed(seeds["init"])
-    # channels-last memory layout: measured 20-25% faster convolutions on the CPU here.
-    model = build_net(cfg.net, data.image_shape, data.num_classes).to(device, memory_format=torch.channels_last)
-    ema = EMA(model, cfg.ema) if cfg.ema > 0 else None
-    optimizer = make_optimizer(cfg, model)
-    transform = TRANSFORMS.get(cfg.transform)
-    if transform.hflip and data.is_digits:
-        raise UsageError(f"transform {cfg.transform} flips images horizontally, which changes the class of digits")
-
-    # The whole dataset lives on the device as uint8: a batch is an index, not a copy from the host.
-    train_images, train_labels = data.train_images.to(device), data.train_labels.to(device)
-    data_gen = torch.Generator().manual_seed(seeds["data"])
-    aug_gen = torch.Generator().manual_seed(seeds["aug"])
-    torch.manual_seed(seeds["aug"])  # dropout and fractional max-pooling draw from the global RNG
-    labelled_batches = CyclingSampler(labelled, cfg.batch_labelled, data_gen)
-    unlabelled_batches = CyclingSampler(torch.arange(len(train_images)), cfg.batch_unlabelled, data_gen)
-    n = cfg.views
-    lambdas = {"ts": cfg.lambda_ts, "me": cfg.lambda_me}
-    # The authors' "epoch": 2 * N_train * n batch slots (half labelled, half n-fold unlabelled).
-    iters_per_epoch = 2 * len(train_images) * n / (cfg.batch_labelled + n * cfg.batch_unlabelled)
-
+    learner = Learner(cfg, data, labelled, device)
+    model, ema = learner.model, learner.ema
     start, seconds_before, last_error, running = 0, 0.0, float("nan"), {}
     if state is not None:
-        model.load_state_dict(state["model"])
-        if ema is not None:
-            ema.load_state_dict(state["ema"], state["ema_updates"])
-        optimizer.load_state_dict(state["optimizer"])
-        labelled_batches.load_state_dict(state["samplers"]["labelled"])
-        unlabelled_batches.load_state_dict(state["samplers"]["unlabelled"])
-        data_gen.set_state(state["rng"]["data"])
-        aug_gen.set_state(state["rng"]["aug"])
-        restore_global_rng(state["rng"]["global"])
+        learner.load_state_dict(state)
         start, seconds_before = state["step"], state["seconds"]
         last_error, running = state["last_error"], state["running"]
         if start > cfg.iters:
@@ -275,9 +180,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         log(f"resuming {out_dir} at step {start}" + ("" if state else " (no checkpoint yet: from the start)"))
 
     log(f"run {out_dir}: {cfg.dataset}, {cfg.labels} labels (split seed {seeds['split']}), method {cfg.method}, "
-        f"net {cfg.net} ({count_parameters(model):,} parameters), n={n}, {cfg.iters} steps on {device}")
+        f"net {cfg.net} ({count_parameters(model):,} parameters), n={cfg.views}, {cfg.iters} steps on {device}")
     metrics_file = open(out_dir / "metrics.jsonl", "a")
-    eval_model = lambda: ema.module if ema is not None else model
     started = time.perf_counter()
     elapsed = lambda: seconds_before + time.perf_counter() - started
     watch = NonFiniteWatch(device)
@@ -286,46 +190,15 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     def save_state(step_done: int) -> None:
         watch.check(last_saved[0])  # never write a checkpoint of weights that went NaN
         last_saved[0] = str(checkpoints.save(step_done, {
-            "step": step_done, "model": model.state_dict(),
-            "ema": ema.state_dict() if ema is not None else None, "ema_updates": ema.updates if ema else 0,
-            "optimizer": optimizer.state_dict(), "labelled": labelled,
-            "samplers": {"labelled": labelled_batches.state_dict(), "unlabelled": unlabelled_batches.state_dict()},
-            "rng": {"data": data_gen.get_state(), "aug": aug_gen.get_state(), "global": capture_global_rng()},
-            "seconds": elapsed(), "last_error": last_error, "running": running, "config": cfg.to_dict()}))
+            "step": step_done, **learner.state_dict(), "seconds": elapsed(), "last_error": last_error,
+            "running": running, "config": cfg.to_dict()}))
 
     bar = tqdm(range(start, cfg.iters), desc="train", disable=not progress, dynamic_ncols=True, file=sys.stderr,
                initial=start, total=cfg.iters)
     with StopRequests() as stop, metrics_file:
         for step in bar:
-            lr = learning_rate(cfg, step, iters_per_epoch)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            # --- views: labelled images once, every unlabelled image n times (view-major) ---
-            idx_lb = labelled_batches.next().to(device)
-            x_lb, y_lb = images_to_float(train_images[idx_lb]), train_labels[idx_lb]
-            batch = [x_lb]
-            if method.uses_unlabelled:
-                idx_ulb = unlabelled_batches.next().to(device)
-                batch.append(images_to_float(train_images[idx_ulb]).repeat(n, 1, 1, 1))
-            x = transform(torch.cat(batch), aug_gen).contiguous(memory_format=torch.channels_last)
-            # --- one forward pass over labelled and unlabelled views together ---
-            logits = model(x)
-            logits_lb = logits[:len(idx_lb)]
-            losses = {"ce": F.cross_entropy(logits_lb, y_lb)}
-            loss = losses["ce"]
-            if method.uses_unlabelled:
-                probs_ulb = torch.softmax(logits[len(idx_lb):], dim=1).view(n, cfg.batch_unlabelled, -1)
-                weight = unsupervised_weight(cfg, step)
-                for name, value in method.unsupervised_losses(probs_ulb).items():
-                    losses[name] = value
-                    loss = loss + weight * lambdas[name] * value
+            losses, lr = learner.step(step)
             watch.observe(step, losses)
-            # --- backward, step, EMA ---
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if ema is not None:
-                ema.update(model)
             # --- log (the only host synchronisation: every 20 steps and at evaluations) ---
             done = step + 1
             is_eval = cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.iters
@@ -337,7 +210,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
                     shown["test_err"] = f"{100 * last_error:.2f}%"
                 bar.set_postfix(**shown, refresh=False)
             if is_eval:
-                last_error = test_error(eval_model(), data.test_images, data.test_labels,
+                last_error = test_error(learner.eval_model, data.test_images, data.test_labels,
                                         cfg.eval_batch, device=device)
                 record = {"step": done, "seconds": round(elapsed(), 2), "lr": lr, **running,
                           "test_error": last_error}
@@ -352,7 +225,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         bar.close()
         train_seconds = elapsed()
 
-        final_error = test_error(eval_model(), data.test_images, data.test_labels, cfg.eval_batch, device=device)
+        final_error = test_error(learner.eval_model, data.test_images, data.test_labels, cfg.eval_batch, device=device)
         record = {"step": cfg.iters, "seconds": round(train_seconds, 2), **running, "test_error": final_error}
         metrics_file.write(json.dumps(record) + "\n")
     save_checkpoint(out_dir / "checkpoint.pt", {

@@ -1,0 +1,177 @@
+"""The trainable state of a run and its one training step, apart from logging and files.
+
+A :class:`Learner` owns the model, its EMA, the optimiser, the data on the device, the samplers
+and the random generators. ``learner.step(i)`` is one optimisation step of any method: draw a
+labelled batch and an unlabelled batch, make ``n`` stochastic views of every unlabelled image
+(view-major), run ONE forward pass over everything, add the method's unsupervised terms to the
+cross-entropy, step. ``state_dict``/``load_state_dict`` capture everything the next step
+depends on, for exact resume. The training loop (train.py) and the speed benchmark use this
+same step.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .config import TrainConfig
+from .data import Dataset
+from .ema import EMA
+from .errors import UsageError
+from .evaluate import images_to_float
+from .methods import METHODS
+from .nets import build_net
+from .resume import capture_global_rng, restore_global_rng
+from .transforms import TRANSFORMS
+
+
+class CyclingSampler:
+    """Endless batches of indices: a fresh seeded permutation of ``indices`` each pass over them."""
+
+    def __init__(self, indices: torch.Tensor, batch: int, generator: torch.Generator):
+        self.indices, self.batch, self.generator = indices, batch, generator
+        self.order, self.position = self._permutation(), 0
+
+    def _permutation(self) -> torch.Tensor:
+        return self.indices[torch.randperm(len(self.indices), generator=self.generator)]
+
+    def next(self) -> torch.Tensor:
+        taken = []
+        needed = self.batch
+        while needed:
+            if self.position == len(self.order):
+                self.order, self.position = self._permutation(), 0
+            chunk = self.order[self.position:self.position + needed]
+            self.position += len(chunk)
+            needed -= len(chunk)
+            taken.append(chunk)
+        return torch.cat(taken)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The current pass's order and position (the generator is saved by its owner)."""
+        return {"order": self.order.clone(), "position": self.position}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.order, self.position = state["order"], int(state["position"])
+
+
+def learning_rate(cfg: TrainConfig, step: int, iters_per_epoch: float) -> float:
+    """The learning rate at ``step``: linear warm-up, then cosine to zero, constant, or the paper's
+    exponential decay lr * exp(-lr_decay * epoch)."""
+    if step < cfg.warmup_iters:
+        return cfg.lr * (step + 1) / cfg.warmup_iters
+    if cfg.schedule == "cosine":
+        progress = (step - cfg.warmup_iters) / max(1, cfg.iters - cfg.warmup_iters)
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    if cfg.schedule == "exp":
+        return cfg.lr * math.exp(-cfg.lr_decay * step / iters_per_epoch)
+    return cfg.lr
+
+
+def unsupervised_weight(cfg: TrainConfig, step: int) -> float:
+    """Ramp-up of the unsupervised terms: exp(-5 (1 - t)^2) for t = step / rampup_iters < 1
+    (Laine & Aila's schedule), then 1. Early on the predictions are noise; pushing them to agree
+    or to be one-hot at that point would lock in the noise."""
+    if step >= cfg.rampup_iters:
+        return 1.0
+    t = step / cfg.rampup_iters
+    return math.exp(-5.0 * (1.0 - t) ** 2)
+
+
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    # No weight decay on batch-norm parameters and biases: decaying them only hurts.
+    decay = [p for p in model.parameters() if p.dim() > 1]
+    no_decay = [p for p in model.parameters() if p.dim() <= 1]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.optimizer == "adam":
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+
+
+class Learner:
+    """Model, EMA, optimiser, device-resident data, samplers and generators of one run."""
+
+    def __init__(self, cfg: TrainConfig, data: Dataset, labelled: torch.Tensor, device: torch.device):
+        self.cfg, self.device, self.labelled = cfg, device, labelled
+        seeds = cfg.seeds()
+        self.method = METHODS.get(cfg.method)
+        self.transform = TRANSFORMS.get(cfg.transform)
+        if self.transform.hflip and data.is_digits:
+            raise UsageError(f"transform {cfg.transform} flips images horizontally, which changes the class of digits")
+        torch.manual_seed(seeds["init"])
+        # channels-last memory layout: measured 20-25% faster convolutions on the CPU here.
+        self.model = build_net(cfg.net, data.image_shape, data.num_classes).to(
+            device, memory_format=torch.channels_last)
+        self.ema = EMA(self.model, cfg.ema) if cfg.ema > 0 else None
+        self.optimizer = make_optimizer(cfg, self.model)
+        # The whole dataset lives on the device as uint8: a batch is an index, not a host copy.
+        self.images, self.labels = data.train_images.to(device), data.train_labels.to(device)
+        self.data_gen = torch.Generator().manual_seed(seeds["data"])
+        self.aug_gen = torch.Generator().manual_seed(seeds["aug"])
+        torch.manual_seed(seeds["aug"])  # dropout and fractional max-pooling draw from the global RNG
+        self.labelled_batches = CyclingSampler(labelled, cfg.batch_labelled, self.data_gen)
+        self.unlabelled_batches = CyclingSampler(torch.arange(len(self.images)), cfg.batch_unlabelled, self.data_gen)
+        self.lambdas = {"ts": cfg.lambda_ts, "me": cfg.lambda_me}
+        # The authors' "epoch": 2 * N_train * n batch slots (half labelled, half n-fold unlabelled).
+        self.iters_per_epoch = 2 * len(self.images) * cfg.views / (cfg.batch_labelled + cfg.views * cfg.batch_unlabelled)
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The weights the result is reported with: the EMA when on, else the model itself."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def step(self, step: int) -> tuple[dict[str, torch.Tensor], float]:
+        """One optimisation step; returns the loss terms (tensors, not synchronised) and the lr."""
+        cfg, n = self.cfg, self.cfg.views
+        lr = learning_rate(cfg, step, self.iters_per_epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        # --- views: labelled images once, every unlabelled image n times (view-major) ---
+        idx_lb = self.labelled_batches.next().to(self.device)
+        batch = [images_to_float(self.images[idx_lb])]
+        if self.method.uses_unlabelled:
+            idx_ulb = self.unlabelled_batches.next().to(self.device)
+            batch.append(images_to_float(self.images[idx_ulb]).repeat(n, 1, 1, 1))
+        x = self.transform(torch.cat(batch), self.aug_gen).contiguous(memory_format=torch.channels_last)
+        # --- one forward pass over labelled and unlabelled views together ---
+        logits = self.model(x)
+        losses = {"ce": F.cross_entropy(logits[:len(idx_lb)], self.labels[idx_lb])}
+        loss = losses["ce"]
+        if self.method.uses_unlabelled:
+            probs_ulb = torch.softmax(logits[len(idx_lb):], dim=1).view(n, cfg.batch_unlabelled, -1)
+            weight = unsupervised_weight(cfg, step)
+            for name, value in self.method.unsupervised_losses(probs_ulb).items():
+                losses[name] = value
+                loss = loss + weight * self.lambdas[name] * value
+        # --- backward, step, EMA ---
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        return {k: v.detach() for k, v in losses.items()}, lr
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "ema_updates": self.ema.updates if self.ema is not None else 0,
+            "optimizer": self.optimizer.state_dict(), "labelled": self.labelled,
+            "samplers": {"labelled": self.labelled_batches.state_dict(),
+                         "unlabelled": self.unlabelled_batches.state_dict()},
+            "rng": {"data": self.data_gen.get_state(), "aug": self.aug_gen.get_state(),
+                    "global": capture_global_rng()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"], state["ema_updates"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.labelled_batches.load_state_dict(state["samplers"]["labelled"])
+        self.unlabelled_batches.load_state_dict(state["samplers"]["unlabelled"])
+        self.data_gen.set_state(state["rng"]["data"])
+        self.aug_gen.set_state(state["rng"]["aug"])
+        restore_global_rng(state["rng"]["global"])
