@@ -169,9 +169,11 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     learner = Learner(cfg, data, labelled, device)
     model, ema = learner.model, learner.ema
     start, seconds_before, last_error, running = 0, 0.0, float("nan"), {}
+    eval_seconds = [0.0]  # time spent on the logged test evaluations, which training does not need
     if state is not None:
         learner.load_state_dict(state)
         start, seconds_before = state["step"], state["seconds"]
+        eval_seconds[0] = state.get("eval_seconds", 0.0)
         last_error, running = state["last_error"], state["running"]
         if start > cfg.iters:
             raise UsageError(f"run {out_dir} is already at step {start}, past --iters {cfg.iters}")
@@ -190,7 +192,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     def save_state(step_done: int) -> None:
         watch.check(last_saved[0])  # never write a checkpoint of weights that went NaN
         last_saved[0] = str(checkpoints.save(step_done, {
-            "step": step_done, **learner.state_dict(), "seconds": elapsed(), "last_error": last_error,
+            "step": step_done, **learner.state_dict(), "seconds": elapsed(), "eval_seconds": eval_seconds[0], "last_error": last_error,
             "running": running, "config": cfg.to_dict()}))
 
     bar = tqdm(range(start, cfg.iters), desc="train", disable=not progress, dynamic_ncols=True, file=sys.stderr,
@@ -210,9 +212,12 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
                     shown["test_err"] = f"{100 * last_error:.2f}%"
                 bar.set_postfix(**shown, refresh=False)
             if is_eval:
+                eval_started = time.perf_counter()
                 last_error = test_error(learner.eval_model, data.test_images, data.test_labels,
                                         cfg.eval_batch, device=device)
-                record = {"step": done, "seconds": round(elapsed(), 2), "lr": lr, **running,
+                eval_seconds[0] += time.perf_counter() - eval_started
+                record = {"step": done, "seconds": round(elapsed(), 2), "eval_seconds": round(eval_seconds[0], 2),
+                          "lr": lr, **running,
                           "test_error": last_error}
                 metrics_file.write(json.dumps(record) + "\n")
                 metrics_file.flush()
@@ -226,7 +231,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         train_seconds = elapsed()
 
         final_error = test_error(learner.eval_model, data.test_images, data.test_labels, cfg.eval_batch, device=device)
-        record = {"step": cfg.iters, "seconds": round(train_seconds, 2), **running, "test_error": final_error}
+        record = {"step": cfg.iters, "seconds": round(train_seconds, 2), "eval_seconds": round(eval_seconds[0], 2),
+                  **running, "test_error": final_error}
         metrics_file.write(json.dumps(record) + "\n")
     save_checkpoint(out_dir / "checkpoint.pt", {
         "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
@@ -235,6 +241,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     results = {
         "test_error": final_error, "test_errors": round(final_error * len(data.test_labels)),
         "evaluated": "ema" if ema is not None else "final", "train_seconds": round(train_seconds, 1),
+        "eval_seconds": round(eval_seconds[0], 1),
         "iters": cfg.iters, "dataset": cfg.dataset, "labels": cfg.labels, "method": cfg.method,
         "net": cfg.net, "parameters": count_parameters(model), "seed": cfg.seed, "seeds": seeds,
         "resumed_at": start if resume else None,

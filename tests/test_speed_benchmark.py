@@ -1,0 +1,51 @@
+"""The speed benchmark's --quick mode runs and writes a complete report (speed is never asserted)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+SPEED = Path(__file__).resolve().parent.parent / "benchmarks" / "speed.py"
+
+
+def load_speed_module():
+    spec = importlib.util.spec_from_file_location("speed_benchmark", SPEED)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_mode_writes_json_and_markdown(tmp_path):
+    out = tmp_path / "speed.json"
+    assert load_speed_module().main(["--quick", "--threads", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["machine"] and report["command"].startswith("python benchmarks/speed.py --quick")
+    first = report["rows"][0]
+    for key in ("a_images_per_second", "b_images_per_second", "c_images_per_second", "b_over_a", "b_over_c",
+                "flops_per_step"):
+        assert first[key] > 0, key
+    assert first["images_per_step"] == first["batch_labelled"] + first["views"] * first["batch_unlabelled"]
+    assert "| compact-small | digits |" in out.with_suffix(".md").read_text()
+
+
+def test_naive_step_computes_the_same_losses_as_the_fast_one():
+    """c is a fair contrast only if it computes the same thing: explicit pairs and the literal ME
+    product give the fast losses' values."""
+    import torch
+    from stochreg.losses import mutual_exclusivity, transformation_stability
+    probs = torch.softmax(torch.randn(4, 6, 10, dtype=torch.float64), dim=2)
+    ts, me = load_speed_module().naive_losses(list(probs))
+    assert torch.allclose(transformation_stability(probs), ts)
+    assert torch.allclose(mutual_exclusivity(probs), me)
+
+
+def test_time_to_accuracy_reads_the_first_crossing(tmp_path):
+    spec = importlib.util.spec_from_file_location("tta", SPEED.parent / "time_to_accuracy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    records = [{"step": 100, "seconds": 30.0, "eval_seconds": 3.0, "test_error": 0.05},
+               {"step": 200, "seconds": 63.0, "eval_seconds": 6.0, "test_error": 0.019},
+               {"step": 300, "seconds": 96.0, "eval_seconds": 9.0, "test_error": 0.021}]
+    found = module.crossings(records)
+    assert found["2%"] == {"step": 200, "test_error": 0.019, "wall_minutes": 1.05, "train_minutes": 0.95}
+    assert found["1%"] is None
