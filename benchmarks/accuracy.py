@@ -55,7 +55,8 @@ def run_one(table: str, row: str, seed: int, flags: list[str]) -> dict:
     subprocess.run([sys.executable, "-m", "stochreg", *launch[1:]], check=True, cwd=HERE.parent)
     result = json.loads((run_dir / "results.json").read_text())
     result["command"] = shlex.join(cmd)
-    result["curve"] = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    result["curve"] = [r for r in records if "test_error" in r]  # evaluations; loss records stay in the run
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(result, indent=1) + "\n")
     return result

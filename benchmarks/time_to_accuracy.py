@@ -26,7 +26,7 @@ def crossings(records: list[dict], targets=TARGETS) -> dict[str, dict | None]:
     """For each target error, the first record at or below it (step, minutes wall and training)."""
     out = {}
     for target in targets:
-        hit = next((r for r in records if r["test_error"] <= target), None)
+        hit = next((r for r in records if r.get("test_error", 1.0) <= target), None)
         out[f"{100 * target:g}%"] = None if hit is None else {
             "step": hit["step"], "test_error": hit["test_error"],
             "wall_minutes": round(hit["seconds"] / 60, 2),
@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     results = json.loads((run_dir / "results.json").read_text())
     report = {"targets": crossings(records), "command": command or results["command"],
               "eval_every": args.eval_every, "final_test_error": results["test_error"],
-              "commit": results["commit"], "machine": results["machine"], "curve": records}
+              "commit": results["commit"], "machine": results["machine"],
+              "curve": [r for r in records if "test_error" in r]}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")

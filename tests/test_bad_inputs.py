@@ -177,6 +177,22 @@ CASES = [
     Case("eval of a missing run", ["eval", "{tmp}/nothing"], "run folder {tmp}/nothing does not exist"),
     Case("zero test-time passes", ["eval", "{tmp}/run", "--passes", "0"], "--passes must be at least 1",
          finished_run),
+    # using a model and looking at runs
+    Case("predict: a file that is not an image", ["predict", "{tmp}/run", "{tmp}/notes.png"],
+         "cannot read image {tmp}/notes.png: UnidentifiedImageError", lambda d, t: (
+             finished_run(d, t), (t / "notes.png").write_text("not a picture"))),
+    Case("predict: no such image", ["predict", "{tmp}/run", "{tmp}/missing.png"],
+         "no such image file or folder: {tmp}/missing.png", finished_run),
+    Case("predict: a folder without images", ["predict", "{tmp}/run", "{tmp}/run/checkpoints"],
+         "no image files (png, jpg, ...) in folder", finished_run),
+    Case("predict: output neither CSV nor JSON", ["predict", "{tmp}/run", "{tmp}/x.png", "--out", "{tmp}/p.txt"],
+         "--out must end in .csv or .json", finished_run),
+    Case("predict: a run that has not finished", ["predict", "{tmp}/run", "{tmp}/x.png"],
+         "has no final checkpoint.pt yet", lambda d, t: (finished_run(d, t), (t / "run" / "checkpoint.pt").unlink())),
+    Case("show-views: zero images", ["show-views", "--data-dir", "{data}", "--images", "0"],
+         "--images and --scale must be at least 1"),
+    Case("runs: no such folder", ["runs", "{tmp}/nowhere"], "no such folder: {tmp}/nowhere"),
+    Case("compare: not a run folder", ["compare", "{tmp}"], "is not a run folder (no readable config.yaml)"),
     Case("CUDA without a GPU", train("--device", "cuda:0"), "no CUDA GPU is available"),
 ]
 

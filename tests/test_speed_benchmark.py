@@ -43,7 +43,7 @@ def test_time_to_accuracy_reads_the_first_crossing(tmp_path):
     spec = importlib.util.spec_from_file_location("tta", SPEED.parent / "time_to_accuracy.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    records = [{"step": 100, "seconds": 30.0, "eval_seconds": 3.0, "test_error": 0.05},
+    records = [{"step": 100, "seconds": 30.0, "eval_seconds": 3.0, "test_error": 0.05}, {"step": 120, "seconds": 35.0, "ce": 0.4},
                {"step": 200, "seconds": 63.0, "eval_seconds": 6.0, "test_error": 0.019},
                {"step": 300, "seconds": 96.0, "eval_seconds": 9.0, "test_error": 0.021}]
     found = module.crossings(records)

@@ -1,4 +1,4 @@
-"""The ``stochreg`` command line: train, eval, data fetch, list.
+"""The ``stochreg`` command line: train, eval, predict, show-views, runs, compare, data fetch, list.
 
 Every training flag is a field of :class:`stochreg.config.TrainConfig`; a flag given on the
 command line overrides the preset and the ``--config`` YAML file. Errors a user can fix are
@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true",
                        help="with --resume: accept settings that differ from the run's saved config")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="also write TensorBoard event files to RUN/tensorboard (needs the tensorboard package)")
     _add_config_flags(train)
 
     evaluate = sub.add_parser("eval", help="re-evaluate a saved run on its test set",
@@ -111,6 +113,45 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--data-dir", default="data", help="data folder (default: data)")
     fetch.add_argument("--offline", action="store_true", help="skip the mirrors, use the offline source")
 
+    predict = sub.add_parser("predict", help="classify image files with a trained model",
+                             description="Predict the class of each image (PNG, JPEG...; folders are searched "
+                                         "recursively). Images are converted to the model's channels and resized "
+                                         "to its input size. Prints one line per image (path, class, "
+                                         "probability), or writes --out as CSV or JSON with every class's "
+                                         "probability.")
+    predict.add_argument("model", metavar="RUN_DIR_OR_CHECKPOINT")
+    predict.add_argument("images", metavar="IMAGE_OR_FOLDER", nargs="+")
+    predict.add_argument("--passes", type=int, default=1,
+                         help="average this many stochastic passes (test-time averaging; default 1)")
+    predict.add_argument("--out", metavar="FILE", help="write predictions to FILE.csv or FILE.json")
+    predict.add_argument("--device", default="auto")
+
+    views = sub.add_parser("show-views", help="draw a few images and their n stochastic views (PNG)",
+                           description="Draw a grid: each row one training image, then its n random views, "
+                                       "made as training makes them. Check that they keep the class before "
+                                       "training for an hour.")
+    views.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    views.add_argument("--config", metavar="YAML")
+    views.add_argument("--dataset")
+    views.add_argument("--data-dir")
+    views.add_argument("--transform", help="transformation (default: the preset's)")
+    views.add_argument("--views", type=int, help="n views per image (default: the preset's)")
+    views.add_argument("--images", type=int, default=8, help="how many images (rows); default 8")
+    views.add_argument("--seed", type=int, default=0, help="which images and which random views")
+    views.add_argument("--scale", type=int, default=3, help="enlargement factor of each image; default 3")
+    views.add_argument("--out", default="views.png", help="PNG file to write (default views.png)")
+
+    runs = sub.add_parser("runs", help="list run folders with their status and final error",
+                          description="List every run folder under FOLDER (default runs): dataset, method, "
+                                      "labels, seed, network, status (done, stopped at step N), final test error.")
+    runs.add_argument("folder", nargs="?", default="runs", metavar="FOLDER")
+
+    compare = sub.add_parser("compare", help="compare runs: markdown table and overlaid test-error curves",
+                             description="Write OUT.md (a table of the runs) and OUT.png (their test-error "
+                                         "curves overlaid) and print the table.")
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    compare.add_argument("--out", default="compare", help="output prefix (default compare: compare.md, compare.png)")
+
     sub.add_parser("list", help="list datasets, methods, networks, transforms and presets",
                    description="List every registered name.")
     return parser
@@ -123,11 +164,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
     if args.resume:
         cfg = _resumed_config(args, overrides)
-        train(cfg, args.resume, progress=not args.no_progress, resume=True)
+        train(cfg, args.resume, progress=not args.no_progress, resume=True, tensorboard=args.tensorboard)
         return 0
     cfg = resolve_config(args.preset, args.config, overrides)
     out = args.out or _fresh_run_folder(f"runs/{cfg.dataset}@{cfg.labels}.s{cfg.seed}-{cfg.method}")
-    train(cfg, out, overwrite=args.overwrite, progress=not args.no_progress)
+    train(cfg, out, overwrite=args.overwrite, progress=not args.no_progress, tensorboard=args.tensorboard)
     return 0
 
 
@@ -187,6 +228,73 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    import csv
+    from .images import find_images, read_images
+    from .run import load_run
+    from .train import pick_device
+
+    if args.passes < 1:
+        raise StochregError(f"--passes must be at least 1, got {args.passes}")
+    if args.out and Path(args.out).suffix.lower() not in (".csv", ".json"):
+        raise StochregError(f"--out must end in .csv or .json, got {args.out}")
+    run = load_run(args.model)
+    files = find_images(args.images)
+    images, resized = read_images(files, run.image_shape)
+    if resized:
+        c, h, w = run.image_shape
+        print(f"note: {resized} of {len(files)} images resized to {w}x{h}, the model's input size", file=sys.stderr)
+    probs = run.predict(images, passes=args.passes, device=pick_device(args.device))
+    predicted = probs.argmax(1)
+    if not args.out:
+        for file, k, p in zip(files, predicted.tolist(), probs.tolist()):
+            print(f"{file}\t{k}\t{p[k]:.4f}")
+        return 0
+    out = Path(args.out)
+    if out.suffix.lower() == ".json":
+        out.write_text(json.dumps([{"path": str(f), "predicted": k, "probabilities": [round(v, 6) for v in p]}
+                                   for f, k, p in zip(files, predicted.tolist(), probs.tolist())], indent=1) + "\n")
+    else:
+        with open(out, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["path", "predicted", *[f"p{k}" for k in range(run.num_classes)]])
+            for file, k, p in zip(files, predicted.tolist(), probs.tolist()):
+                writer.writerow([str(file), k, *[f"{v:.6f}" for v in p]])
+    print(f"wrote {len(files)} predictions to {out}")
+    return 0
+
+
+def cmd_show_views(args: argparse.Namespace) -> int:
+    from .config import resolve_config
+    from .views import show_views
+
+    if args.images < 1 or args.scale < 1:
+        raise StochregError("--images and --scale must be at least 1")
+    cfg = resolve_config(args.preset, args.config, {"dataset": args.dataset, "data_dir": args.data_dir,
+                                                     "transform": args.transform, "views": args.views})
+    out = show_views(cfg, args.images, args.seed, args.out, args.scale)
+    print(f"wrote {out}: {args.images} images (rows), each then its {cfg.views} views ({cfg.transform})")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .runs import find_runs, runs_table
+    infos = find_runs(args.folder)
+    if not infos:
+        print(f"no runs under {args.folder}")
+        return 0
+    print(runs_table(infos, Path(args.folder)))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .runs import compare
+    md, png, table = compare(args.run_dirs, args.out)
+    print(table)
+    print(f"wrote {md} and {png}")
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from .data.fetch import fetch
     fetch(args.name, args.data_dir, offline=args.offline)
@@ -207,7 +315,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     from .train import Stopped
     args = build_parser().parse_args(argv)
-    handler = {"train": cmd_train, "eval": cmd_eval, "data": cmd_data, "list": cmd_list}[args.command]
+    handler = {"train": cmd_train, "eval": cmd_eval, "data": cmd_data, "list": cmd_list, "predict": cmd_predict,
+               "show-views": cmd_show_views, "runs": cmd_runs, "compare": cmd_compare}[args.command]
     try:
         return handler(args)
     except Stopped as exc:

@@ -1,19 +1,21 @@
-"""Loading a finished run folder back: its config and a ready model (safe, weights only).
+"""Loading a trained model back from a run folder or a checkpoint file (safe, weights only).
 
-    >>> run = load_run("runs/mnist@100.s0-ts-me")   # doctest: +SKIP
-    >>> run.model(images).argmax(1)                 # doctest: +SKIP
+    >>> run = stochreg.load("runs/mnist@100.s0-ts-me")   # doctest: +SKIP
+    >>> run.predict(images).argmax(1)                    # doctest: +SKIP
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 import yaml
 from torch import nn
 
 from .checkpoint import load_checkpoint
 from .config import TrainConfig, from_dict
 from .errors import DataError
+from .evaluate import predict_probs
 from .nets import build_net
 
 
@@ -23,22 +25,48 @@ class Run:
     config: TrainConfig
     model: nn.Module   # in eval mode, on the CPU
     weights: str       # "ema" or "final": the weights the run reported its result with
+    image_shape: tuple[int, int, int]
+    num_classes: int
+
+    def predict(self, images: torch.Tensor, passes: int = 1, device: str | torch.device = "cpu") -> torch.Tensor:
+        """Class probabilities for uint8 images (N, C, H, W); ``passes > 1`` averages that many
+        stochastic passes (dropout and fractional max-pooling kept random), as the paper did."""
+        if images.dtype != torch.uint8 or tuple(images.shape[1:]) != self.image_shape:
+            raise DataError(f"expected uint8 images of shape (N, {', '.join(map(str, self.image_shape))}), "
+                            f"got {images.dtype} {tuple(images.shape)}")
+        return predict_probs(self.model.to(device), images, self.config.eval_batch, passes, device)
 
 
-def load_run(folder: str | Path) -> Run:
-    """Reads ``folder/config.yaml`` and ``folder/checkpoint.pt`` into a :class:`Run`."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"run folder {folder} does not exist")
-    try:
-        config = from_dict(yaml.safe_load((folder / "config.yaml").read_text()) or {})
-    except FileNotFoundError:
-        raise DataError(f"{folder} is not a run folder (no config.yaml)") from None
-    state = load_checkpoint(folder / "checkpoint.pt")
-    model = build_net(config.net, tuple(state["image_shape"]), int(state["num_classes"]))
+def load_run(path: str | Path) -> Run:
+    """A run folder (``config.yaml`` + ``checkpoint.pt``) or a checkpoint file, as a :class:`Run`."""
+    path = Path(path)
+    if path.is_file():
+        folder, state = path.parent, load_checkpoint(path)
+        if "config" not in state:
+            raise DataError(f"{path} is not a stochreg checkpoint (it has no config)")
+        config = from_dict(state["config"])
+    elif path.is_dir():
+        folder = path
+        try:
+            config = from_dict(yaml.safe_load((folder / "config.yaml").read_text()) or {})
+        except FileNotFoundError:
+            raise DataError(f"{folder} is not a run folder (no config.yaml)") from None
+        if not (folder / "checkpoint.pt").exists():
+            raise DataError(f"run {folder} has no final checkpoint.pt yet (unfinished? `stochreg train --resume "
+                            f"{folder}` completes it)")
+        state = load_checkpoint(folder / "checkpoint.pt")
+    else:
+        raise DataError(f"run folder {path} does not exist")
+    if "image_shape" not in state or "num_classes" not in state:
+        raise DataError(f"checkpoint in {folder} does not say its image shape and classes")
+    shape, classes = tuple(int(v) for v in state["image_shape"]), int(state["num_classes"])
+    model = build_net(config.net, shape, classes)
     weights = "ema" if state.get("ema") is not None else "final"
     try:
         model.load_state_dict(state["ema"] if weights == "ema" else state["model"])
     except (RuntimeError, KeyError) as exc:
         raise DataError(f"checkpoint in {folder} does not match network {config.net}: {str(exc).splitlines()[0]}") from None
-    return Run(folder, config, model.eval(), weights)
+    return Run(folder, config, model.eval(), weights, shape, classes)
+
+
+load = load_run

@@ -28,10 +28,12 @@ from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .data import Dataset, labelled_split, load_dataset
 from .errors import DataError, StochregError, UsageError
-from .evaluate import test_error
+from .evaluate import predict_probs, test_error
 from .hostmem import keep_freed_memory
 from .learner import Learner
+from .metrics import MetricsLog, truncate_metrics
 from .nets import count_parameters
+from .report import write_run_report
 from .resume import CheckpointFolder
 from .stopping import StopRequests
 
@@ -127,17 +129,9 @@ def config_differences(saved: TrainConfig, new: TrainConfig) -> list[str]:
     return [f"{k}: {old[k]!r} -> {now[k]!r}" for k in old if old[k] != now[k] and k not in RESUME_SAFE_KEYS]
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drops metric records written after ``step`` (by a run killed after its last checkpoint)."""
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in kept))
-
-
 def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False, progress: bool = True,
           log: Callable[[str], None] = print, dataset: Dataset | None = None,
-          resume: bool = False) -> dict[str, Any]:
+          resume: bool = False, tensorboard: bool = False) -> dict[str, Any]:
     """Trains one run into ``out_dir`` and returns its results (also written to results.json).
 
     With ``resume=True`` the run continues from the newest good checkpoint in
@@ -177,13 +171,13 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         last_error, running = state["last_error"], state["running"]
         if start > cfg.iters:
             raise UsageError(f"run {out_dir} is already at step {start}, past --iters {cfg.iters}")
-    _truncate_metrics(out_dir / "metrics.jsonl", start)
+    truncate_metrics(out_dir / "metrics.jsonl", start)
     if resume:
         log(f"resuming {out_dir} at step {start}" + ("" if state else " (no checkpoint yet: from the start)"))
 
     log(f"run {out_dir}: {cfg.dataset}, {cfg.labels} labels (split seed {seeds['split']}), method {cfg.method}, "
         f"net {cfg.net} ({count_parameters(model):,} parameters), n={cfg.views}, {cfg.iters} steps on {device}")
-    metrics_file = open(out_dir / "metrics.jsonl", "a")
+    metrics = MetricsLog(out_dir, tensorboard)
     started = time.perf_counter()
     elapsed = lambda: seconds_before + time.perf_counter() - started
     watch = NonFiniteWatch(device)
@@ -192,12 +186,13 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     def save_state(step_done: int) -> None:
         watch.check(last_saved[0])  # never write a checkpoint of weights that went NaN
         last_saved[0] = str(checkpoints.save(step_done, {
-            "step": step_done, **learner.state_dict(), "seconds": elapsed(), "eval_seconds": eval_seconds[0], "last_error": last_error,
-            "running": running, "config": cfg.to_dict()}))
+            "step": step_done, **learner.state_dict(), "seconds": elapsed(), "eval_seconds": eval_seconds[0],
+            "last_error": last_error, "running": running, "config": cfg.to_dict(),
+            "image_shape": list(data.image_shape), "num_classes": data.num_classes}))
 
     bar = tqdm(range(start, cfg.iters), desc="train", disable=not progress, dynamic_ncols=True, file=sys.stderr,
                initial=start, total=cfg.iters)
-    with StopRequests() as stop, metrics_file:
+    with StopRequests() as stop, metrics:
         for step in bar:
             losses, lr = learner.step(step)
             watch.observe(step, losses)
@@ -211,16 +206,15 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
                 if not math.isnan(last_error):
                     shown["test_err"] = f"{100 * last_error:.2f}%"
                 bar.set_postfix(**shown, refresh=False)
+                if not is_eval:
+                    metrics.write({"step": done, "seconds": round(elapsed(), 2), "lr": lr, **running})
             if is_eval:
                 eval_started = time.perf_counter()
                 last_error = test_error(learner.eval_model, data.test_images, data.test_labels,
                                         cfg.eval_batch, device=device)
                 eval_seconds[0] += time.perf_counter() - eval_started
-                record = {"step": done, "seconds": round(elapsed(), 2), "eval_seconds": round(eval_seconds[0], 2),
-                          "lr": lr, **running,
-                          "test_error": last_error}
-                metrics_file.write(json.dumps(record) + "\n")
-                metrics_file.flush()
+                metrics.write({"step": done, "seconds": round(elapsed(), 2), "eval_seconds": round(eval_seconds[0], 2),
+                               "lr": lr, **running, "test_error": last_error})
             if done == cfg.iters or stop.signal_name or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0):
                 save_state(done)
             if stop.signal_name and done < cfg.iters:
@@ -230,10 +224,10 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         bar.close()
         train_seconds = elapsed()
 
-        final_error = test_error(learner.eval_model, data.test_images, data.test_labels, cfg.eval_batch, device=device)
-        record = {"step": cfg.iters, "seconds": round(train_seconds, 2), "eval_seconds": round(eval_seconds[0], 2),
-                  **running, "test_error": final_error}
-        metrics_file.write(json.dumps(record) + "\n")
+        predictions = predict_probs(learner.eval_model, data.test_images, cfg.eval_batch, device=device).argmax(1)
+        final_error = (predictions != data.test_labels).float().mean().item()
+        metrics.write({"step": cfg.iters, "seconds": round(train_seconds, 2), "eval_seconds": round(eval_seconds[0], 2),
+                       **running, "test_error": final_error})
     save_checkpoint(out_dir / "checkpoint.pt", {
         "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
         "step": cfg.iters, "config": cfg.to_dict(), "image_shape": list(data.image_shape),
@@ -249,6 +243,9 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         "torch": torch.__version__,
     }
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_run_report(out_dir, cfg, results, data.test_labels.numpy(), predictions.numpy(), data.num_classes,
+                     {"train": len(data.train_labels), "test": len(data.test_labels),
+                      "shape": "x".join(map(str, data.image_shape))})
     log(f"final test error {100 * final_error:.2f}% ({results['test_errors']} of {len(data.test_labels)}) "
         f"after {cfg.iters} steps in {train_seconds / 60:.1f} min; results in {out_dir / 'results.json'}")
     return results

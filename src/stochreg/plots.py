@@ -1,0 +1,94 @@
+"""PNG figures of a run: learning curves, confusion matrix, and curves of several runs overlaid.
+
+matplotlib with its file-only Agg backend (no display needed), imported when a figure is drawn.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LOSS_NAMES = {"ce": "cross-entropy (labelled)", "ts": "transformation/stability", "me": "mutual exclusivity"}
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def learning_curves(records: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """Loss terms (left) and test error (right) against training steps."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    for key, label in LOSS_NAMES.items():
+        points = [(r["step"], r[key]) for r in records if key in r]
+        if points:
+            left.plot(*zip(*points), label=label)
+    left.set_xlabel("step"), left.set_ylabel("loss"), left.set_title("training losses")
+    left.legend(loc="best", fontsize=8), left.grid(alpha=0.3)
+    evals = [(r["step"], 100 * r["test_error"]) for r in records if "test_error" in r]
+    if evals:
+        right.plot(*zip(*evals), marker="o", markersize=3)
+        if min(e for _, e in evals) > 0:  # a log scale shows the last halvings of the error
+            right.set_yscale("log")
+        right.annotate(f"final {evals[-1][1]:.2f}%", evals[-1], textcoords="offset points", xytext=(-60, 10))
+    right.set_xlabel("step"), right.set_ylabel("test error (%)"), right.set_title("test error (logged only)")
+    right.grid(alpha=0.3, which="both")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """counts[true, predicted]."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (labels, predictions), 1)
+    return counts
+
+
+def confusion_png(counts: np.ndarray, path: str | Path, title: str = "") -> Path:
+    """The confusion matrix with counts in the cells; the diagonal is drawn separately so that the
+    errors, which are few, stay visible."""
+    plt = _pyplot()
+    k = len(counts)
+    errors = counts.astype(float).copy()
+    np.fill_diagonal(errors, np.nan)
+    fig, ax = plt.subplots(figsize=(6, 5.5), dpi=100)
+    image = ax.imshow(errors, cmap="Reds", vmin=0, vmax=max(1, np.nanmax(errors)))
+    fig.colorbar(image, ax=ax, label="misclassified test images")
+    for i in range(k):
+        for j in range(k):
+            if counts[i, j]:
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
+                        color="tab:blue" if i == j else "black")
+    ax.set_xticks(range(k)), ax.set_yticks(range(k))
+    ax.set_xlabel("predicted class"), ax.set_ylabel("true class")
+    ax.set_title(title or "confusion matrix (final model, test set)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)
+
+
+def compare_curves(curves: dict[str, list[dict[str, Any]]], path: str | Path) -> Path:
+    """Test error against steps, one line per run."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    for label, records in curves.items():
+        evals = [(r["step"], 100 * r["test_error"]) for r in records if "test_error" in r]
+        if evals:
+            ax.plot(*zip(*evals), marker="o", markersize=3, label=label)
+    if all(r["test_error"] > 0 for records in curves.values() for r in records if "test_error" in r):
+        ax.set_yscale("log")
+    ax.set_xlabel("step"), ax.set_ylabel("test error (%)")
+    ax.grid(alpha=0.3, which="both"), ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

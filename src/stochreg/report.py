@@ -1,0 +1,58 @@
+"""What a person reads in a finished run folder: ``summary.md``, ``curves.png``, ``confusion.png``.
+
+    >>> print(format_minutes(754.0))
+    12.6 min
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import TrainConfig
+from .metrics import read_metrics
+from .plots import confusion_matrix, confusion_png, learning_curves
+
+
+def format_minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], test_labels: np.ndarray,
+                     predictions: np.ndarray, num_classes: int, data_info: dict[str, Any]) -> None:
+    """The figures and the human summary of a finished run."""
+    title = f"{cfg.dataset}, {cfg.labels} labels, {cfg.method}, seed {cfg.seed}"
+    learning_curves(read_metrics(run_dir / "metrics.jsonl"), run_dir / "curves.png", title)
+    counts = confusion_matrix(test_labels, predictions, num_classes)
+    confusion_png(counts, run_dir / "confusion.png", f"confusion matrix: {title}")
+    off_diagonal = counts.copy()
+    np.fill_diagonal(off_diagonal, 0)
+    worst = np.dstack(np.unravel_index(np.argsort(off_diagonal, axis=None)[::-1][:3], counts.shape))[0]
+    confusions = ", ".join(f"{t} taken for {p} ({off_diagonal[t, p]})" for t, p in worst if off_diagonal[t, p])
+    terms = {"ts": f"lambda_TS={cfg.lambda_ts}", "me": f"lambda_ME={cfg.lambda_me}"}
+    weights = ", ".join(v for k, v in terms.items() if k in cfg.method.split("-")) or "no unsupervised terms"
+    lines = [
+        f"# Run {run_dir.name}", "",
+        f"**Final test error: {100 * results['test_error']:.2f}%** ({results['test_errors']} of "
+        f"{len(test_labels)} test images), {results['evaluated']} weights of the final model, after "
+        f"{cfg.iters} steps in {format_minutes(results['train_seconds'])}"
+        f" ({format_minutes(results['eval_seconds'])} of it on the logged test evaluations).", "",
+        "| | |", "|---|---|",
+        f"| data | {cfg.dataset}: {data_info['train']} training images (all used unlabelled), "
+        f"{data_info['test']} test images, {data_info['shape']} |",
+        f"| labelled split | {cfg.labels} images, {cfg.labels // num_classes} per class, split seed {cfg.seed} "
+        "(`labelled_indices.json`) |",
+        f"| method | {cfg.method}: {weights}, n={cfg.views} views per unlabelled image, ramp-up {cfg.rampup_iters} steps |",
+        f"| network | {cfg.net}, {results['parameters']:,} parameters |",
+        f"| batches | {cfg.batch_labelled} labelled + {cfg.batch_unlabelled} unlabelled x {cfg.views} views, "
+        f"transform {cfg.transform} |",
+        f"| optimiser | {cfg.optimizer}, lr {cfg.lr} ({cfg.schedule}), momentum {cfg.momentum}, weight decay "
+        f"{cfg.weight_decay}, EMA {cfg.ema} |",
+        f"| machine | {results['machine']}, torch {results['torch']}, commit {results['commit']} |",
+        f"| most frequent confusions | {confusions or 'none'} |",
+        "", "![learning curves](curves.png)", "", "![confusion matrix](confusion.png)", "",
+        "Files: `config.yaml` (settings), `metrics.jsonl` (losses every 20 steps, test error at each "
+        "evaluation), `checkpoint.pt` (final weights), `checkpoints/` (for `--resume`), `results.json`.",
+    ]
+    (run_dir / "summary.md").write_text("\n".join(lines) + "\n")

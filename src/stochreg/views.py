@@ -1,0 +1,47 @@
+"""``stochreg show-views``: a PNG grid of a few training images and their n stochastic views,
+made exactly as training makes them, to check that the transformations keep the class.
+
+Row i shows image i, then its n views; the images are enlarged ``scale`` times (nearest pixel).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import TrainConfig
+from .data import load_dataset
+from .evaluate import images_to_float
+from .images import write_png
+from .transforms import TRANSFORMS
+
+PAD = 2  # pixels of grey between cells
+
+
+def views_grid(originals: torch.Tensor, views: torch.Tensor, scale: int = 3) -> np.ndarray:
+    """uint8 grid: originals (K, C, H, W) in the first column, views (n, K, C, H, W) after them."""
+    n, k, c, h, w = views.shape
+    cells = torch.cat([originals[None], views]).permute(1, 0, 3, 4, 2)  # (K, n+1, H, W, C)
+    cells = cells.repeat_interleave(scale, 2).repeat_interleave(scale, 3).numpy()
+    ch, cw = h * scale, w * scale
+    grid = np.full((k * (ch + PAD) + PAD, (n + 1) * (cw + PAD) + PAD, c), 128, dtype=np.uint8)
+    for i in range(k):
+        for j in range(n + 1):
+            top, left = PAD + i * (ch + PAD), PAD + j * (cw + PAD)
+            grid[top:top + ch, left:left + cw] = cells[i, j]
+    return grid[..., 0] if c == 1 else grid
+
+
+def show_views(cfg: TrainConfig, count: int, seed: int, out: str | Path, scale: int = 3) -> Path:
+    data = load_dataset(cfg.dataset, cfg.data_dir)
+    gen = torch.Generator().manual_seed(seed)
+    chosen = torch.randperm(len(data.train_images), generator=gen)[:count]
+    originals = data.train_images[chosen]
+    transform = TRANSFORMS.get(cfg.transform)
+    views = transform(images_to_float(originals).repeat(cfg.views, 1, 1, 1), gen)  # view-major, as in training
+    views = (views.clamp(0, 1) * 255).round().to(torch.uint8).view(cfg.views, *originals.shape)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_png(views_grid(originals, views, scale), out)
+    return out

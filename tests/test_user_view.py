@@ -1,0 +1,159 @@
+"""What a user sees and uses: run reports, show-views, predict, stochreg.load, runs, compare."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import stochreg
+from stochreg.cli import main
+from stochreg.data import load_dataset
+from tinydata import write_idx_dataset
+
+TINY = ["--labels", "20", "--iters", "40", "--batch-labelled", "10", "--batch-unlabelled", "8", "--views", "3",
+        "--eval-every", "10", "--eval-batch", "50", "--rampup-iters", "10", "--no-progress", "--threads", "2",
+        "--net", "compact-small", "--checkpoint-every", "10"]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """Tiny data and one finished run (with TensorBoard on), shared by the tests of this module."""
+    root = tmp_path_factory.mktemp("user")
+    write_idx_dataset(root / "data" / "mnist")
+    assert main(["train", "--data-dir", str(root / "data"), "--out", str(root / "runs" / "first"), *TINY,
+                 "--tensorboard"]) == 0
+    return root
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        image.verify()  # a complete, valid PNG
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return image.size
+
+
+def test_run_folder_has_curves_confusion_and_summary(workspace):
+    run = workspace / "runs" / "first"
+    assert png_size(run / "curves.png") == (1000, 400)
+    assert png_size(run / "confusion.png") == (600, 550)
+    results = json.loads((run / "results.json").read_text())
+    summary = (run / "summary.md").read_text()
+    assert f"**Final test error: {100 * results['test_error']:.2f}%**" in summary
+    assert "20 images, 2 per class, split seed 0" in summary and "compact-small" in summary
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "test_error" in r] == [10, 20, 30, 40]
+    assert any("test_error" not in r and "ts" in r for r in records)  # loss records between evaluations
+
+
+def test_tensorboard_event_files_hold_the_scalars(workspace):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(workspace / "runs" / "first" / "tensorboard"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert {"ce", "ts", "me", "test_error", "lr"} <= set(tags)
+    assert [e.step for e in events.Scalars("test_error")] == [10, 20, 30, 40]
+
+
+def test_show_views_draws_each_image_then_its_views(workspace, capsys):
+    out = workspace / "views.png"
+    assert main(["show-views", "--data-dir", str(workspace / "data"), "--views", "4", "--images", "3",
+                 "--scale", "2", "--out", str(out)]) == 0
+    cell = 28 * 2 + 2
+    assert png_size(out) == (5 * cell + 2, 3 * cell + 2)  # (width, height): 1 + 4 columns, 3 rows
+    grid = np.asarray(Image.open(out))
+    data = load_dataset("mnist", workspace / "data", fetch_missing=False)
+    chosen = torch.randperm(200, generator=torch.Generator().manual_seed(0))[:3]
+    first = data.train_images[chosen[0], 0].numpy().repeat(2, 0).repeat(2, 1)
+    assert np.array_equal(grid[2:58, 2:58], first)  # the first column is the untouched image
+    assert not np.array_equal(grid[2:58, 60:116], first)  # a view differs from it
+    assert "3 images (rows), each then its 4 views (digits)" in capsys.readouterr().out
+
+
+def write_test_pngs(workspace: Path) -> tuple[Path, np.ndarray]:
+    folder = workspace / "pngs"
+    if not folder.exists():
+        data = load_dataset("mnist", workspace / "data", fetch_missing=False)
+        (folder / "sub").mkdir(parents=True)
+        for i, image in enumerate(data.test_images[:, 0].numpy()):
+            Image.fromarray(image).save(folder / ("sub" if i % 2 else "") / f"{i:03d}.png")
+    data = load_dataset("mnist", workspace / "data", fetch_missing=False)
+    return folder, data.test_labels.numpy()
+
+
+def test_predict_agrees_with_eval(workspace, capsys):
+    folder, labels = write_test_pngs(workspace)
+    run = workspace / "runs" / "first"
+    assert main(["eval", str(run)]) == 0
+    evaluated = json.loads(capsys.readouterr().out)["test_error"]
+    assert main(["predict", str(run), str(folder), "--out", str(workspace / "p.csv")]) == 0
+    rows = list(csv.DictReader(open(workspace / "p.csv")))
+    assert len(rows) == 100 and list(rows[0]) == ["path", "predicted", *[f"p{k}" for k in range(10)]]
+    index = [int(Path(r["path"]).stem) for r in rows]
+    predicted = np.array([int(r["predicted"]) for r in rows])
+    assert (predicted != labels[index]).mean() == pytest.approx(evaluated)
+    assert all(abs(sum(float(r[f"p{k}"]) for k in range(10)) - 1) < 1e-4 for r in rows)
+
+
+def test_predict_prints_or_writes_json_and_averages_passes(workspace, capsys):
+    folder, _ = write_test_pngs(workspace)
+    run = workspace / "runs" / "first"
+    assert main(["predict", str(run / "checkpoint.pt"), str(folder / "000.png"), str(folder / "sub" / "001.png")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].split("\t")[0].endswith("000.png")
+    records = {}
+    for passes in (1, 4):
+        out = workspace / f"p{passes}.json"
+        assert main(["predict", str(run), str(folder / "000.png"), "--passes", str(passes), "--out", str(out)]) == 0
+        [records[passes]] = json.loads(out.read_text())
+        assert len(records[passes]["probabilities"]) == 10
+        assert sum(records[passes]["probabilities"]) == pytest.approx(1, abs=1e-4)
+    assert records[1]["predicted"] == int(lines[0].split("\t")[1])
+    assert records[1]["probabilities"] != records[4]["probabilities"]  # dropout stays on for the 4 passes
+
+
+def test_predict_resizes_and_converts_a_colour_photo(workspace, capsys):
+    Image.fromarray(np.full((50, 40, 3), 200, dtype=np.uint8)).save(workspace / "photo.jpg")
+    assert main(["predict", str(workspace / "runs" / "first"), str(workspace / "photo.jpg")]) == 0
+    captured = capsys.readouterr()
+    assert "1 of 1 images resized to 28x28" in captured.err and captured.out.count("\t") == 2
+
+
+def test_python_load_api_matches_eval(workspace):
+    run = stochreg.load(workspace / "runs" / "first")
+    data = load_dataset("mnist", workspace / "data", fetch_missing=False)
+    error = (run.predict(data.test_images).argmax(1) != data.test_labels).float().mean().item()
+    assert error == pytest.approx(json.loads((workspace / "runs" / "first" / "results.json").read_text())["test_error"])
+    assert run.weights == "ema" and run.image_shape == (1, 28, 28) and not run.model.training
+
+
+def test_runs_lists_done_and_stopped_runs(workspace, capsys):
+    stopped = workspace / "runs" / "stopped"
+    shutil.copytree(workspace / "runs" / "first", stopped)
+    for name in ("results.json", "checkpoint.pt"):
+        (stopped / name).unlink()
+    (stopped / "checkpoints" / "step-00000040.pt").unlink()
+    assert main(["runs", str(workspace / "runs")]) == 0
+    out = capsys.readouterr().out
+    first = next(line for line in out.splitlines() if line.startswith("| first "))
+    error = json.loads((workspace / "runs" / "first" / "results.json").read_text())["test_error"]
+    assert "| mnist | ts-me | 20 | 0 | compact-small | done |" in first and f"{100 * error:.2f}%" in first
+    assert "| stopped at 30/40 |" in next(line for line in out.splitlines() if line.startswith("| stopped "))
+    shutil.rmtree(stopped)
+
+
+def test_compare_writes_table_and_overlaid_curves(workspace, capsys):
+    second = workspace / "runs" / "second"
+    assert main(["train", "--data-dir", str(workspace / "data"), "--out", str(second), *TINY,
+                 "--method", "supervised"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(workspace / "runs" / "first"), str(second), "--out", str(workspace / "cmp")]) == 0
+    table = (workspace / "cmp.md").read_text()
+    assert "| ts-me |" in table and "| supervised |" in table and "![test error](cmp.png)" in table
+    assert png_size(workspace / "cmp.png") == (700, 450)
