@@ -84,3 +84,23 @@ def test_slant_shears_along_x():
 def test_invalid_strengths_are_refused(bad):
     with pytest.raises(ValueError):
         AffineAugment(**bad)
+
+
+def test_cutout_zeroes_one_square_per_image_and_nothing_else():
+    aug = AffineAugment(cutout=6)
+    x = torch.ones(16, 1, 28, 28)
+    params = aug.sample(len(x), torch.Generator().manual_seed(0))
+    out = aug.apply(x, params)
+    zeros = (out == 0).sum(dim=(1, 2, 3))
+    assert ((zeros > 0) & (zeros <= 36)).all()   # a 6x6 square, clipped at the borders
+    assert (zeros == 36).any()                    # and whole when it lies inside
+    assert set(out.unique().tolist()) == {0.0, 1.0}
+    cx, cy = (params["cutout_centre"][0] * 28).tolist()
+    assert out[0, 0, int(cy), int(cx)] == 0       # the square is where its centre was drawn
+
+
+def test_cutout_does_not_change_the_other_transforms_random_draws():
+    """Adding the cutout parameters last keeps every earlier parameter the same for a seed."""
+    plain = TRANSFORMS.get("digits").sample(8, torch.Generator().manual_seed(3))
+    with_cutout = TRANSFORMS.get("digits-cutout").sample(8, torch.Generator().manual_seed(3))
+    assert all(torch.equal(plain[k], with_cutout[k]) for k in plain)

@@ -36,15 +36,20 @@ class AffineAugment:
                one of the three chosen uniformly per image
     translate: shift in pixels, drawn from U(-translate, translate) for x and y
     hflip:     mirror horizontally with probability 1/2 (never for digits)
+    cutout:    side in pixels of a square set to zero after the warp, centred anywhere in the
+               image (DeVries & Taylor 2017); 0 = none. A view that loses a stroke must still
+               agree with the others, which links variants of a class (a seven with and without
+               its crossbar) that the affine warps alone keep apart.
     """
 
     stretch: float = 0.0
     deform: float = 0.0
     translate: float = 0.0
     hflip: bool = False
+    cutout: int = 0
 
     def __post_init__(self):
-        for name in ("stretch", "deform", "translate"):
+        for name in ("stretch", "deform", "translate", "cutout"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"transform {name} must be a finite number >= 0, got {value!r}")
@@ -53,7 +58,7 @@ class AffineAugment:
 
     @property
     def is_identity(self) -> bool:
-        return not (self.stretch or self.deform or self.translate or self.hflip)
+        return not (self.stretch or self.deform or self.translate or self.hflip or self.cutout)
 
     def sample(self, batch: int, generator: torch.Generator | None = None,
                device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
@@ -69,6 +74,8 @@ class AffineAugment:
             "flip": (torch.rand(batch, generator=generator) < 0.5) if self.hflip
                     else torch.zeros(batch, dtype=torch.bool),
         }
+        if self.cutout:  # drawn only when used, so the other transforms' random streams are unchanged
+            params["cutout_centre"] = torch.rand(batch, 2, generator=generator)  # fractions of (W, H)
         return {k: v.to(device) for k, v in params.items()}
 
     @staticmethod
@@ -98,8 +105,20 @@ class AffineAugment:
             return images
         height, width = images.shape[-2:]
         matrix = self.matrices(params, height, width).to(images.dtype)
-        return warp_affine(images, matrix, dsize=(height, width), mode="bilinear",
-                           padding_mode="zeros", align_corners=True)
+        warped = warp_affine(images, matrix, dsize=(height, width), mode="bilinear",
+                             padding_mode="zeros", align_corners=True)
+        if self.cutout:
+            warped = warped * self.cutout_keep(params["cutout_centre"], height, width).to(warped.dtype)
+        return warped
+
+    def cutout_keep(self, centre: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """(B, 1, H, W) mask: 0 inside each image's square, 1 elsewhere."""
+        cx, cy = (centre[:, 0] * width).view(-1, 1, 1), (centre[:, 1] * height).view(-1, 1, 1)
+        ys = torch.arange(height, device=centre.device).view(1, -1, 1) + 0.5
+        xs = torch.arange(width, device=centre.device).view(1, 1, -1) + 0.5
+        half = self.cutout / 2
+        inside = ((ys - cy).abs() < half) & ((xs - cx).abs() < half)
+        return (~inside).unsqueeze(1)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Samples fresh parameters for every image and applies them."""
@@ -118,5 +137,7 @@ TRANSFORMS.register("none")(AffineAugment())
 TRANSFORMS.register("digits")(AffineAugment(stretch=0.2, deform=0.2, translate=2.0))
 # Weak transformations: a random crop (translation on a zero-padded canvas), with and without
 # a horizontal flip (the flip is for natural images, never digits).
+# The digit transformation plus a 10-pixel cutout square (see AffineAugment.cutout).
+TRANSFORMS.register("digits-cutout")(AffineAugment(stretch=0.2, deform=0.2, translate=2.0, cutout=10))
 TRANSFORMS.register("crop")(AffineAugment(translate=2.0))
 TRANSFORMS.register("crop-flip")(AffineAugment(translate=2.0, hflip=True))
