@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from stochreg.plots import compare_curves
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
@@ -62,16 +64,27 @@ def run_one(table: str, row: str, seed: int, flags: list[str]) -> dict:
     return result
 
 
+def mean_curve(runs: list[dict]) -> list[dict]:
+    """The test error at each logged step, averaged over the runs that logged that step."""
+    by_step: dict[int, list[float]] = {}
+    for run in runs:
+        for record in run["curve"]:
+            by_step.setdefault(record["step"], []).append(record["test_error"])
+    return [{"step": step, "test_error": statistics.mean(errors)} for step, errors in sorted(by_step.items())]
+
+
 def write_table(table: str) -> Path:
     description, _, rows, _ = TABLES[table]
     lines = [f"# Table `{table}`", "", description, "",
              "| method | seeds | test error (mean +- std) | per seed | wall time per run |",
              "|---|---|---|---|---|"]
     machines, commits = set(), set()
+    mean_curves = {}
     for row in rows:
         runs = [json.loads(p.read_text()) for p in sorted((RESULTS / table).glob(f"{row}-s*.json"))]
         if not runs:
             continue
+        mean_curves[f"{row} ({len(runs)} seed{'s' if len(runs) > 1 else ''})"] = mean_curve(runs)
         errors = [100 * r["test_error"] for r in runs]
         std = statistics.stdev(errors) if len(errors) > 1 else float("nan")
         minutes = [r["train_seconds"] / 60 for r in runs]
@@ -81,7 +94,9 @@ def write_table(table: str) -> Path:
         lines.append(f"| {row} | {len(runs)} | {statistics.mean(errors):.2f}%{spread} | "
                      + ", ".join(f"s{r['seed']}: {e:.2f}%" for r, e in zip(runs, errors))
                      + f" | {statistics.mean(minutes):.1f} min |")
-    lines += ["", "Rows with fewer seeds are partial: the rest are still to run (`--only-seeds`).",
+    compare_curves(mean_curves, RESULTS / f"{table}.png")
+    lines += ["", f"![test error against steps, mean over seeds]({table}.png)", "",
+              "Rows with fewer seeds are partial: the rest are still to run (`--only-seeds`).",
               f"Machine: {'; '.join(sorted(machines))}. Commits: {', '.join(sorted(commits))}. "
               "Wall times vary by up to 40% with the load of other users of this shared machine.",
               f"Rerun: `python benchmarks/accuracy.py {table}` (one JSON per run in `results/{table}/`, "

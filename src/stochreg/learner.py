@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from .config import TrainConfig
 from .data import Dataset
+from .devices import to_device
 from .ema import EMA
 from .errors import UsageError
 from .evaluate import images_to_float
@@ -129,10 +130,10 @@ class Learner:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         # --- views: labelled images once, every unlabelled image n times (view-major) ---
-        idx_lb = self.labelled_batches.next().to(self.device)
+        idx_lb = to_device(self.labelled_batches.next(), self.device)
         batch = [images_to_float(self.images[idx_lb])]
         if self.method.uses_unlabelled:
-            idx_ulb = self.unlabelled_batches.next().to(self.device)
+            idx_ulb = to_device(self.unlabelled_batches.next(), self.device)
             batch.append(images_to_float(self.images[idx_ulb]).repeat(n, 1, 1, 1))
         x = self.transform(torch.cat(batch), self.aug_gen).contiguous(memory_format=torch.channels_last)
         # --- one forward pass over labelled and unlabelled views together ---

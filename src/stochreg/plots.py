@@ -19,6 +19,14 @@ def _pyplot():
     return plt
 
 
+def _log_percent_axis(ax) -> None:
+    """A log y axis labelled 0.5, 1, 2... rather than 5x10^-1."""
+    from matplotlib.ticker import FuncFormatter
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:g}")[0] in "1235" else ""))
+
+
 def learning_curves(records: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
     """Loss terms (left) and test error (right) against training steps."""
     plt = _pyplot()
@@ -33,7 +41,7 @@ def learning_curves(records: list[dict[str, Any]], path: str | Path, title: str 
     if evals:
         right.plot(*zip(*evals), marker="o", markersize=3)
         if min(e for _, e in evals) > 0:  # a log scale shows the last halvings of the error
-            right.set_yscale("log")
+            _log_percent_axis(right)
         right.annotate(f"final {evals[-1][1]:.2f}%", evals[-1], textcoords="offset points", xytext=(-60, 10))
     right.set_xlabel("step"), right.set_ylabel("test error (%)"), right.set_title("test error (logged only)")
     right.grid(alpha=0.3, which="both")
@@ -85,7 +93,7 @@ def compare_curves(curves: dict[str, list[dict[str, Any]]], path: str | Path) ->
         if evals:
             ax.plot(*zip(*evals), marker="o", markersize=3, label=label)
     if all(r["test_error"] > 0 for records in curves.values() for r in records if "test_error" in r):
-        ax.set_yscale("log")
+        _log_percent_axis(ax)
     ax.set_xlabel("step"), ax.set_ylabel("test error (%)")
     ax.grid(alpha=0.3, which="both"), ax.legend(fontsize=8)
     fig.tight_layout()

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 import torch
 from kornia.geometry.transform import warp_affine
 
+from .devices import to_device
 from .registry import Registry
 
 # Index of the deformation drawn for each image: the authors pick one of three per sample.
@@ -76,7 +77,7 @@ class AffineAugment:
         }
         if self.cutout:  # drawn only when used, so the other transforms' random streams are unchanged
             params["cutout_centre"] = torch.rand(batch, 2, generator=generator)  # fractions of (W, H)
-        return {k: v.to(device) for k, v in params.items()}
+        return {k: to_device(v, device) for k, v in params.items()}
 
     @staticmethod
     def matrices(params: dict[str, torch.Tensor], height: int, width: int) -> torch.Tensor:
