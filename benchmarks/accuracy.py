@@ -108,6 +108,10 @@ def write_table(table: str) -> Path:
         lines.append(f"| {row} | {len(runs)} | {statistics.mean(errors):.2f}%{spread} | "
                      + ", ".join(f"s{r['seed']}: {e:.2f}%" for r, e in zip(runs, errors))
                      + f" | {statistics.mean(minutes):.1f} min |")
+    notes = [f"- {p.stem}: {json.loads(p.read_text())['note']}" for p in sorted((RESULTS / table).glob("*.json"))
+             if "note" in json.loads(p.read_text())]
+    if notes:
+        lines += ["", "Notes:", *notes]
     compare_curves(mean_curves, RESULTS / f"{table}.png")
     lines += ["", f"![test error against steps, mean over seeds]({table}.png)", "",
               "Rows with fewer seeds are partial: the rest are still to run (`--only-seeds`).",
