@@ -8,8 +8,8 @@ For each network at each input size it times, in interleaved rounds (a b c a b c
 load from other users of the machine hits all three alike:
 
 - a: a bare supervised step (forward, cross-entropy, backward, optimiser step) on a batch of
-  the same total image count (labelled + n x unlabelled), already on the device, channels-last:
-  the network's own cost;
+  the same total image count (labelled + n x unlabelled), already on the device, in the memory
+  layout training uses for that net: the network's own cost;
 - b: stochreg's real TS+ME step (``Learner.step``: index the device-resident uint8 data, n
   views of each unlabelled image, random transformations, one forward pass, both losses,
   backward, optimiser step, EMA update);
@@ -42,7 +42,7 @@ from stochreg.config import resolve_config
 from stochreg.data import Dataset
 from stochreg.evaluate import images_to_float
 from stochreg.learner import Learner, make_optimizer
-from stochreg.nets import NETS, build_net
+from stochreg.nets import NETS, build_net, preferred_memory_format
 from stochreg.train import machine_description, pick_device, source_commit
 from stochreg.transforms import TRANSFORMS
 
@@ -66,9 +66,11 @@ class Bare:
     """a: forward, cross-entropy, backward, optimiser step on a fixed batch on the device."""
 
     def __init__(self, cfg, shape, device, total: int):
-        self.model = build_net(cfg.net, shape, 10).to(device, memory_format=torch.channels_last)
+        model = build_net(cfg.net, shape, 10)
+        layout = preferred_memory_format(model)  # the layout training uses for this net
+        self.model = model.to(device, memory_format=layout)
         self.optimizer = make_optimizer(cfg, self.model)
-        self.x = torch.rand(total, *shape, device=device).contiguous(memory_format=torch.channels_last)
+        self.x = torch.rand(total, *shape, device=device).contiguous(memory_format=layout)
         self.y = torch.randint(0, 10, (total,), device=device)
 
     def __call__(self, step: int) -> None:

@@ -62,3 +62,9 @@ def test_images_a_network_cannot_take_are_a_clear_error(name, shape, message):
     from stochreg.nets import build_net
     with pytest.raises(UsageError, match=message):
         build_net(name, shape, 10)
+
+
+def test_fmp_nets_train_in_the_plain_layout_the_others_channels_last():
+    from stochreg.nets import build_net, preferred_memory_format
+    assert preferred_memory_format(build_net("fmp-mnist", (1, 28, 28), 10)) == torch.contiguous_format
+    assert preferred_memory_format(build_net("compact", (1, 28, 28), 10)) == torch.channels_last

@@ -23,7 +23,7 @@ from .ema import EMA
 from .errors import UsageError
 from .evaluate import images_to_float
 from .methods import METHODS
-from .nets import build_net
+from .nets import build_net, preferred_memory_format
 from .resume import capture_global_rng, restore_global_rng
 from .transforms import TRANSFORMS
 
@@ -102,9 +102,9 @@ class Learner:
         if self.transform.hflip and data.is_digits:
             raise UsageError(f"transform {cfg.transform} flips images horizontally, which changes the class of digits")
         torch.manual_seed(seeds["init"])
-        # channels-last memory layout: measured 20-25% faster convolutions on the CPU here.
-        self.model = build_net(cfg.net, data.image_shape, data.num_classes).to(
-            device, memory_format=torch.channels_last)
+        model = build_net(cfg.net, data.image_shape, data.num_classes)
+        self.memory_format = preferred_memory_format(model)  # channels-last where it is faster
+        self.model = model.to(device, memory_format=self.memory_format)
         self.ema = EMA(self.model, cfg.ema) if cfg.ema > 0 else None
         self.optimizer = make_optimizer(cfg, self.model)
         # The whole dataset lives on the device as uint8: a batch is an index, not a host copy.
@@ -135,7 +135,7 @@ class Learner:
         if self.method.uses_unlabelled:
             idx_ulb = to_device(self.unlabelled_batches.next(), self.device)
             batch.append(images_to_float(self.images[idx_ulb]).repeat(n, 1, 1, 1))
-        x = self.transform(torch.cat(batch), self.aug_gen).contiguous(memory_format=torch.channels_last)
+        x = self.transform(torch.cat(batch), self.aug_gen).contiguous(memory_format=self.memory_format)
         # --- one forward pass over labelled and unlabelled views together ---
         logits = self.model(x)
         losses = {"ce": F.cross_entropy(logits[:len(idx_lb)], self.labels[idx_lb])}
