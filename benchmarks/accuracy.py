@@ -39,11 +39,10 @@ TABLES = {
     ),
     "mnist100-60min": (
         "MNIST with 100 labels, the CPU recipe for a 60-minute budget: the default recipe with four "
-        "times the steps (16,000) and a ramp-up of 2,000 steps; `digits-cutout` adds a 10-pixel "
-        "cutout square to every view.",
+        "times the steps (16,000) and a ramp-up of 2,000 steps.",
         ["--dataset", "mnist", "--labels", "100", "--method", "ts-me", "--iters", "16000",
          "--rampup-iters", "2000", "--eval-every", "1000"],
-        {"ts-me": [], "ts-me-cutout": ["--transform", "digits-cutout"]},
+        {"ts-me": []},
         [0, 1, 2],
     ),
 }
