@@ -118,3 +118,17 @@ def test_one_forward_pass_per_step(tiny_data_dir, tmp_path, monkeypatch):
                  *TINY]) == 0
     step_calls = [n for n in calls if n != 50]  # evaluation batches are 50 test images
     assert step_calls == [10 + 3 * 8] * 12      # 10 labelled + 3 views x 8 unlabelled, 12 steps
+
+
+def test_tta_passes_sets_the_reported_error_and_keeps_the_single_pass_one(tiny_data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, stderr = run_cli(["train", "--data-dir", tiny_data_dir, "--labels", "20", "--out", out, *TINY,
+                               "--tta-passes", "4"], capsys)
+    assert code == 0, stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["tta_passes"] == 4 and 0 <= results["test_error_single_pass"] <= 1
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[-1]["test_error"] == results["test_error"]
+    assert "averaged over 4 stochastic passes (single pass: " in (out / "summary.md").read_text()
+    code, _, _ = run_cli(["train", "--resume", out, "--tta-passes", "8", "--no-progress"], capsys)
+    assert code == 0  # a test-time setting: no --force needed

@@ -39,6 +39,8 @@ FLAG_HELP = {
     "ema": "decay of an exponential moving average of the weights, used for evaluation; 0 = off",
     "eval_every": "log the test error every this many steps (never used to pick a model); 0 = only at the end",
     "eval_batch": "images per evaluation batch",
+    "tta_passes": "the final test error averages this many stochastic passes (dropout and pooling kept random), "
+                  "as the paper did; fixed before training, 1 = a single deterministic pass",
     "checkpoint_every": "write a full training checkpoint (for --resume) every this many steps; 0 = only at the end and on SIGINT/SIGTERM",
     "keep_checkpoints": "how many training checkpoints to keep (a damaged newest one falls back to the previous)",
     "seed": "seed of the labelled split; the other seeds derive from it unless given",

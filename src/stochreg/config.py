@@ -50,6 +50,7 @@ class TrainConfig:
     # evaluation (logged only: the result is always the final model)
     eval_every: int = 500
     eval_batch: int = 1000
+    tta_passes: int = 1               # the final result averages this many stochastic passes (the paper's TTA)
     # resume: a full training checkpoint every this many steps (and on SIGINT/SIGTERM), last k kept
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
@@ -109,7 +110,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
 
     DATASETS.get(cfg.dataset), NETS.get(cfg.net), TRANSFORMS.get(cfg.transform)
     method = METHODS.get(cfg.method)
-    positive = ["labels", "iters", "batch_labelled", "eval_batch", "views", "keep_checkpoints"]
+    positive = ["labels", "iters", "batch_labelled", "eval_batch", "views", "keep_checkpoints", "tta_passes"]
     if method.uses_unlabelled:
         positive.append("batch_unlabelled")
     for name in positive:

@@ -35,7 +35,10 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
     lines = [
         f"# Run {run_dir.name}", "",
         f"**Final test error: {100 * results['test_error']:.2f}%** ({results['test_errors']} of "
-        f"{len(test_labels)} test images), {results['evaluated']} weights of the final model, after "
+        f"{len(test_labels)} test images), {results['evaluated']} weights of the final model"
+        + (f" averaged over {results['tta_passes']} stochastic passes (single pass: "
+           f"{100 * results['test_error_single_pass']:.2f}%)" if results.get("tta_passes", 1) > 1 else "")
+        + ", after "
         f"{cfg.iters} steps in {format_minutes(results['train_seconds'])}"
         f" ({format_minutes(results['eval_seconds'])} of it on the logged test evaluations).", "",
         "| | |", "|---|---|",

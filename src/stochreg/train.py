@@ -120,7 +120,7 @@ class NonFiniteWatch:
 
 # Settings that change nothing about the trajectory: a resume may change them without --force.
 RESUME_SAFE_KEYS = ("checkpoint_every", "keep_checkpoints", "eval_every", "eval_batch", "device", "threads",
-                    "data_dir")
+                    "data_dir", "tta_passes")
 
 
 def config_differences(saved: TrainConfig, new: TrainConfig) -> list[str]:
@@ -225,7 +225,11 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         train_seconds = elapsed()
 
         predictions = predict_probs(learner.eval_model, data.test_images, cfg.eval_batch, device=device).argmax(1)
-        final_error = (predictions != data.test_labels).float().mean().item()
+        single_pass_error = final_error = (predictions != data.test_labels).float().mean().item()
+        if cfg.tta_passes > 1:  # the result is the k-pass average: a rule fixed in the config
+            predictions = predict_probs(learner.eval_model, data.test_images, cfg.eval_batch, cfg.tta_passes,
+                                        device=device).argmax(1)
+            final_error = (predictions != data.test_labels).float().mean().item()
         metrics.write({"step": cfg.iters, "seconds": round(train_seconds, 2), "eval_seconds": round(eval_seconds[0], 2),
                        **running, "test_error": final_error})
     save_checkpoint(out_dir / "checkpoint.pt", {
@@ -234,6 +238,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         "num_classes": data.num_classes})
     results = {
         "test_error": final_error, "test_errors": round(final_error * len(data.test_labels)),
+        "tta_passes": cfg.tta_passes, "test_error_single_pass": single_pass_error,
         "evaluated": "ema" if ema is not None else "final", "train_seconds": round(train_seconds, 1),
         "eval_seconds": round(eval_seconds[0], 1),
         "iters": cfg.iters, "dataset": cfg.dataset, "labels": cfg.labels, "method": cfg.method,
