@@ -27,3 +27,31 @@ def write_idx_dataset(folder, n_train: int = 200, n_test: int = 100, compressed:
         write_idx(folder / (name if compressed else name.removesuffix(".gz")), array)
 
 
+
+
+def write_cifar(folder, name: str = "cifar10", n_train: int = 100, n_test: int = 50, subfolder: bool = True) -> dict:
+    """Tiny CIFAR-10/100 in the real "python version" layout: pickled dicts with bytes keys and an
+    N x 3072 uint8 array (red, green, blue planes), as the published archives hold them.
+    Returns the arrays written, as {"train": (images N x 3 x 32 x 32, labels), "test": ...}."""
+    import pickle
+    rng = np.random.default_rng(2)
+    classes = 10 if name == "cifar10" else 100
+    inner = folder / ({"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}[name] if subfolder else "")
+    inner.mkdir(parents=True, exist_ok=True)
+    written = {}
+    files = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]} if name == "cifar10" \
+        else {"train": ["train"], "test": ["test"]}
+    for split, count in (("train", n_train), ("test", n_test)):
+        labels = np.arange(count) % classes
+        images = rng.integers(0, 256, size=(count, 3, 32, 32), dtype=np.uint8)
+        for c in range(count):  # a learnable signal: class c brightens a class-specific row band
+            images[c, :, 2 + 3 * (labels[c] % 10):4 + 3 * (labels[c] % 10), :] = 255
+        written[split] = (images, labels)
+        for file, part in zip(files[split], np.array_split(np.arange(count), len(files[split]))):
+            key = b"labels" if name == "cifar10" else b"fine_labels"
+            batch = {b"batch_label": b"testing batch", key: labels[part].tolist(),
+                     b"data": images[part].reshape(len(part), 3072), b"filenames": [b"x.png"] * len(part)}
+            if name == "cifar100":
+                batch[b"coarse_labels"] = (labels[part] // 5).tolist()
+            (inner / file).write_bytes(pickle.dumps(batch, protocol=2))
+    return written

@@ -17,6 +17,7 @@ import torch
 from ..errors import DataError
 from ..registry import Registry
 from . import fetch as fetching
+from .cifar import read_cifar
 from .idx import read_idx
 from .pixels import as_int64_labels, as_uint8_images
 
@@ -84,6 +85,21 @@ def _idx_dataset(name: str, is_digits: bool, size: tuple[int, int] = (28, 28)) -
 
 DATASETS.register("mnist")(_idx_dataset("mnist", is_digits=True))
 DATASETS.register("fashion-mnist")(_idx_dataset("fashion-mnist", is_digits=False))
+
+
+def _cifar_dataset(name: str, classes: int) -> Callable[[Path], Dataset]:
+    def load(folder: Path) -> Dataset:
+        splits = read_cifar(folder, name)
+        tensors = {}
+        for split, (images, labels) in splits.items():
+            tensors[split] = (torch.from_numpy(np.array(as_uint8_images(images, f"{name} {split} images"))),
+                              torch.from_numpy(as_int64_labels(labels, f"{name} {split} labels")))
+        return Dataset(name, *tensors["train"], *tensors["test"], classes, is_digits=False)
+    return load
+
+
+DATASETS.register("cifar10")(_cifar_dataset("cifar10", 10))
+DATASETS.register("cifar100")(_cifar_dataset("cifar100", 100))
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing: bool = True,

@@ -217,6 +217,10 @@ def fetch(name: str, data_dir: str | os.PathLike, log: Callable[[str], None] = p
     ``offline=True`` skips the mirrors and goes straight to the offline source.
     """
     if name not in SOURCES:
+        from .cifar import URLS
+        if name in URLS:
+            raise DataError(f"stochreg cannot download {name} yet: download {URLS[name]} and extract it into "
+                            f"{Path(data_dir) / name}")
         raise DataError(f"cannot fetch {name!r}; fetchable datasets: {', '.join(sorted(SOURCES))}")
     source = SOURCES[name]
     folder = Path(data_dir) / name

@@ -1,0 +1,72 @@
+"""CIFAR-10/100 reader on tiny files in the real pickled-batch format; a training run on it."""
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from stochreg.cli import main
+from stochreg.data import load_dataset
+from stochreg.data.cifar import read_cifar
+from stochreg.errors import DataError
+from tinydata import write_cifar
+
+
+@pytest.mark.parametrize("name, subfolder", [("cifar10", True), ("cifar10", False), ("cifar100", True)])
+def test_reads_what_was_written(tmp_path, name, subfolder):
+    written = write_cifar(tmp_path / name, name, subfolder=subfolder)
+    data = load_dataset(name, tmp_path)
+    assert data.num_classes == (10 if name == "cifar10" else 100) and data.image_shape == (3, 32, 32)
+    assert np.array_equal(data.train_images.numpy(), written["train"][0])
+    assert np.array_equal(data.test_labels.numpy(), written["test"][1])
+
+
+def test_rows_are_red_then_green_then_blue_planes(tmp_path):
+    written = write_cifar(tmp_path / "c", "cifar10", n_train=10, n_test=5)
+    raw = pickle.loads((tmp_path / "c" / "cifar-10-batches-py" / "test_batch").read_bytes(), encoding="bytes")
+    first = raw[b"data"][0]
+    images = read_cifar(tmp_path / "c", "cifar10")["test"][0]
+    assert np.array_equal(images[0, 0].ravel(), first[:1024]) and np.array_equal(images[0, 2].ravel(), first[2048:])
+    assert np.array_equal(images, written["test"][0])
+
+
+class Payload:
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
+
+
+def test_a_batch_that_would_run_code_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_cifar(tmp_path / "c", "cifar10", n_train=10, n_test=5)
+    (tmp_path / "c" / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps({b"data": Payload()}))
+    with pytest.raises(DataError, match="corrupt data file .*test_batch: refusing to load builtins.exec"):
+        read_cifar(tmp_path / "c", "cifar10")
+    assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b[: len(b) // 2], "pickle data was truncated"),
+    (lambda b: pickle.dumps([1, 2, 3]), "not a CIFAR batch (a list, not a dict)"),
+    (lambda b: pickle.dumps({b"data": np.zeros((5, 100), np.uint8), b"labels": [0] * 5}), "expected N x 3072"),
+])
+def test_damaged_batches_are_clear_errors(tmp_path, damage, message):
+    write_cifar(tmp_path / "c", "cifar10", n_train=10, n_test=5)
+    path = tmp_path / "c" / "cifar-10-batches-py" / "data_batch_3"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_cifar(tmp_path / "c", "cifar10")
+
+
+def test_missing_files_say_where_to_get_them(tmp_path):
+    with pytest.raises(DataError, match="download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"):
+        load_dataset("cifar10", tmp_path)
+
+
+def test_train_runs_end_to_end_on_cifar_format(tmp_path, capsys):
+    write_cifar(tmp_path / "data" / "cifar10", "cifar10")
+    assert main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--labels", "20",
+                 "--transform", "crop-flip", "--iters", "6", "--batch-labelled", "10", "--batch-unlabelled", "8",
+                 "--views", "2", "--eval-every", "3", "--eval-batch", "25", "--net", "compact-small",
+                 "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    assert "final test error" in capsys.readouterr().out
