@@ -327,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     except StochregError as exc:
         print(f"stochreg: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of our output went away (`stochreg runs | head`): stop quietly, as cat does.
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("stochreg: interrupted; `stochreg train --resume RUN_DIR` continues from the last checkpoint",
               file=sys.stderr)

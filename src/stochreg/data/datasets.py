@@ -19,6 +19,7 @@ from ..registry import Registry
 from . import fetch as fetching
 from .cifar import read_cifar
 from .idx import read_idx
+from .svhn import read_svhn
 from .pixels import as_int64_labels, as_uint8_images
 
 
@@ -87,26 +88,31 @@ DATASETS.register("mnist")(_idx_dataset("mnist", is_digits=True))
 DATASETS.register("fashion-mnist")(_idx_dataset("fashion-mnist", is_digits=False))
 
 
-def _cifar_dataset(name: str, classes: int) -> Callable[[Path], Dataset]:
+def _arrays_dataset(name: str, classes: int, is_digits: bool, read) -> Callable[[Path], Dataset]:
+    """A Dataset from a reader giving {"train": (images, labels), "test": ...} as numpy arrays."""
     def load(folder: Path) -> Dataset:
-        splits = read_cifar(folder, name)
         tensors = {}
-        for split, (images, labels) in splits.items():
+        for split, (images, labels) in read(folder).items():
             tensors[split] = (torch.from_numpy(np.array(as_uint8_images(images, f"{name} {split} images"))),
                               torch.from_numpy(as_int64_labels(labels, f"{name} {split} labels")))
-        return Dataset(name, *tensors["train"], *tensors["test"], classes, is_digits=False)
+        return Dataset(name, *tensors["train"], *tensors["test"], classes, is_digits)
     return load
 
 
-DATASETS.register("cifar10")(_cifar_dataset("cifar10", 10))
-DATASETS.register("cifar100")(_cifar_dataset("cifar100", 100))
+DATASETS.register("cifar10")(_arrays_dataset("cifar10", 10, False, lambda f: read_cifar(f, "cifar10")))
+DATASETS.register("cifar100")(_arrays_dataset("cifar100", 100, False, lambda f: read_cifar(f, "cifar100")))
+# House numbers are digits: never flipped horizontally.
+DATASETS.register("svhn")(_arrays_dataset("svhn", 10, True, lambda f: read_svhn(f, extra=False)))
+DATASETS.register("svhn-extra")(_arrays_dataset("svhn-extra", 10, True, lambda f: read_svhn(f, extra=True)))
+# Datasets that read another one's folder: svhn-extra is svhn's files plus extra_32x32.mat.
+FOLDERS = {"svhn-extra": "svhn"}
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing: bool = True,
                  log: Callable[[str], None] = print) -> Dataset:
     """Loads dataset ``name`` from ``data_dir/name``, fetching it first into an empty folder."""
     loader = DATASETS.get(name)
-    folder = Path(data_dir) / name
+    folder = Path(data_dir) / FOLDERS.get(name, name)
     # Fetch into an empty (or absent) folder; a folder with some files but not all is damaged,
     # and the loader names the missing file rather than silently replacing the user's data.
     present = folder.is_dir() and any(fetching.locate(folder, f) for f in fetching.IDX_FILES)

@@ -1,4 +1,4 @@
-"""CIFAR-10/100 reader on tiny files in the real pickled-batch format; a training run on it."""
+"""Readers of CIFAR-10/100 (pickled batches) and SVHN (.mat) on tiny files in the real formats; training on them."""
 from __future__ import annotations
 
 import pickle
@@ -68,5 +68,47 @@ def test_train_runs_end_to_end_on_cifar_format(tmp_path, capsys):
     assert main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--labels", "20",
                  "--transform", "crop-flip", "--iters", "6", "--batch-labelled", "10", "--batch-unlabelled", "8",
                  "--views", "2", "--eval-every", "3", "--eval-batch", "25", "--net", "compact-small",
+                 "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    assert "final test error" in capsys.readouterr().out
+
+
+def write_svhn(folder, counts={"train": 60, "test": 30, "extra": 20}):
+    """Tiny SVHN files in the real format: MATLAB v5 with X (32, 32, 3, N) and y (N, 1) in 1..10."""
+    from scipy.io import savemat
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(5)
+    written = {}
+    for split, n in counts.items():
+        y = (np.arange(n) % 10) + 1
+        x = rng.integers(0, 256, size=(32, 32, 3, n), dtype=np.uint8)
+        savemat(folder / f"{split}_32x32.mat", {"X": x, "y": y.reshape(-1, 1).astype(np.uint8)})
+        written[split] = (x, y)
+    return written
+
+
+def test_svhn_reads_images_and_maps_label_10_to_digit_0(tmp_path):
+    written = write_svhn(tmp_path / "svhn")
+    data = load_dataset("svhn", tmp_path)
+    x, y = written["train"]
+    assert data.image_shape == (3, 32, 32) and len(data.train_labels) == 60 and data.is_digits
+    assert np.array_equal(data.train_images[7].numpy(), x[..., 7].transpose(2, 0, 1))
+    assert data.train_labels[9].item() == 0 and y[9] == 10 and data.train_labels[0].item() == 1
+    assert len(load_dataset("svhn-extra", tmp_path).train_labels) == 80  # same folder, plus extra
+
+
+def test_svhn_damaged_or_missing_files_are_clear_errors(tmp_path):
+    write_svhn(tmp_path / "svhn")
+    (tmp_path / "svhn" / "test_32x32.mat").write_bytes(b"MATLAB 5.0 but then nothing")
+    with pytest.raises(DataError, match="corrupt data file .*test_32x32.mat: not a readable SVHN .mat file"):
+        load_dataset("svhn", tmp_path)
+    with pytest.raises(DataError, match="missing data file .*train_32x32.mat; download it from"):
+        load_dataset("svhn", tmp_path / "elsewhere")
+
+
+def test_train_runs_end_to_end_on_svhn_format(tmp_path, capsys):
+    write_svhn(tmp_path / "data" / "svhn")
+    assert main(["train", "--dataset", "svhn", "--data-dir", str(tmp_path / "data"), "--labels", "20",
+                 "--transform", "crop", "--iters", "4", "--batch-labelled", "10", "--batch-unlabelled", "8",
+                 "--views", "2", "--eval-every", "0", "--eval-batch", "30", "--net", "compact-small",
                  "--no-progress", "--out", str(tmp_path / "run")]) == 0
     assert "final test error" in capsys.readouterr().out
