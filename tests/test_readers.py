@@ -112,3 +112,49 @@ def test_train_runs_end_to_end_on_svhn_format(tmp_path, capsys):
                  "--views", "2", "--eval-every", "0", "--eval-batch", "30", "--net", "compact-small",
                  "--no-progress", "--out", str(tmp_path / "run")]) == 0
     assert "final test error" in capsys.readouterr().out
+
+
+def write_norb(folder, n_train=30, n_test=15):
+    from stochreg.data.norb import FILES, write_norb_matrix
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    written = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        images = rng.integers(0, 256, size=(n, 2, 96, 96), dtype=np.uint8)
+        labels = (np.arange(n) % 5).astype(np.int32)
+        write_norb_matrix(folder / f"{FILES[split]}-dat.mat", images)
+        write_norb_matrix(folder / f"{FILES[split]}-cat.mat", labels)
+        written[split] = (images, labels)
+    return written
+
+
+def test_norb_reads_stereo_pairs_as_two_channels(tmp_path):
+    written = write_norb(tmp_path / "norb")
+    header = (tmp_path / "norb" / "smallnorb-5x01235x9x18x6x2x96x96-testing-cat.mat").read_bytes()[:20]
+    assert header == bytes.fromhex("544c3d1e" "01000000" "0f000000" "01000000" "01000000")  # 1-d: 3 sizes stored
+    data = load_dataset("norb", tmp_path)
+    assert data.num_classes == 5 and data.image_shape == (2, 96, 96)
+    assert np.array_equal(data.test_images.numpy(), written["test"][0])
+    assert np.array_equal(data.train_labels.numpy(), written["train"][1])
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b[:-10], "truncated or padded"),
+    (lambda b: b"\x00\x00\x00\x00" + b[4:], "not a NORB binary matrix"),
+    (lambda b: b[:6], "truncated header"),
+])
+def test_norb_damaged_files_are_clear_errors(tmp_path, damage, message):
+    write_norb(tmp_path / "norb")
+    path = tmp_path / "norb" / "smallnorb-5x46789x9x18x6x2x96x96-training-dat.mat"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(DataError, match=message):
+        load_dataset("norb", tmp_path)
+
+
+def test_train_runs_end_to_end_on_norb_format(tmp_path, capsys):
+    write_norb(tmp_path / "data" / "norb")
+    assert main(["train", "--dataset", "norb", "--data-dir", str(tmp_path / "data"), "--labels", "10",
+                 "--transform", "crop-flip", "--iters", "2", "--batch-labelled", "5", "--batch-unlabelled", "4",
+                 "--views", "2", "--eval-every", "0", "--eval-batch", "15", "--net", "compact-small",
+                 "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    assert "final test error" in capsys.readouterr().out

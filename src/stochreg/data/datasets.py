@@ -19,6 +19,7 @@ from ..registry import Registry
 from . import fetch as fetching
 from .cifar import read_cifar
 from .idx import read_idx
+from .norb import read_norb
 from .svhn import read_svhn
 from .pixels import as_int64_labels, as_uint8_images
 
@@ -104,6 +105,8 @@ DATASETS.register("cifar100")(_arrays_dataset("cifar100", 100, False, lambda f: 
 # House numbers are digits: never flipped horizontally.
 DATASETS.register("svhn")(_arrays_dataset("svhn", 10, True, lambda f: read_svhn(f, extra=False)))
 DATASETS.register("svhn-extra")(_arrays_dataset("svhn-extra", 10, True, lambda f: read_svhn(f, extra=True)))
+# Toys, not digits: a horizontal mirror keeps the class. Images are the 2 x 96 x 96 stereo pairs.
+DATASETS.register("norb")(_arrays_dataset("norb", 5, False, read_norb))
 # Datasets that read another one's folder: svhn-extra is svhn's files plus extra_32x32.mat.
 FOLDERS = {"svhn-extra": "svhn"}
 
