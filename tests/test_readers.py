@@ -1,4 +1,4 @@
-"""Readers of CIFAR-10/100 (pickled batches) and SVHN (.mat) on tiny files in the real formats; training on them."""
+"""Readers of CIFAR-10/100 (pickled batches), SVHN (.mat) and small NORB on tiny files in the real formats; training on them."""
 from __future__ import annotations
 
 import pickle
@@ -11,6 +11,13 @@ from stochreg.data import load_dataset
 from stochreg.data.cifar import read_cifar
 from stochreg.errors import DataError
 from tinydata import write_cifar
+
+
+def train_briefly(tmp_path, dataset, *flags) -> int:
+    """A few training steps of a small net on a dataset written under tmp_path/data."""
+    return main(["train", "--dataset", dataset, "--data-dir", str(tmp_path / "data"), "--views", "2",
+                 "--eval-every", "0", "--net", "compact-small", "--no-progress", "--out", str(tmp_path / "run"),
+                 *flags])
 
 
 @pytest.mark.parametrize("name, subfolder", [("cifar10", True), ("cifar10", False), ("cifar100", True)])
@@ -65,10 +72,9 @@ def test_missing_files_say_where_to_get_them(tmp_path):
 
 def test_train_runs_end_to_end_on_cifar_format(tmp_path, capsys):
     write_cifar(tmp_path / "data" / "cifar10", "cifar10")
-    assert main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--labels", "20",
-                 "--transform", "crop-flip", "--iters", "6", "--batch-labelled", "10", "--batch-unlabelled", "8",
-                 "--views", "2", "--eval-every", "3", "--eval-batch", "25", "--net", "compact-small",
-                 "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    assert train_briefly(tmp_path, "cifar10", "--labels", "20", "--transform", "crop-flip", "--iters", "6",
+                         "--batch-labelled", "10", "--batch-unlabelled", "8", "--eval-every", "3",
+                         "--eval-batch", "25") == 0
     assert "final test error" in capsys.readouterr().out
 
 
@@ -107,10 +113,8 @@ def test_svhn_damaged_or_missing_files_are_clear_errors(tmp_path):
 
 def test_train_runs_end_to_end_on_svhn_format(tmp_path, capsys):
     write_svhn(tmp_path / "data" / "svhn")
-    assert main(["train", "--dataset", "svhn", "--data-dir", str(tmp_path / "data"), "--labels", "20",
-                 "--transform", "crop", "--iters", "4", "--batch-labelled", "10", "--batch-unlabelled", "8",
-                 "--views", "2", "--eval-every", "0", "--eval-batch", "30", "--net", "compact-small",
-                 "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    assert train_briefly(tmp_path, "svhn", "--labels", "20", "--transform", "crop", "--iters", "4",
+                         "--batch-labelled", "10", "--batch-unlabelled", "8", "--eval-batch", "30") == 0
     assert "final test error" in capsys.readouterr().out
 
 
@@ -153,8 +157,6 @@ def test_norb_damaged_files_are_clear_errors(tmp_path, damage, message):
 
 def test_train_runs_end_to_end_on_norb_format(tmp_path, capsys):
     write_norb(tmp_path / "data" / "norb")
-    assert main(["train", "--dataset", "norb", "--data-dir", str(tmp_path / "data"), "--labels", "10",
-                 "--transform", "crop-flip", "--iters", "2", "--batch-labelled", "5", "--batch-unlabelled", "4",
-                 "--views", "2", "--eval-every", "0", "--eval-batch", "15", "--net", "compact-small",
-                 "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    assert train_briefly(tmp_path, "norb", "--labels", "10", "--transform", "crop-flip", "--iters", "2",
+                         "--batch-labelled", "5", "--batch-unlabelled", "4", "--eval-batch", "15") == 0
     assert "final test error" in capsys.readouterr().out

@@ -28,7 +28,7 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
     confusion_png(counts, run_dir / "confusion.png", f"confusion matrix: {title}")
     off_diagonal = counts.copy()
     np.fill_diagonal(off_diagonal, 0)
-    worst = np.dstack(np.unravel_index(np.argsort(off_diagonal, axis=None)[::-1][:3], counts.shape))[0]
+    worst = zip(*np.unravel_index(np.argsort(off_diagonal, axis=None)[::-1][:3], counts.shape))
     confusions = ", ".join(f"{t} taken for {p} ({off_diagonal[t, p]})" for t, p in worst if off_diagonal[t, p])
     terms = {"ts": f"lambda_TS={cfg.lambda_ts}", "me": f"lambda_ME={cfg.lambda_me}"}
     weights = ", ".join(v for k, v in terms.items() if k in cfg.method.split("-")) or "no unsupervised terms"

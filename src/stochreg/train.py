@@ -224,12 +224,15 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         bar.close()
         train_seconds = elapsed()
 
-        predictions = predict_probs(learner.eval_model, data.test_images, cfg.eval_batch, device=device).argmax(1)
-        single_pass_error = final_error = (predictions != data.test_labels).float().mean().item()
+        def predict(passes: int) -> tuple[torch.Tensor, float]:
+            predicted = predict_probs(learner.eval_model, data.test_images, cfg.eval_batch, passes,
+                                      device=device).argmax(1)
+            return predicted, (predicted != data.test_labels).float().mean().item()
+
+        predictions, single_pass_error = predict(1)
+        final_error = single_pass_error
         if cfg.tta_passes > 1:  # the result is the k-pass average: a rule fixed in the config
-            predictions = predict_probs(learner.eval_model, data.test_images, cfg.eval_batch, cfg.tta_passes,
-                                        device=device).argmax(1)
-            final_error = (predictions != data.test_labels).float().mean().item()
+            predictions, final_error = predict(cfg.tta_passes)
         metrics.write({"step": cfg.iters, "seconds": round(train_seconds, 2), "eval_seconds": round(eval_seconds[0], 2),
                        **running, "test_error": final_error})
     save_checkpoint(out_dir / "checkpoint.pt", {

@@ -58,46 +58,45 @@ class Dataset:
 DATASETS: Registry[Callable[[Path], Dataset]] = Registry("dataset")
 
 
-def _idx_dataset(name: str, is_digits: bool, size: tuple[int, int] = (28, 28)) -> Callable[[Path], Dataset]:
-    def load(folder: Path) -> Dataset:
-        arrays = {}
-        for filename in fetching.IDX_FILES:
-            path = fetching.locate(folder, filename)
-            if path is None:
-                raise DataError(f"missing data file {folder / filename}; run: stochreg data fetch {name}")
-            arrays[filename] = read_idx(path)
-        images = {s: arrays[f"{s}-images-idx3-ubyte.gz"] for s in ("train", "t10k")}
-        labels = {s: arrays[f"{s}-labels-idx1-ubyte.gz"] for s in ("train", "t10k")}
-        for split, array in images.items():
-            if array.ndim != 3:
-                raise DataError(f"{name}: {split} image file holds a {array.ndim}-d array, expected (N, H, W)")
-            if array.shape[1:] != size:
-                raise DataError(f"{name}: {split} images are {array.shape[1]}x{array.shape[2]}, "
-                                f"expected {size[0]}x{size[1]}")
-        for split, array in labels.items():
-            if array.ndim != 1:
-                raise DataError(f"{name}: {split} label file holds a {array.ndim}-d array, expected (N,)")
-        # np.array copies: frombuffer arrays are read-only, torch wants writable memory
-        as_images = lambda s: torch.from_numpy(np.array(as_uint8_images(images[s], f"{name} {s} images"))).unsqueeze(1)
-        as_labels = lambda s: torch.from_numpy(as_int64_labels(labels[s], f"{name} {s} labels"))
-        return Dataset(name, as_images("train"), as_labels("train"), as_images("t10k"), as_labels("t10k"), 10,
-                       is_digits)
-    return load
+def _read_idx_splits(folder: Path, name: str, size: tuple[int, int] = (28, 28)) -> dict:
+    """{"train": (images N x 1 x H x W, labels), "t10k": ...} from the four IDX files."""
+    arrays = {}
+    for filename in fetching.IDX_FILES:
+        path = fetching.locate(folder, filename)
+        if path is None:
+            raise DataError(f"missing data file {folder / filename}; run: stochreg data fetch {name}")
+        arrays[filename] = read_idx(path)
+    splits = {}
+    for split in ("train", "t10k"):
+        images, labels = arrays[f"{split}-images-idx3-ubyte.gz"], arrays[f"{split}-labels-idx1-ubyte.gz"]
+        if images.ndim != 3:
+            raise DataError(f"{name}: {split} image file holds a {images.ndim}-d array, expected (N, H, W)")
+        if images.shape[1:] != size:
+            raise DataError(f"{name}: {split} images are {images.shape[1]}x{images.shape[2]}, "
+                            f"expected {size[0]}x{size[1]}")
+        splits[split] = (images[:, None], labels)
+    for split in splits:
+        if splits[split][1].ndim != 1:
+            raise DataError(f"{name}: {split} label file holds a {splits[split][1].ndim}-d array, expected (N,)")
+    return splits
 
 
-DATASETS.register("mnist")(_idx_dataset("mnist", is_digits=True))
-DATASETS.register("fashion-mnist")(_idx_dataset("fashion-mnist", is_digits=False))
-
-
-def _arrays_dataset(name: str, classes: int, is_digits: bool, read) -> Callable[[Path], Dataset]:
-    """A Dataset from a reader giving {"train": (images, labels), "test": ...} as numpy arrays."""
+def _arrays_dataset(name: str, classes: int, is_digits: bool, read, test_split: str = "test") -> Callable[[Path], Dataset]:
+    """A Dataset from a reader giving {"train": (images, labels), test_split: ...} as numpy arrays;
+    every reader's pixels and labels pass the same checks here."""
     def load(folder: Path) -> Dataset:
         tensors = {}
         for split, (images, labels) in read(folder).items():
+            # np.array copies: frombuffer arrays are read-only, torch wants writable memory
             tensors[split] = (torch.from_numpy(np.array(as_uint8_images(images, f"{name} {split} images"))),
                               torch.from_numpy(as_int64_labels(labels, f"{name} {split} labels")))
-        return Dataset(name, *tensors["train"], *tensors["test"], classes, is_digits)
+        return Dataset(name, *tensors["train"], *tensors[test_split], classes, is_digits)
     return load
+
+
+DATASETS.register("mnist")(_arrays_dataset("mnist", 10, True, lambda f: _read_idx_splits(f, "mnist"), "t10k"))
+DATASETS.register("fashion-mnist")(_arrays_dataset(
+    "fashion-mnist", 10, False, lambda f: _read_idx_splits(f, "fashion-mnist"), "t10k"))
 
 
 DATASETS.register("cifar10")(_arrays_dataset("cifar10", 10, False, lambda f: read_cifar(f, "cifar10")))
