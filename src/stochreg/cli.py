@@ -48,7 +48,9 @@ FLAG_HELP = {
     "data_seed": "seed of the batch order",
     "aug_seed": "seed of the transformations, dropout and pooling regions",
     "device": "auto, cpu, cuda or cuda:N",
-    "threads": "CPU threads for torch; 0 = all cores",
+    "threads": "CPU threads for torch; 0 = all cores (torchrun sets 1 per process unless OMP_NUM_THREADS is given)",
+    "sync_bn": "under torchrun on GPUs, compute batch-norm statistics over the global batch (SyncBatchNorm) "
+               "instead of each process's share",
 }
 
 
@@ -63,8 +65,12 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig()
     group = parser.add_argument_group("training settings (override the preset and --config)")
     for f in fields(TrainConfig):
-        kind = {"int": int, "float": float, "str": str, "int | None": int}[str(f.type)]
         default = getattr(defaults, f.name)
+        if str(f.type) == "bool":
+            group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
+                               action=argparse.BooleanOptionalAction, help=f"{FLAG_HELP[f.name]} (default: {default})")
+            continue
+        kind = {"int": int, "float": float, "str": str, "int | None": int}[str(f.type)]
         group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
                            metavar=f.name.split("_")[-1].upper(),
                            help=f"{FLAG_HELP[f.name]} (default: {default})")
@@ -315,17 +321,22 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .distributed import environment_rank
     from .train import Stopped
     args = build_parser().parse_args(argv)
     handler = {"train": cmd_train, "eval": cmd_eval, "data": cmd_data, "list": cmd_list, "predict": cmd_predict,
                "show-views": cmd_show_views, "runs": cmd_runs, "compare": cmd_compare}[args.command]
+    rank = environment_rank()
     try:
         return handler(args)
     except Stopped as exc:
-        print(f"stochreg: {exc}", file=sys.stderr)
+        if rank == 0:
+            print(f"stochreg: {exc}", file=sys.stderr)
         return exc.exit_code
     except StochregError as exc:
-        print(f"stochreg: error: {exc}", file=sys.stderr)
+        # Under torchrun an error every process meets is printed once; any other names its rank.
+        if rank == 0 or not exc.every_rank:
+            print(f"stochreg: error{f' (rank {rank})' if rank else ''}: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader of our output went away (`stochreg runs | head`): stop quietly, as cat does.

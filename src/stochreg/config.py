@@ -62,6 +62,7 @@ class TrainConfig:
     # machine
     device: str = "auto"              # auto, cpu, cuda, cuda:1, ...
     threads: int = 0                  # torch CPU threads; 0 = all cores
+    sync_bn: bool = False             # under torchrun on GPUs: batch-norm statistics over the global batch
 
     def seeds(self) -> dict[str, int]:
         """Independent seeds for the labelled split, initialisation, data order and augmentation."""
@@ -92,8 +93,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def _check_type(name: str, value: Any, annotation: str) -> Any:
-    kinds = {"int": int, "float": float, "str": str, "int | None": (int, type(None))}
+    kinds = {"int": int, "float": float, "str": str, "int | None": (int, type(None)), "bool": bool}
     expected = kinds[annotation]
+    if annotation == "bool":
+        if not isinstance(value, bool):
+            raise UsageError(f"config key {name!r} must be true or false, got {value!r}")
+        return value
     if isinstance(value, bool) or not isinstance(value, expected):
         if annotation == "float" and isinstance(value, int) and not isinstance(value, bool):
             return float(value)

@@ -7,6 +7,10 @@ labelled batch and an unlabelled batch, make ``n`` stochastic views of every unl
 cross-entropy, step. ``state_dict``/``load_state_dict`` capture everything the next step
 depends on, for exact resume. The training loop (train.py) and the speed benchmark use this
 same step.
+
+Under torchrun (distributed.py) each rank computes its shard of the same global step: the batch
+indices and transformation parameters are drawn for the global batch on every rank and sliced,
+and DistributedDataParallel averages the gradients.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import torch.nn.functional as F
 from .config import TrainConfig
 from .data import Dataset
 from .devices import to_device
+from .distributed import SINGLE, Distributed
 from .ema import EMA
 from .errors import UsageError
 from .evaluate import images_to_float
@@ -91,12 +96,27 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opti
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
 
 
+# Offset between the per-rank seeds of dropout and pooling (rank 0 keeps the run's own seed).
+RANK_SEED_STRIDE = 100_003
+
+
+def check_divisible_batches(cfg: TrainConfig, world_size: int) -> None:
+    """The batch sizes are global: each of the ``world_size`` ranks takes an equal share."""
+    for name in ("batch_labelled", "batch_unlabelled"):
+        value = getattr(cfg, name)
+        if value % world_size:
+            raise UsageError(f"{name} {value} is the global batch and must split evenly over the "
+                             f"{world_size} processes; use a multiple of {world_size}")
+
+
 class Learner:
     """Model, EMA, optimiser, device-resident data, samplers and generators of one run."""
 
-    def __init__(self, cfg: TrainConfig, data: Dataset, labelled: torch.Tensor, device: torch.device):
-        self.cfg, self.device, self.labelled = cfg, device, labelled
+    def __init__(self, cfg: TrainConfig, data: Dataset, labelled: torch.Tensor, device: torch.device,
+                 dist: Distributed = SINGLE):
+        self.cfg, self.device, self.labelled, self.dist = cfg, device, labelled, dist
         seeds = cfg.seeds()
+        check_divisible_batches(cfg, dist.world_size)
         self.method = METHODS.get(cfg.method)
         self.transform = TRANSFORMS.get(cfg.transform)
         if self.transform.hflip and data.is_digits:
@@ -111,12 +131,38 @@ class Learner:
         self.images, self.labels = data.train_images.to(device), data.train_labels.to(device)
         self.data_gen = torch.Generator().manual_seed(seeds["data"])
         self.aug_gen = torch.Generator().manual_seed(seeds["aug"])
-        torch.manual_seed(seeds["aug"])  # dropout and fractional max-pooling draw from the global RNG
+        # Dropout and fractional max-pooling draw from the global RNG: one stream per rank, rank 0's
+        # being the single-process one.
+        torch.manual_seed(seeds["aug"] + RANK_SEED_STRIDE * dist.rank)
         self.labelled_batches = CyclingSampler(labelled, cfg.batch_labelled, self.data_gen)
         self.unlabelled_batches = CyclingSampler(torch.arange(len(self.images)), cfg.batch_unlabelled, self.data_gen)
         self.lambdas = {"ts": cfg.lambda_ts, "me": cfg.lambda_me}
+        self.local_labelled = cfg.batch_labelled // dist.world_size
+        self.local_unlabelled = cfg.batch_unlabelled // dist.world_size
+        self.view_rows = self._view_rows() if dist.world_size > 1 else None
+        self.forward_model = self._wrap(self.model) if dist.active else self.model
         # The authors' "epoch": 2 * N_train * n batch slots (half labelled, half n-fold unlabelled).
         self.iters_per_epoch = 2 * len(self.images) * cfg.views / (cfg.batch_labelled + cfg.views * cfg.batch_unlabelled)
+
+    def _view_rows(self) -> torch.Tensor:
+        """Which rows of the global view batch (labelled, then n unlabelled blocks) this rank owns."""
+        cfg, shard_lb, shard_ulb = self.cfg, self.dist.shard(self.cfg.batch_labelled), self.dist.shard(self.cfg.batch_unlabelled)
+        rows = [torch.arange(cfg.batch_labelled)[shard_lb]]
+        if self.method.uses_unlabelled:
+            for view in range(cfg.views):
+                start = cfg.batch_labelled + view * cfg.batch_unlabelled
+                rows.append(torch.arange(start, start + cfg.batch_unlabelled)[shard_ulb])
+        return torch.cat(rows).to(self.device)
+
+    def _wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        from torch.nn.parallel import DistributedDataParallel
+        if self.cfg.sync_bn and self.dist.world_size > 1:
+            if self.device.type != "cuda":
+                raise UsageError("--sync-bn needs GPUs: torch's SyncBatchNorm runs on CUDA devices only")
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            self.model = model  # the EMA keeps its plain copy; the weights and buffers are the same
+        device_ids = [self.device] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=device_ids)
 
     @property
     def eval_model(self) -> torch.nn.Module:
@@ -130,18 +176,19 @@ class Learner:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         # --- views: labelled images once, every unlabelled image n times (view-major) ---
-        idx_lb = to_device(self.labelled_batches.next(), self.device)
+        # (every rank draws the global batch and keeps its shard: the same images whatever the world size)
+        idx_lb = to_device(self.labelled_batches.next()[self.dist.shard(cfg.batch_labelled)], self.device)
         batch = [images_to_float(self.images[idx_lb])]
         if self.method.uses_unlabelled:
-            idx_ulb = to_device(self.unlabelled_batches.next(), self.device)
+            idx_ulb = to_device(self.unlabelled_batches.next()[self.dist.shard(cfg.batch_unlabelled)], self.device)
             batch.append(images_to_float(self.images[idx_ulb]).repeat(n, 1, 1, 1))
-        x = self.transform(torch.cat(batch), self.aug_gen).contiguous(memory_format=self.memory_format)
+        x = self.transform_views(torch.cat(batch)).contiguous(memory_format=self.memory_format)
         # --- one forward pass over labelled and unlabelled views together ---
-        logits = self.model(x)
+        logits = self.forward_model(x)
         losses = {"ce": F.cross_entropy(logits[:len(idx_lb)], self.labels[idx_lb])}
         loss = losses["ce"]
         if self.method.uses_unlabelled:
-            probs_ulb = torch.softmax(logits[len(idx_lb):], dim=1).view(n, cfg.batch_unlabelled, -1)
+            probs_ulb = torch.softmax(logits[len(idx_lb):], dim=1).view(n, self.local_unlabelled, -1)
             weight = unsupervised_weight(cfg, step)
             for name, value in self.method.unsupervised_losses(probs_ulb).items():
                 losses[name] = value
@@ -154,7 +201,23 @@ class Learner:
             self.ema.update(self.model)
         return {k: v.detach() for k, v in losses.items()}, lr
 
+    def transform_views(self, x: torch.Tensor) -> torch.Tensor:
+        """Applies the random transformation to this rank's views: parameters are drawn for the
+        global batch (identical on every rank) and this rank's rows applied."""
+        if self.transform.is_identity:
+            return x
+        if self.view_rows is None:
+            return self.transform(x, self.aug_gen)
+        rows = len(self.view_rows) * self.dist.world_size
+        params = self.transform.sample(rows, self.aug_gen, self.device)
+        return self.transform.apply(x, {k: v[self.view_rows] for k, v in params.items()})
+
     def state_dict(self) -> dict[str, Any]:
+        """The state every rank shares, plus every rank's own dropout/pooling RNG (gathered on
+        rank 0, so this is a collective call under torchrun; None on the other ranks)."""
+        global_rngs = self.dist.gather(capture_global_rng())
+        if global_rngs is None:
+            return None
         return {
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
@@ -163,7 +226,8 @@ class Learner:
             "samplers": {"labelled": self.labelled_batches.state_dict(),
                          "unlabelled": self.unlabelled_batches.state_dict()},
             "rng": {"data": self.data_gen.get_state(), "aug": self.aug_gen.get_state(),
-                    "global": capture_global_rng()},
+                    "global": global_rngs[0], "other_ranks": global_rngs[1:]},
+            "world_size": self.dist.world_size,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -175,4 +239,8 @@ class Learner:
         self.unlabelled_batches.load_state_dict(state["samplers"]["unlabelled"])
         self.data_gen.set_state(state["rng"]["data"])
         self.aug_gen.set_state(state["rng"]["aug"])
-        restore_global_rng(state["rng"]["global"])
+        per_rank = [state["rng"]["global"], *state["rng"].get("other_ranks", [])]
+        if self.dist.rank < len(per_rank):
+            restore_global_rng(per_rank[self.dist.rank])
+        else:  # a rank the checkpoint did not have: a fresh stream, derived from the seed and the step
+            torch.manual_seed(self.cfg.seeds()["aug"] + RANK_SEED_STRIDE * self.dist.rank + state["step"])

@@ -41,12 +41,13 @@ def truncate_metrics(path: Path, step: int) -> None:
 
 class MetricsLog:
     """Appends records to ``metrics.jsonl`` (flushed at once) and, with ``tensorboard``, writes
-    every number of a record as a scalar of that name at its step."""
+    every number of a record as a scalar of that name at its step. ``enabled=False`` (the
+    processes other than rank 0 under torchrun) writes nothing."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = False):
-        self.file = open(run_dir / "metrics.jsonl", "a")
+    def __init__(self, run_dir: Path, tensorboard: bool = False, enabled: bool = True):
+        self.file = open(run_dir / "metrics.jsonl", "a") if enabled else None
         self.writer = None
-        if tensorboard:
+        if tensorboard and enabled:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:
@@ -55,6 +56,8 @@ class MetricsLog:
             self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
     def write(self, record: dict[str, Any]) -> None:
+        if self.file is None:
+            return
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
         if self.writer is not None:
@@ -63,7 +66,8 @@ class MetricsLog:
                     self.writer.add_scalar(key, value, record["step"])
 
     def close(self) -> None:
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
         if self.writer is not None:
             self.writer.close()
 

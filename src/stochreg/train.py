@@ -2,7 +2,9 @@
 
 Test error is evaluated periodically and only logged; the result is the test error of the final
 model (of its EMA weights when ``ema > 0``: a rule fixed in advance). Checkpoints every
-``checkpoint_every`` steps and on SIGINT/SIGTERM make ``resume`` exact.
+``checkpoint_every`` steps and on SIGINT/SIGTERM make ``resume`` exact. Under torchrun every
+process runs this loop on its shard of each step (distributed.py); rank 0 alone evaluates and
+writes files, and the processes agree at every logging point on whether to stop.
 
     >>> from stochreg.config import resolve_config
     >>> result = train(resolve_config(overrides={"iters": 10}), "runs/try")  # doctest: +SKIP
@@ -27,6 +29,7 @@ from tqdm import tqdm
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .data import Dataset, labelled_split, load_dataset
+from .distributed import Distributed, close_distributed, init_distributed, launched_by_torchrun
 from .errors import DataError, StochregError, UsageError
 from .evaluate import predict_probs, test_error
 from .hostmem import keep_freed_memory
@@ -38,15 +41,25 @@ from .resume import CheckpointFolder
 from .stopping import StopRequests
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, local_rank: int | None = None) -> torch.device:
+    """The device ``name`` asks for; under torchrun, ``auto`` and ``cuda`` mean this process's GPU
+    (``cuda:LOCAL_RANK``), which also becomes the current device so no process touches GPU 0
+    by accident."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError:
         raise UsageError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"device {name} asked for, but no CUDA GPU is available")
+    if device.type == "cuda" and device.index is None and local_rank is not None:
+        if local_rank >= torch.cuda.device_count():
+            raise UsageError(f"process with LOCAL_RANK {local_rank} has no GPU: this machine has "
+                             f"{torch.cuda.device_count()}; use --nproc_per_node at most that", every_rank=False)
+        device = torch.device("cuda", local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     return device
 
 
@@ -64,10 +77,12 @@ def source_commit() -> str | None:
         return None
 
 
-def machine_description(device: torch.device) -> str:
+def machine_description(device: torch.device, world_size: int = 1) -> str:
     if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)}"
-    return f"{platform.machine()} CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+        what = f"{torch.cuda.get_device_name(device)}"
+    else:
+        what = f"{platform.machine()} CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+    return what + (f"; {world_size} processes (torchrun)" if world_size > 1 else "")
 
 
 def prepare_run_folder(out_dir: Path, overwrite: bool) -> None:
@@ -86,7 +101,7 @@ class Stopped(StochregError):
     """The run stopped on a signal after writing a checkpoint; the CLI exits with 128 + signal."""
 
     def __init__(self, message: str, signal_name: str):
-        super().__init__(message)
+        super().__init__(message, every_rank=True)
         self.exit_code = 130 if signal_name == "SIGINT" else 143
 
 
@@ -95,7 +110,8 @@ class NonFiniteWatch:
     stopped being finite and which terms did; ``check`` (at logging points and before every
     checkpoint, so a saved checkpoint is always good) turns that into one clear error."""
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, dist: Distributed):
+        self.dist = dist
         self.first_step = torch.tensor(-1, device=device)
         self.bad_terms: torch.Tensor | None = None
         self.names: list[str] = []
@@ -110,15 +126,20 @@ class NonFiniteWatch:
         self.bad_terms = torch.where(newly, nonfinite, self.bad_terms)
 
     def check(self, last_good: str) -> None:
-        step = int(self.first_step)
-        if step >= 0:
-            bad = ", ".join(n for n, b in zip(self.names, self.bad_terms.tolist()) if b)
+        """Raises on every rank when any rank saw a non-finite loss (a collective under torchrun)."""
+        never = torch.iinfo(torch.int64).max
+        first = self.dist.min(torch.where(self.first_step < 0, never, self.first_step).view(1))
+        step = int(first)
+        if step != never:
+            bad_terms = self.dist.max(self.bad_terms.int()) if self.bad_terms is not None else []
+            bad = ", ".join(n for n, b in zip(self.names, bad_terms.tolist()) if b)
             raise StochregError(f"loss term {bad} became NaN or infinite at step {step}; training stopped. "
                                 f"Last good checkpoint: {last_good}. Lower --lr or the lambdas "
-                                f"(resume with --resume RUN --force)")
+                                f"(resume with --resume RUN --force)", every_rank=True)
 
 
 # Settings that change nothing about the trajectory: a resume may change them without --force.
+# (The number of processes is not a setting: a run may resume under another world size.)
 RESUME_SAFE_KEYS = ("checkpoint_every", "keep_checkpoints", "eval_every", "eval_batch", "device", "threads",
                     "data_dir", "tta_passes")
 
@@ -131,36 +152,61 @@ def config_differences(saved: TrainConfig, new: TrainConfig) -> list[str]:
 
 def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False, progress: bool = True,
           log: Callable[[str], None] = print, dataset: Dataset | None = None,
-          resume: bool = False, tensorboard: bool = False) -> dict[str, Any]:
+          resume: bool = False, tensorboard: bool = False) -> dict[str, Any] | None:
     """Trains one run into ``out_dir`` and returns its results (also written to results.json).
 
     With ``resume=True`` the run continues from the newest good checkpoint in
     ``out_dir/checkpoints`` (from step 0 when there is none) and ends exactly where an
-    uninterrupted run would: same final weights on the CPU.
+    uninterrupted run would: same final weights on the CPU. Under torchrun, call it in every
+    process: rank 0 returns the results, the other ranks None.
     """
-    out_dir = Path(out_dir)
-    prepare_run_folder(out_dir, overwrite or resume)
-    commit = source_commit()  # taken now: the code that runs, not the code at the end of the run
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = pick_device(cfg.device)
+    local_rank = int(os.environ["LOCAL_RANK"]) if launched_by_torchrun() else None
+    device = pick_device(cfg.device, local_rank)
+    dist = init_distributed(device)
+    try:
+        return _train(cfg, Path(out_dir), overwrite, progress, log, dataset, resume, tensorboard, device, dist)
+    finally:
+        close_distributed(dist)
+
+
+def _load_data(cfg: TrainConfig, dist: Distributed, log: Callable[[str], None]) -> Dataset:
+    """Loads the dataset; under torchrun the first process of each machine goes first, so that
+    a missing dataset is fetched once per machine, not by every process at the same time."""
+    data = load_dataset(cfg.dataset, cfg.data_dir, log=log) if dist.local_rank == 0 else None
+    dist.barrier()
+    return data if data is not None else load_dataset(cfg.dataset, cfg.data_dir, log=log)
+
+
+def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log: Callable[[str], None],
+           dataset: Dataset | None, resume: bool, tensorboard: bool, device: torch.device,
+           dist: Distributed) -> dict[str, Any] | None:
+    main = dist.is_main  # rank 0 alone writes files and evaluates
+    if not main:
+        log, progress = (lambda message: None), False
+    if main:
+        prepare_run_folder(out_dir, overwrite or resume)
+    commit = source_commit()  # taken now: the code that runs, not the code at the end of the run
     if device.type == "cpu":
         keep_freed_memory()
     seeds = cfg.seeds()
-    data = dataset if dataset is not None else load_dataset(cfg.dataset, cfg.data_dir, log=log)
+    data = dataset if dataset is not None else _load_data(cfg, dist, log)
     if cfg.labels > len(data.train_labels):
         raise UsageError(f"--labels {cfg.labels} exceeds the {len(data.train_labels)} training images")
     labelled = labelled_split(data.train_labels, cfg.labels, data.num_classes, seeds["split"])
     checkpoints = CheckpointFolder(out_dir / "checkpoints", cfg.keep_checkpoints)
-    state = checkpoints.load_latest(warn=log) if resume else None
+    # Rank 0 reads the checkpoint and sends it to the others: the run folder need not be shared.
+    state = dist.broadcast(checkpoints.load_latest(warn=log) if resume and main else None)
     if state is not None and not torch.equal(state["labelled"], labelled):
         raise DataError(f"the labelled split in {out_dir} differs from the one this config and data give; "
                         "was the dataset changed?")
 
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    (out_dir / "labelled_indices.json").write_text(json.dumps(labelled.tolist()))
+    if main:
+        (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        (out_dir / "labelled_indices.json").write_text(json.dumps(labelled.tolist()))
 
-    learner = Learner(cfg, data, labelled, device)
+    learner = Learner(cfg, data, labelled, device, dist)
     model, ema = learner.model, learner.ema
     start, seconds_before, last_error, running = 0, 0.0, float("nan"), {}
     eval_seconds = [0.0]  # time spent on the logged test evaluations, which training does not need
@@ -171,24 +217,34 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         last_error, running = state["last_error"], state["running"]
         if start > cfg.iters:
             raise UsageError(f"run {out_dir} is already at step {start}, past --iters {cfg.iters}")
-    truncate_metrics(out_dir / "metrics.jsonl", start)
+        saved_world = state.get("world_size", 1)
+        if saved_world != dist.world_size:
+            log(f"note: the checkpoint was written by {saved_world} process(es), this run has {dist.world_size}: "
+                "batches and transformations continue unchanged, but dropout and pooling draw new random "
+                "streams, so the result will not be bitwise that of an uninterrupted run")
+    if main:
+        truncate_metrics(out_dir / "metrics.jsonl", start)
     if resume:
         log(f"resuming {out_dir} at step {start}" + ("" if state else " (no checkpoint yet: from the start)"))
 
+    processes = f" x {dist.world_size} processes" if dist.world_size > 1 else ""
     log(f"run {out_dir}: {cfg.dataset}, {cfg.labels} labels (split seed {seeds['split']}), method {cfg.method}, "
-        f"net {cfg.net} ({count_parameters(model):,} parameters), n={cfg.views}, {cfg.iters} steps on {device}")
-    metrics = MetricsLog(out_dir, tensorboard)
+        f"net {cfg.net} ({count_parameters(model):,} parameters), n={cfg.views}, {cfg.iters} steps on {device}"
+        f"{processes}")
+    metrics = MetricsLog(out_dir, tensorboard, enabled=main)
     started = time.perf_counter()
     elapsed = lambda: seconds_before + time.perf_counter() - started
-    watch = NonFiniteWatch(device)
+    watch = NonFiniteWatch(device, dist)
     last_saved = [str(checkpoints.path(start)) if state is not None else "none"]
 
     def save_state(step_done: int) -> None:
         watch.check(last_saved[0])  # never write a checkpoint of weights that went NaN
-        last_saved[0] = str(checkpoints.save(step_done, {
-            "step": step_done, **learner.state_dict(), "seconds": elapsed(), "eval_seconds": eval_seconds[0],
-            "last_error": last_error, "running": running, "config": cfg.to_dict(),
-            "image_shape": list(data.image_shape), "num_classes": data.num_classes}))
+        shared = learner.state_dict()  # a collective under torchrun: every rank's RNG goes to rank 0
+        if main:
+            last_saved[0] = str(checkpoints.save(step_done, {
+                "step": step_done, **shared, "seconds": elapsed(), "eval_seconds": eval_seconds[0],
+                "last_error": last_error, "running": running, "config": cfg.to_dict(),
+                "image_shape": list(data.image_shape), "num_classes": data.num_classes}))
 
     bar = tqdm(range(start, cfg.iters), desc="train", disable=not progress, dynamic_ncols=True, file=sys.stderr,
                initial=start, total=cfg.iters)
@@ -199,30 +255,41 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
             # --- log (the only host synchronisation: every 20 steps and at evaluations) ---
             done = step + 1
             is_eval = cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.iters
-            if step % 20 == 0 or is_eval:
+            is_checkpoint = done == cfg.iters or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0)
+            sync_point = step % 20 == 0 or is_eval
+            if sync_point:
                 watch.check(last_saved[0])
-                running = {k: v.item() for k, v in losses.items()}
+                running = dict(zip(losses, dist.mean(torch.stack(list(losses.values()))).tolist()))
                 shown = {k: f"{v:.4f}" for k, v in running.items()}
                 if not math.isnan(last_error):
                     shown["test_err"] = f"{100 * last_error:.2f}%"
                 bar.set_postfix(**shown, refresh=False)
                 if not is_eval:
                     metrics.write({"step": done, "seconds": round(elapsed(), 2), "lr": lr, **running})
-            if is_eval:
+            if is_eval and main:
                 eval_started = time.perf_counter()
                 last_error = test_error(learner.eval_model, data.test_images, data.test_labels,
                                         cfg.eval_batch, device=device)
                 eval_seconds[0] += time.perf_counter() - eval_started
                 metrics.write({"step": done, "seconds": round(elapsed(), 2), "eval_seconds": round(eval_seconds[0], 2),
                                "lr": lr, **running, "test_error": last_error})
-            if done == cfg.iters or stop.signal_name or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0):
+            # A signal stops the run after this step; under torchrun the processes agree on it at
+            # the synchronisation points (every 20 steps), so that they all stop at the same step.
+            stop_now = stop.signal_name is not None
+            if dist.active:
+                stop_now = dist.any(stop_now, device) if sync_point or is_checkpoint else False
+            if is_checkpoint or stop_now:
                 save_state(done)
-            if stop.signal_name and done < cfg.iters:
+            if stop_now and done < cfg.iters:
                 bar.close()
-                raise Stopped(f"stopped by {stop.signal_name} after step {done}; checkpoint {last_saved[0]}; "
-                              f"continue with: stochreg train --resume {out_dir}", stop.signal_name)
+                launcher = f"torchrun --nproc_per_node {dist.world_size} -m " if dist.active else ""
+                raise Stopped(f"stopped by {stop.signal_name or 'a signal to another process'} after step {done}; "
+                              f"checkpoint {last_saved[0]}; continue with: {launcher}stochreg train --resume {out_dir}",
+                              stop.signal_name or "SIGTERM")
         bar.close()
         train_seconds = elapsed()
+        if not main:
+            return None
 
         def predict(passes: int) -> tuple[torch.Tensor, float]:
             predicted = predict_probs(learner.eval_model, data.test_images, cfg.eval_batch, passes,
@@ -246,8 +313,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         "eval_seconds": round(eval_seconds[0], 1),
         "iters": cfg.iters, "dataset": cfg.dataset, "labels": cfg.labels, "method": cfg.method,
         "net": cfg.net, "parameters": count_parameters(model), "seed": cfg.seed, "seeds": seeds,
-        "resumed_at": start if resume else None,
-        "command": shlex.join(sys.argv), "commit": commit, "machine": machine_description(device),
+        "resumed_at": start if resume else None, "world_size": dist.world_size,
+        "command": shlex.join(sys.argv), "commit": commit, "machine": machine_description(device, dist.world_size),
         "torch": torch.__version__,
     }
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
