@@ -132,7 +132,7 @@ CASES = [
     # sizes and numbers
     Case("labels not a multiple of the classes", train("--labels", "25"), "not a multiple of the 10 classes"),
     Case("more labels than images", train("--labels", "5000"), "exceeds the 200 training images"),
-    Case("negative label count", train("--labels", "-10"), "labels must be positive"),
+    Case("negative label count", train("--labels", "-10"), "labels must be >= 0"),
     Case("zero steps", train("--iters", "0"), "iters must be positive"),
     Case("zero batch", train("--batch-labelled", "0"), "batch_labelled must be positive"),
     Case("negative threads", train("--threads", "-1"), "threads must be >= 0"),

@@ -90,7 +90,7 @@ def test_split_is_balanced_and_reproducible():
     assert len(set(a.tolist())) == 100
 
 
-@pytest.mark.parametrize("count, message", [(105, "not a multiple"), (0, "positive"), (2000, "has only")])
+@pytest.mark.parametrize("count, message", [(105, "not a multiple"), (-5, ">= 0"), (2000, "has only")])
 def test_bad_label_counts(count, message):
     with pytest.raises(UsageError, match=message):
         labelled_split(torch.arange(1000) % 10, count, 10, seed=0)

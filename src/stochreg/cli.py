@@ -16,9 +16,11 @@ from .config import PRESETS, TrainConfig
 from .errors import StochregError
 
 FLAG_HELP = {
-    "dataset": "dataset name (see `stochreg list`)",
+    "dataset": "dataset name (see `stochreg list`), or your own images: folder:ROOT (ROOT/train/CLASS/..., "
+               "ROOT/val/CLASS/..., optional ROOT/unlabelled/...) or csv:FILE (rows path,label[,split])",
     "data_dir": "folder holding one subfolder per dataset; missing data is fetched into it",
-    "labels": "number of labelled training images, class-balanced (a multiple of the class count)",
+    "labels": "number of labelled training images, class-balanced (a multiple of the class count); "
+              "0 = every labelled image",
     "method": "supervised, ts, me or ts-me (the paper's method)",
     "net": "network name (see `stochreg list`)",
     "views": "n: stochastic passes (views) of each unlabelled image",
@@ -260,9 +262,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"note: {resized} of {len(files)} images resized to {w}x{h}, the model's input size", file=sys.stderr)
     probs = run.predict(images, passes=args.passes, device=pick_device(args.device))
     predicted = probs.argmax(1)
+    names = run.class_names or [str(k) for k in range(run.num_classes)]
     if not args.out:
         for file, k, p in zip(files, predicted.tolist(), probs.tolist()):
-            print(f"{file}\t{k}\t{p[k]:.4f}")
+            print(f"{file}\t{names[k]}\t{p[k]:.4f}")
         return 0
     out = Path(args.out)
     if out.suffix.lower() == ".json":

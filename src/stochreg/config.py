@@ -25,7 +25,7 @@ class TrainConfig:
     # data
     dataset: str = "mnist"
     data_dir: str = "data"
-    labels: int = 100                 # labelled images, class-balanced
+    labels: int = 100                 # labelled images, class-balanced; 0 = every labelled image
     # method and network
     method: str = "ts-me"
     net: str = "compact"
@@ -111,11 +111,13 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     from .methods import METHODS
     from .nets import NETS
     from .transforms import TRANSFORMS
-    from .data import DATASETS
+    from .data.datasets import check_dataset_name
 
-    DATASETS.get(cfg.dataset), NETS.get(cfg.net), TRANSFORMS.get(cfg.transform)
+    check_dataset_name(cfg.dataset), NETS.get(cfg.net), TRANSFORMS.get(cfg.transform)
     method = METHODS.get(cfg.method)
-    positive = ["labels", "iters", "batch_labelled", "eval_batch", "views", "keep_checkpoints", "tta_passes"]
+    if cfg.labels < 0:
+        raise UsageError(f"labels must be >= 0 (0 = every labelled image), got {cfg.labels}")
+    positive = ["iters", "batch_labelled", "eval_batch", "views", "keep_checkpoints", "tta_passes"]
     if method.uses_unlabelled:
         positive.append("batch_unlabelled")
     for name in positive:

@@ -27,6 +27,7 @@ class Run:
     weights: str       # "ema" or "final": the weights the run reported its result with
     image_shape: tuple[int, int, int]
     num_classes: int
+    class_names: list[str] | None = None   # the user's class folder names, when trained on them
 
     def predict(self, images: torch.Tensor, passes: int = 1, device: str | torch.device = "cpu") -> torch.Tensor:
         """Class probabilities for uint8 images (N, C, H, W); ``passes > 1`` averages that many
@@ -66,7 +67,7 @@ def load_run(path: str | Path) -> Run:
         model.load_state_dict(state["ema"] if weights == "ema" else state["model"])
     except (RuntimeError, KeyError) as exc:
         raise DataError(f"checkpoint in {folder} does not match network {config.net}: {str(exc).splitlines()[0]}") from None
-    return Run(folder, config, model.eval(), weights, shape, classes)
+    return Run(folder, config, model.eval(), weights, shape, classes, state.get("class_names"))
 
 
 load = load_run

@@ -305,7 +305,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     save_checkpoint(out_dir / "checkpoint.pt", {
         "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
         "step": cfg.iters, "config": cfg.to_dict(), "image_shape": list(data.image_shape),
-        "num_classes": data.num_classes})
+        "num_classes": data.num_classes, "class_names": data.class_names})
     results = {
         "test_error": final_error, "test_errors": round(final_error * len(data.test_labels)),
         "tta_passes": cfg.tta_passes, "test_error_single_pass": single_pass_error,

@@ -21,6 +21,7 @@ from .cifar import read_cifar
 from .idx import read_idx
 from .norb import read_norb
 from .svhn import read_svhn
+from .folders import load_listing, user_dataset_reader
 from .pixels import as_int64_labels, as_uint8_images
 
 
@@ -35,6 +36,7 @@ class Dataset:
     test_labels: torch.Tensor
     num_classes: int
     is_digits: bool              # digits are never flipped horizontally
+    class_names: list[str] | None = None   # for the user's own data; standard datasets use indices
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -48,7 +50,9 @@ class Dataset:
                                 f"got {images.dtype} {tuple(images.shape)}")
             if len(images) != len(labels):
                 raise DataError(f"{self.name} {split}: {len(images)} images but {len(labels)} labels")
-            if len(labels) and (labels.min() < 0 or labels.max() >= self.num_classes):
+            # -1 marks an unlabelled training image (the user's unlabelled folder)
+            lowest = -1 if split == "train" else 0
+            if len(labels) and (labels.min() < lowest or labels.max() >= self.num_classes):
                 raise DataError(f"{self.name} {split}: labels outside 0..{self.num_classes - 1}")
         if self.train_images.shape[1:] != self.test_images.shape[1:]:
             raise DataError(f"{self.name}: train images {tuple(self.train_images.shape[1:])} and test "
@@ -81,17 +85,27 @@ def _read_idx_splits(folder: Path, name: str, size: tuple[int, int] = (28, 28)) 
     return splits
 
 
+def _to_dataset(name: str, arrays: dict, classes: int, is_digits: bool, test_split: str = "test",
+                class_names: list[str] | None = None) -> Dataset:
+    """A Dataset from {"train": (images, labels), test_split: ...} numpy arrays; every reader's
+    pixels and labels pass the same checks here."""
+    tensors = {}
+    for split, (images, labels) in arrays.items():
+        # np.array copies: frombuffer arrays are read-only, torch wants writable memory
+        tensors[split] = (torch.from_numpy(np.array(as_uint8_images(images, f"{name} {split} images"))),
+                          torch.from_numpy(as_int64_labels(labels, f"{name} {split} labels")))
+    return Dataset(name, *tensors["train"], *tensors[test_split], classes, is_digits, class_names)
+
+
 def _arrays_dataset(name: str, classes: int, is_digits: bool, read, test_split: str = "test") -> Callable[[Path], Dataset]:
-    """A Dataset from a reader giving {"train": (images, labels), test_split: ...} as numpy arrays;
-    every reader's pixels and labels pass the same checks here."""
-    def load(folder: Path) -> Dataset:
-        tensors = {}
-        for split, (images, labels) in read(folder).items():
-            # np.array copies: frombuffer arrays are read-only, torch wants writable memory
-            tensors[split] = (torch.from_numpy(np.array(as_uint8_images(images, f"{name} {split} images"))),
-                              torch.from_numpy(as_int64_labels(labels, f"{name} {split} labels")))
-        return Dataset(name, *tensors["train"], *tensors[test_split], classes, is_digits)
-    return load
+    """A loader of folder -> Dataset from a reader giving numpy arrays per split."""
+    return lambda folder: _to_dataset(name, read(folder), classes, is_digits, test_split)
+
+
+def check_dataset_name(name: str) -> None:
+    """A registered dataset, ``folder:ROOT`` or ``csv:FILE``; else a UsageError listing them."""
+    if user_dataset_reader(name) is None:
+        DATASETS.get(name)
 
 
 DATASETS.register("mnist")(_arrays_dataset("mnist", 10, True, lambda f: _read_idx_splits(f, "mnist"), "t10k"))
@@ -110,7 +124,12 @@ DATASETS.register("norb")(_arrays_dataset("norb", 5, False, read_norb))
 
 def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing: bool = True,
                  log: Callable[[str], None] = print) -> Dataset:
-    """Loads dataset ``name`` from ``data_dir/name``, fetching it first into an empty folder."""
+    """Loads dataset ``name`` from ``data_dir/name``, fetching it first into an empty folder;
+    ``folder:ROOT`` and ``csv:FILE`` read the user's own images (folders.py)."""
+    user = user_dataset_reader(name)
+    if user is not None:
+        arrays, classes = load_listing(name, user[1](), log=log)
+        return _to_dataset(name, arrays, len(classes), False, class_names=classes)
     loader = DATASETS.get(name)
     folder = fetching.dataset_folder(name, data_dir)
     source = fetching.SOURCES.get(name)

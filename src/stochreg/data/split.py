@@ -17,9 +17,13 @@ def labelled_split(labels: torch.Tensor, num_labels: int, num_classes: int, seed
 
     The result is sorted, depends only on (labels, num_labels, seed), and is what the run folder
     saves. The unlabelled pool is the whole training set, these images included.
+    ``num_labels == 0`` takes every labelled image (for the user's own data, whose labelled and
+    unlabelled images come apart).
     """
-    if num_labels <= 0:
-        raise UsageError(f"--labels must be positive, got {num_labels}")
+    if num_labels == 0:  # every labelled image (unlabelled ones carry label -1)
+        return torch.nonzero(labels >= 0).flatten()
+    if num_labels < 0:
+        raise UsageError(f"--labels must be >= 0, got {num_labels}")
     if num_labels % num_classes:
         raise UsageError(f"--labels {num_labels} is not a multiple of the {num_classes} classes "
                          f"(the split is class-balanced)")

@@ -1,0 +1,139 @@
+"""The user's own images: folder trees (ImageNet layout, plus unlabelled images) and CSV listings,
+written as real PNG and JPEG files, trained on end to end, and the errors for bad ones."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stochreg.cli import main
+from stochreg.data import load_dataset
+from stochreg.errors import DataError
+
+CLASSES = ("cat", "dog", "owl")
+TRAIN = ["--iters", "3", "--batch-labelled", "6", "--batch-unlabelled", "4", "--views", "2", "--eval-batch", "16",
+         "--transform", "crop-flip", "--no-progress", "--net", "compact-small"]
+
+
+def picture(k: int, seed: int, size=(16, 16), mode="RGB") -> Image.Image:
+    """A 16x16 image whose class k shows as a bright band at a class-specific height."""
+    rng = np.random.default_rng(seed)
+    array = rng.integers(0, 60, size=(size[1], size[0], 3), dtype=np.uint8)
+    array[2 + 4 * k:5 + 4 * k] = 255
+    image = Image.fromarray(array)
+    return image.convert(mode)
+
+
+def write_tree(root, per_class=4, test_per_class=2, unlabelled=5, test_folder="val"):
+    seed = 0
+    for split, count in (("train", per_class), (test_folder, test_per_class)):
+        for k, name in enumerate(CLASSES):
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                seed += 1
+                suffix = ".png" if i % 2 else ".JPEG"  # both formats, as ImageNet and screenshots mix them
+                picture(k, seed).save(root / split / name / f"{i}{suffix}")
+    (root / "unlabelled" / "batch1").mkdir(parents=True)
+    for i in range(unlabelled):
+        picture(i % 3, 100 + i).save(root / "unlabelled" / "batch1" / f"u{i}.png")
+
+
+def test_folder_tree_reads_classes_channels_size_and_unlabelled_images(tmp_path):
+    write_tree(tmp_path / "pets")
+    data = load_dataset(f"folder:{tmp_path / 'pets'}", log=lambda m: None)
+    assert data.class_names == list(CLASSES) and data.num_classes == 3
+    assert data.image_shape == (3, 16, 16)
+    assert len(data.train_labels) == 12 + 5 and (data.train_labels == -1).sum() == 5
+    assert len(data.test_labels) == 6 and data.test_labels.min() == 0
+
+
+def test_train_on_a_folder_tree_then_predict_prints_class_names(tmp_path, capsys):
+    write_tree(tmp_path / "pets", test_folder="test")
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'pets'}", "--labels", "0", *TRAIN, "--out", str(run)]) == 0
+    assert len(json.loads((run / "labelled_indices.json").read_text())) == 12  # every labelled image, no others
+    assert main(["predict", str(run), str(tmp_path / "pets" / "test" / "owl")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert all(line.split("\t")[1] in CLASSES for line in lines)
+
+
+def test_images_of_another_size_are_resized_with_a_note(tmp_path):
+    write_tree(tmp_path / "pets")
+    picture(0, 7, size=(20, 24)).save(tmp_path / "pets" / "train" / "cat" / "big.png")
+    messages = []
+    data = load_dataset(f"folder:{tmp_path / 'pets'}", log=messages.append)
+    assert data.image_shape == (3, 16, 16)
+    assert any("1 images resized to 16x16" in m for m in messages)
+
+
+def test_csv_listing_with_unlabelled_rows_and_a_test_split(tmp_path, capsys):
+    rows = ["path,label,split"]
+    for i in range(12):
+        k = i % 3
+        picture(k, i, mode="L").save(tmp_path / f"img{i}.png")
+        rows.append(f"img{i}.png,{CLASSES[k] if i < 9 else ''},train")
+    for i in range(6):
+        picture(i % 3, 50 + i, mode="L").save(tmp_path / f"t{i}.png")
+        rows.append(f"t{i}.png,{CLASSES[i % 3]},test")
+    (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
+    data = load_dataset(f"csv:{tmp_path / 'list.csv'}", log=lambda m: None)
+    assert data.image_shape == (1, 16, 16) and (data.train_labels == -1).sum() == 3
+    assert main(["train", "--dataset", f"csv:{tmp_path / 'list.csv'}", "--labels", "3", *TRAIN,
+                 "--out", str(tmp_path / "run")]) == 0
+    assert "final test error" in capsys.readouterr().out
+
+
+def damage_empty_class(root):
+    (root / "train" / "zebra").mkdir()
+
+
+def damage_unreadable_image(root):
+    (root / "train" / "dog" / "broken.png").write_bytes(b"not a png at all")
+
+
+def damage_mixed_channels(root):
+    picture(0, 3, mode="L").save(root / "train" / "cat" / "gray.png")
+
+
+def damage_unknown_test_class(root):
+    (root / "val" / "fox").mkdir()
+    picture(1, 4).save(root / "val" / "fox" / "f.png")
+
+
+def damage_no_val_folder(root):
+    import shutil
+    shutil.rmtree(root / "val")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (damage_empty_class, r"class folder .*train/zebra holds no image files"),
+    (damage_unreadable_image, r"cannot read image .*broken.png: UnidentifiedImageError"),
+    (damage_mixed_channels, r"grayscale and colour images are mixed: .*gray.png is grayscale"),
+    (damage_unknown_test_class, r"test class 'fox' has no labelled training images"),
+    (damage_no_val_folder, r"must hold train/CLASS/... and val/CLASS/... \(or test/CLASS/...\) folders"),
+])
+def test_bad_folder_trees_are_one_clear_line(tmp_path, capsys, damage, message):
+    write_tree(tmp_path / "pets")
+    damage(tmp_path / "pets")
+    with pytest.raises(DataError, match=message):
+        load_dataset(f"folder:{tmp_path / 'pets'}", log=lambda m: None)
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'pets'}", "--labels", "0", *TRAIN,
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("stochreg: error: ")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("path,label\nmissing.png,cat\n", r"row 1: no such image file .*missing.png"),
+    ("a.png,cat,train,extra\n", r"row 1: expected path,label\[,split\], got 4 columns"),
+    ("a.png,cat,holdout\n", r"row 1: split must be train or test, got 'holdout'"),
+    ("a.png,cat\n", r"lists no test images"),
+    ("a.png,,test\n", r"row 1: a test image needs a label"),
+])
+def test_bad_csv_listings(tmp_path, text, message):
+    picture(0, 0).save(tmp_path / "a.png")
+    (tmp_path / "list.csv").write_text(text)
+    with pytest.raises(DataError, match=message):
+        load_dataset(f"csv:{tmp_path / 'list.csv'}", log=lambda m: None)
