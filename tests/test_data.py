@@ -90,7 +90,15 @@ def test_split_is_balanced_and_reproducible():
     assert len(set(a.tolist())) == 100
 
 
-@pytest.mark.parametrize("count, message", [(105, "not a multiple"), (-5, ">= 0"), (2000, "has only")])
+def test_a_count_that_is_not_a_multiple_of_the_classes_is_as_balanced_as_it_can_be():
+    labels = torch.arange(1000) % 10
+    idx = labelled_split(labels, 732 // 10 + 5, 10, seed=3)
+    counts = torch.bincount(labels[idx], minlength=10)
+    assert counts.sum() == 78 and set(counts.tolist()) == {7, 8} and (counts == 8).sum() == 8
+    assert torch.equal(labelled_split(labels, 20, 10, seed=3), labelled_split(labels, 20, 10, seed=3))
+
+
+@pytest.mark.parametrize("count, message", [(-5, ">= 0"), (2000, "has only")])
 def test_bad_label_counts(count, message):
     with pytest.raises(UsageError, match=message):
         labelled_split(torch.arange(1000) % 10, count, 10, seed=0)

@@ -7,8 +7,19 @@ import torch
 from stochreg.nets import NETS, build_net, set_stochastic_eval
 
 
+# Nets whose only randomness is the input transformation (no dropout or FMP): the reference
+# WRN-28-2 and torchvision's ResNet-18 are kept as their authors defined them.
+DETERMINISTIC = {"wrn-28-2", "resnet18"}
+
+
 @pytest.fixture(params=NETS.names())
 def net(request):
+    torch.manual_seed(0)
+    return build_net(request.param, (1, 28, 28), 10)
+
+
+@pytest.fixture(params=sorted(set(NETS.names()) - DETERMINISTIC))
+def stochastic_net(request):
     torch.manual_seed(0)
     return build_net(request.param, (1, 28, 28), 10)
 
@@ -17,10 +28,10 @@ def test_output_shape(net):
     assert net(torch.rand(3, 1, 28, 28)).shape == (3, 10)
 
 
-def test_passes_differ_in_train_mode(net):
+def test_passes_differ_in_train_mode(stochastic_net):
     x = torch.rand(4, 1, 28, 28)
-    net.train()
-    assert not torch.allclose(net(x), net(x))
+    stochastic_net.train()
+    assert not torch.allclose(stochastic_net(x), stochastic_net(x))
 
 
 def test_passes_agree_in_eval_mode(net):
@@ -29,13 +40,13 @@ def test_passes_agree_in_eval_mode(net):
     assert torch.equal(net(x), net(x))
 
 
-def test_stochastic_eval_turns_perturbations_back_on(net):
+def test_stochastic_eval_turns_perturbations_back_on(stochastic_net):
     x = torch.rand(4, 1, 28, 28)
-    net.eval()
-    set_stochastic_eval(net, True)
-    assert not torch.allclose(net(x), net(x))
-    set_stochastic_eval(net, False)
-    assert torch.equal(net(x), net(x))
+    stochastic_net.eval()
+    set_stochastic_eval(stochastic_net, True)
+    assert not torch.allclose(stochastic_net(x), stochastic_net(x))
+    set_stochastic_eval(stochastic_net, False)
+    assert torch.equal(stochastic_net(x), stochastic_net(x))
 
 
 def test_gradients_reach_every_parameter(net):
@@ -68,3 +79,22 @@ def test_fmp_nets_train_in_the_plain_layout_the_others_channels_last():
     from stochreg.nets import build_net, preferred_memory_format
     assert preferred_memory_format(build_net("fmp-mnist", (1, 28, 28), 10)) == torch.contiguous_format
     assert preferred_memory_format(build_net("compact", (1, 28, 28), 10)) == torch.channels_last
+
+
+def test_paper_nets_follow_the_authors_shapes():
+    from stochreg.nets import FMPNet
+    cifar = build_net("fmp-cifar", (3, 32, 32), 10)
+    assert cifar.input_size >= 32 + 2 * 16  # the image and its 16 px canvas fit the field
+    convs = [m for m in cifar.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs[:12]] == [96 * k for k in range(1, 13)]
+    svhn, norb = build_net("fmp-small", (3, 32, 32), 10), build_net("fmp-small", (2, 96, 96), 5)
+    assert isinstance(svhn, FMPNet) and svhn.input_size >= 64 and norb.input_size >= 128
+    wrn = build_net("wrn-28-2", (3, 32, 32), 10)
+    assert 1_400_000 < sum(p.numel() for p in wrn.parameters()) < 1_500_000
+
+
+def test_an_input_larger_than_the_fmp_field_is_refused_not_cropped():
+    from stochreg.errors import UsageError
+    net = build_net("fmp-mnist", (1, 28, 28), 10)
+    with pytest.raises(UsageError, match="takes inputs up to 38px, got 60x60"):
+        net(torch.zeros(1, 1, 60, 60))

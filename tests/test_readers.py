@@ -160,3 +160,19 @@ def test_train_runs_end_to_end_on_norb_format(tmp_path, capsys):
     assert train_briefly(tmp_path, "norb", "--labels", "10", "--transform", "crop-flip", "--iters", "2",
                          "--batch-labelled", "5", "--batch-unlabelled", "4", "--eval-batch", "15") == 0
     assert "final test error" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("preset, dataset, writer", [
+    ("paper-cifar10", "cifar10", lambda folder: write_cifar(folder / "cifar10", "cifar10", n_train=40, n_test=10)),
+    ("paper-svhn", "svhn", lambda folder: write_svhn(folder / "svhn", {"train": 40, "test": 10})),
+    ("paper-norb", "norb", lambda folder: write_norb(folder / "norb", n_train=20, n_test=10)),
+])
+def test_paper_presets_run_unchanged_on_their_formats(tmp_path, capsys, preset, dataset, writer):
+    """The authors' settings (net, n=5, transformations, schedule) for a few steps on tiny files;
+    only the sizes shrink (labels, steps, batch, test-time passes), never the recipe."""
+    writer(tmp_path / "data")
+    assert main(["train", "--preset", preset, "--data-dir", str(tmp_path / "data"), "--labels", "10",
+                 "--iters", "2", "--batch-labelled", "5", "--batch-unlabelled", "2", "--tta-passes", "2",
+                 "--eval-batch", "10", "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "final test error" in out and f"{dataset}," in out and "n=5" in out

@@ -17,8 +17,10 @@ def params_for(batch, **values):
 @pytest.mark.parametrize("name", TRANSFORMS.names())
 def test_shape_dtype_and_device_are_kept(name):
     x = torch.rand(12, 3, 32, 32)
-    y = TRANSFORMS.get(name)(x, torch.Generator().manual_seed(0))
-    assert y.shape == x.shape and y.dtype == x.dtype and y.device == x.device
+    aug = TRANSFORMS.get(name)
+    y = aug(x, torch.Generator().manual_seed(0))
+    grown = 2 * aug.canvas  # a canvas enlarges every side
+    assert y.shape == (12, 3, 32 + grown, 32 + grown) and y.dtype == x.dtype and y.device == x.device
 
 
 def test_zero_strength_warp_is_identity():
@@ -104,3 +106,22 @@ def test_cutout_does_not_change_the_other_transforms_random_draws():
     plain = TRANSFORMS.get("digits").sample(8, torch.Generator().manual_seed(3))
     with_cutout = TRANSFORMS.get("digits-cutout").sample(8, torch.Generator().manual_seed(3))
     assert all(torch.equal(plain[k], with_cutout[k]) for k in plain)
+
+
+def test_canvas_pads_before_the_warp_so_a_large_shift_keeps_the_whole_image():
+    x = torch.zeros(1, 1, 8, 8)
+    x[0, 0, 2:6, 2:6] = 1
+    aug = AffineAugment(translate=4, canvas=4)
+    params = aug.sample(1, torch.Generator().manual_seed(0))
+    params["shift"] = torch.tensor([[4.0, -4.0]])
+    y = aug.apply(x, params)
+    assert y.shape == (1, 1, 16, 16) and float(y.sum()) == pytest.approx(16, abs=1e-4)  # nothing lost
+    assert float(y[0, 0, 2:6, 10:14].sum()) == pytest.approx(16, abs=1e-4)
+
+
+def test_colour_distortion_scales_channels_independently_within_range():
+    x = torch.full((64, 3, 4, 4), 0.5)
+    y = AffineAugment(colour=0.2)(x, torch.Generator().manual_seed(1))
+    assert y.min() >= 0.5 * 0.8 - 0.1 - 1e-6 and y.max() <= 0.5 * 1.2 + 0.1 + 1e-6
+    per_channel = y.mean(dim=(2, 3))
+    assert (per_channel[:, 0] - per_channel[:, 1]).abs().max() > 0.01  # channels differ: colour, not just brightness

@@ -19,8 +19,9 @@ FLAG_HELP = {
     "dataset": "dataset name (see `stochreg list`), or your own images: folder:ROOT (ROOT/train/CLASS/..., "
                "ROOT/val/CLASS/..., optional ROOT/unlabelled/...) or csv:FILE (rows path,label[,split])",
     "data_dir": "folder holding one subfolder per dataset; missing data is fetched into it",
-    "labels": "number of labelled training images, class-balanced (a multiple of the class count); "
-              "0 = every labelled image",
+    "labels": "number of labelled training images, class-balanced (a count that is not a multiple of the "
+              "classes gives some classes one more); 0 = every labelled image",
+    "label_fraction": "when > 0, use this fraction of the labelled images (0.1 = 10%%) instead of --labels",
     "method": "supervised, ts, me or ts-me (the paper's method)",
     "net": "network name (see `stochreg list`)",
     "views": "n: stochastic passes (views) of each unlabelled image",
@@ -91,7 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "checkpoint, results.json). The result is the test error of the "
                                        "final model; periodic test errors are only logged.")
     train.add_argument("--preset", default="default", choices=sorted(PRESETS),
-                       help="named settings: default (quick CPU recipe) or paper-mnist (the authors' config)")
+                       help="named settings: default (the quick CPU recipe for MNIST) or the authors' released "
+                            "configuration for a dataset: paper-mnist, paper-cifar10, paper-cifar100, paper-svhn, "
+                            "paper-norb (GPU jobs)")
     train.add_argument("--config", metavar="YAML", help="YAML file of settings (keys as below, with underscores)")
     train.add_argument("--out", metavar="DIR", help="run folder (default: runs/DATASET@LABELS.sSEED-METHOD)")
     train.add_argument("--overwrite", action="store_true", help="reuse a non-empty run folder")
@@ -183,7 +186,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         train(cfg, args.resume, progress=not args.no_progress, resume=True, tensorboard=args.tensorboard)
         return 0
     cfg = resolve_config(args.preset, args.config, overrides)
-    out = args.out or _fresh_run_folder(f"runs/{cfg.dataset}@{cfg.labels}.s{cfg.seed}-{cfg.method}")
+    # folder:ROOT and csv:FILE datasets are named after the folder or file in the run folder's name
+    name = Path(cfg.dataset.partition(":")[2]).stem if ":" in cfg.dataset else cfg.dataset
+    labels = f"{cfg.label_fraction:g}" if cfg.label_fraction > 0 else cfg.labels or "all"
+    out = args.out or _fresh_run_folder(f"runs/{name}@{labels}.s{cfg.seed}-{cfg.method}")
     train(cfg, out, overwrite=args.overwrite, progress=not args.no_progress, tensorboard=args.tensorboard)
     return 0
 

@@ -120,7 +120,6 @@ class FMPNet(nn.Module):
         self.input_size = sizes[0]
         if self.input_size < max(h, w):
             raise ValueError(f"FMPNet with {layers} layers takes images up to {self.input_size}px, got {h}x{w}")
-        self.pad = (self.input_size - w, self.input_size - h)
         blocks: list[nn.Module] = []
         channels = c
         for layer in range(1, layers + 1):
@@ -135,15 +134,91 @@ class FMPNet(nn.Module):
         self.body = nn.Sequential(*blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        left, top = self.pad[0] // 2, self.pad[1] // 2
-        x = F.pad(x, (left, self.pad[0] - left, top, self.pad[1] - top))
-        return self.body(x)
+        # Inputs are padded to the field; a larger one (a transformation's canvas too big for
+        # this net) would be cropped by a negative pad, silently: refuse it.
+        pad_w, pad_h = self.input_size - x.shape[-1], self.input_size - x.shape[-2]
+        if pad_w < 0 or pad_h < 0:
+            raise UsageError(f"fractional max-pooling net takes inputs up to {self.input_size}px, got "
+                             f"{x.shape[-2]}x{x.shape[-1]} (a transformation canvas too large for it?)")
+        left, top = pad_w // 2, pad_h // 2
+        return self.body(F.pad(x, (left, pad_w - left, top, pad_h - top)))
 
 
 @NETS.register("fmp-mnist")
 def fmp_mnist(image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """The authors' MNIST network: 6 x (conv 2x2 + FMP sqrt(2)), 32*l channels, dropout 0 -> 0.5."""
     return FMPNet(image_shape, num_classes, layers=6, ratio=math.sqrt(2), base=32, dropout=0.5)
+
+
+def fmp_layers_to_cover(size: int, ratio: float) -> int:
+    """The fewest FMP layers whose input field (built back from a 2x2 output) covers ``size`` px."""
+    layers, field = 0, 2
+    while field < size:
+        field = math.ceil(field * ratio) + 1
+        layers += 1
+    return layers
+
+
+@NETS.register("fmp-cifar")
+def fmp_cifar(image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """Graham's CIFAR net as the authors used it: 12 x (conv 2x2 + FMP 2^(1/3)), 96*l channels,
+    dropout rising to 0.5 (27M parameters); a 117 px input field, on which the 32 px image sits on its
+    padded canvas. A GPU net."""
+    return FMPNet(image_shape, num_classes, layers=12, ratio=2 ** (1 / 3), base=96, dropout=0.5)
+
+
+@NETS.register("fmp-small")
+def fmp_small(image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """The authors' smaller FMP net for SVHN and NORB: FMP sqrt(2), 32*l channels, dropout rising
+    to 0.1, with the fewest layers whose field covers the image plus a 16 px canvas on each side
+    (8 layers for 32 px SVHN, 10 for 96 px NORB)."""
+    layers = fmp_layers_to_cover(max(image_shape[1:]) + 32, math.sqrt(2))
+    return FMPNet(image_shape, num_classes, layers=layers, ratio=math.sqrt(2), base=32, dropout=0.1)
+
+
+class WideBasicBlock(nn.Module):
+    """Pre-activation residual block of a wide ResNet (BN, leaky ReLU 0.1, conv 3x3, twice)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.bn1, self.bn2 = nn.BatchNorm2d(c_in, momentum=0.001), nn.BatchNorm2d(c_out, momentum=0.001)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.shortcut = None if c_in == c_out and stride == 1 else nn.Conv2d(c_in, c_out, 1, stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.leaky_relu(self.bn1(x), 0.1)
+        skip = x if self.shortcut is None else self.shortcut(out)
+        out = self.conv2(F.leaky_relu(self.bn2(self.conv1(out)), 0.1))
+        return out + skip
+
+
+@NETS.register("wrn-28-2")
+def wrn_28_2(image_shape: tuple[int, int, int], num_classes: int, depth: int = 28, widen: int = 2) -> nn.Module:
+    """WRN-28-2 (1.5M parameters), the reference network of the CIFAR/SVHN semi-supervised
+    benchmarks (Oliver et al. 2018; FixMatch): 3 groups of 4 pre-activation blocks, widths
+    32-64-128, batch-norm momentum 0.001, leaky ReLU 0.1, global average pooling."""
+    blocks = (depth - 4) // 6
+    widths = [16, 16 * widen, 32 * widen, 64 * widen]
+    layers: list[nn.Module] = [nn.Conv2d(image_shape[0], widths[0], 3, 1, 1, bias=False)]
+    for group in range(3):
+        for b in range(blocks):
+            c_in = widths[group] if b == 0 else widths[group + 1]
+            layers.append(WideBasicBlock(c_in, widths[group + 1], stride=2 if b == 0 and group > 0 else 1))
+    layers += [nn.BatchNorm2d(widths[3], momentum=0.001), nn.LeakyReLU(0.1, inplace=True),
+               nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[3], num_classes)]
+    return nn.Sequential(*layers)
+
+
+@NETS.register("resnet18")
+def resnet18(image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """torchvision's ResNet-18 (untrained), the ImageNet-scale backbone; its first convolution
+    takes the dataset's channels."""
+    from torchvision.models import resnet18 as torchvision_resnet18
+    net = torchvision_resnet18(weights=None, num_classes=num_classes)
+    if image_shape[0] != 3:
+        net.conv1 = nn.Conv2d(image_shape[0], 64, 7, 2, 3, bias=False)
+    return net
 
 
 @NETS.register("compact-small")

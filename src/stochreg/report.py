@@ -22,7 +22,7 @@ def format_minutes(seconds: float) -> str:
 def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], test_labels: np.ndarray,
                      predictions: np.ndarray, num_classes: int, data_info: dict[str, Any]) -> None:
     """The figures and the human summary of a finished run."""
-    title = f"{cfg.dataset}, {cfg.labels} labels, {cfg.method}, seed {cfg.seed}"
+    title = f"{cfg.dataset}, {results['labels']} labels, {cfg.method}, seed {cfg.seed}"
     learning_curves(read_metrics(run_dir / "metrics.jsonl"), run_dir / "curves.png", title)
     counts = confusion_matrix(test_labels, predictions, num_classes)
     confusion_png(counts, run_dir / "confusion.png", f"confusion matrix: {title}")
@@ -44,7 +44,9 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
         "| | |", "|---|---|",
         f"| data | {cfg.dataset}: {data_info['train']} training images (all used unlabelled), "
         f"{data_info['test']} test images, {data_info['shape']} |",
-        f"| labelled split | {cfg.labels} images, {cfg.labels // num_classes} per class, split seed {cfg.seed} "
+        f"| labelled split | {results['labels']} images, "
+        f"{'' if results['labels'] % num_classes == 0 else 'about '}{results['labels'] // num_classes} per class, "
+        f"split seed {cfg.seed} "
         "(`labelled_indices.json`) |",
         f"| method | {cfg.method}: {weights}, n={cfg.views} views per unlabelled image, ramp-up {cfg.rampup_iters} steps |",
         f"| network | {cfg.net}, {results['parameters']:,} parameters |",

@@ -85,6 +85,13 @@ def machine_description(device: torch.device, world_size: int = 1) -> str:
     return what + (f"; {world_size} processes (torchrun)" if world_size > 1 else "")
 
 
+def label_count(cfg: TrainConfig, data: Dataset) -> int:
+    """``--labels``, or ``--label-fraction`` of the labelled training images when that is set."""
+    if cfg.label_fraction > 0:
+        return max(1, round(cfg.label_fraction * int((data.train_labels >= 0).sum())))
+    return cfg.labels
+
+
 def prepare_run_folder(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise UsageError(f"run folder {out_dir} already exists and is not empty; choose another --out or pass --overwrite")
@@ -194,7 +201,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     data = dataset if dataset is not None else _load_data(cfg, dist, log)
     if cfg.labels > len(data.train_labels):
         raise UsageError(f"--labels {cfg.labels} exceeds the {len(data.train_labels)} training images")
-    labelled = labelled_split(data.train_labels, cfg.labels, data.num_classes, seeds["split"])
+    labelled = labelled_split(data.train_labels, label_count(cfg, data), data.num_classes, seeds["split"])
     checkpoints = CheckpointFolder(out_dir / "checkpoints", cfg.keep_checkpoints)
     # Rank 0 reads the checkpoint and sends it to the others: the run folder need not be shared.
     state = dist.broadcast(checkpoints.load_latest(warn=log) if resume and main else None)
@@ -228,7 +235,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         log(f"resuming {out_dir} at step {start}" + ("" if state else " (no checkpoint yet: from the start)"))
 
     processes = f" x {dist.world_size} processes" if dist.world_size > 1 else ""
-    log(f"run {out_dir}: {cfg.dataset}, {cfg.labels} labels (split seed {seeds['split']}), method {cfg.method}, "
+    log(f"run {out_dir}: {cfg.dataset}, {len(labelled)} labels (split seed {seeds['split']}), method {cfg.method}, "
         f"net {cfg.net} ({count_parameters(model):,} parameters), n={cfg.views}, {cfg.iters} steps on {device}"
         f"{processes}")
     metrics = MetricsLog(out_dir, tensorboard, enabled=main)
@@ -311,7 +318,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         "tta_passes": cfg.tta_passes, "test_error_single_pass": single_pass_error,
         "evaluated": "ema" if ema is not None else "final", "train_seconds": round(train_seconds, 1),
         "eval_seconds": round(eval_seconds[0], 1),
-        "iters": cfg.iters, "dataset": cfg.dataset, "labels": cfg.labels, "method": cfg.method,
+        "iters": cfg.iters, "dataset": cfg.dataset, "labels": len(labelled), "method": cfg.method,
         "net": cfg.net, "parameters": count_parameters(model), "seed": cfg.seed, "seeds": seeds,
         "resumed_at": start if resume else None, "world_size": dist.world_size,
         "command": shlex.join(sys.argv), "commit": commit, "machine": machine_description(device, dist.world_size),

@@ -41,6 +41,13 @@ class AffineAugment:
                image (DeVries & Taylor 2017); 0 = none. A view that loses a stroke must still
                agree with the others, which links variants of a class (a seven with and without
                its crossbar) that the affine warps alone keep apart.
+    canvas:    zero padding in pixels added on every side before the warp, so that large
+               translations move the image on a larger canvas instead of out of the frame (the
+               authors' "padded canvas"); the output is larger by 2 * canvas. Meant for the
+               fractional max-pooling nets, which pad every input to their field anyway.
+    colour:    strength c of a colour distortion after the warp: every channel of every image
+               scaled by U(1 - c, 1 + c), then a brightness shift U(-c/2, c/2), clipped to [0, 1]
+               (the authors used colour distortion on CIFAR-10).
     """
 
     stretch: float = 0.0
@@ -48,9 +55,11 @@ class AffineAugment:
     translate: float = 0.0
     hflip: bool = False
     cutout: int = 0
+    canvas: int = 0
+    colour: float = 0.0
 
     def __post_init__(self):
-        for name in ("stretch", "deform", "translate", "cutout"):
+        for name in ("stretch", "deform", "translate", "cutout", "canvas", "colour"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"transform {name} must be a finite number >= 0, got {value!r}")
@@ -59,7 +68,8 @@ class AffineAugment:
 
     @property
     def is_identity(self) -> bool:
-        return not (self.stretch or self.deform or self.translate or self.hflip or self.cutout)
+        return not (self.stretch or self.deform or self.translate or self.hflip or self.cutout or self.canvas
+                    or self.colour)
 
     def sample(self, batch: int, generator: torch.Generator | None = None,
                device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
@@ -77,6 +87,9 @@ class AffineAugment:
         }
         if self.cutout:  # drawn only when used, so the other transforms' random streams are unchanged
             params["cutout_centre"] = torch.rand(batch, 2, generator=generator)  # fractions of (W, H)
+        if self.colour:
+            params["colour_gain"] = 1 + self.colour * uniform(batch, 3)      # per channel (first C used)
+            params["colour_shift"] = self.colour / 2 * uniform(batch, 1)
         return {k: to_device(v, device) for k, v in params.items()}
 
     @staticmethod
@@ -104,12 +117,19 @@ class AffineAugment:
         """Warps ``images`` (B, C, H, W), float, with previously sampled ``params``."""
         if self.is_identity:
             return images
+        if self.canvas:
+            images = torch.nn.functional.pad(images, (self.canvas,) * 4)
         height, width = images.shape[-2:]
         matrix = self.matrices(params, height, width).to(images.dtype)
         warped = warp_affine(images, matrix, dsize=(height, width), mode="bilinear",
                              padding_mode="zeros", align_corners=True)
         if self.cutout:
             warped = warped * self.cutout_keep(params["cutout_centre"], height, width).to(warped.dtype)
+        if self.colour:
+            channels = warped.shape[1]
+            gain = params["colour_gain"][:, :channels].to(warped.dtype).view(-1, channels, 1, 1)
+            shift = params["colour_shift"].to(warped.dtype).view(-1, 1, 1, 1)
+            warped = (warped * gain + shift).clamp(0, 1)
         return warped
 
     def cutout_keep(self, centre: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -143,3 +163,10 @@ TRANSFORMS.register("digits")(AffineAugment(stretch=0.2, deform=0.2, translate=2
 TRANSFORMS.register("digits-cutout")(AffineAugment(stretch=0.2, deform=0.2, translate=2.0, cutout=10))
 TRANSFORMS.register("crop")(AffineAugment(translate=2.0))
 TRANSFORMS.register("crop-flip")(AffineAugment(translate=2.0, hflip=True))
+# The authors' transformations for the colour sets (method.md): stretch, slant/rotation,
+# translation by up to 16 px on a canvas padded by 16 px, flips except on digits, and colour
+# distortion on CIFAR-10. For the fractional max-pooling nets of the paper presets.
+_PAPER = dict(stretch=0.2, deform=0.2, translate=16.0, canvas=16)
+TRANSFORMS.register("paper-cifar10")(AffineAugment(**_PAPER, hflip=True, colour=0.2))
+TRANSFORMS.register("paper-natural")(AffineAugment(**_PAPER, hflip=True))
+TRANSFORMS.register("paper-digits")(AffineAugment(**_PAPER))

@@ -13,7 +13,8 @@ from ..errors import UsageError
 
 
 def labelled_split(labels: torch.Tensor, num_labels: int, num_classes: int, seed: int) -> torch.Tensor:
-    """Picks ``num_labels / num_classes`` indices of each class with a generator seeded by ``seed``.
+    """Picks ``num_labels / num_classes`` indices of each class (one more for a few classes when
+    the count is not a multiple) with a generator seeded by ``seed``.
 
     The result is sorted, depends only on (labels, num_labels, seed), and is what the run folder
     saves. The unlabelled pool is the whole training set, these images included.
@@ -24,16 +25,20 @@ def labelled_split(labels: torch.Tensor, num_labels: int, num_classes: int, seed
         return torch.nonzero(labels >= 0).flatten()
     if num_labels < 0:
         raise UsageError(f"--labels must be >= 0, got {num_labels}")
-    if num_labels % num_classes:
-        raise UsageError(f"--labels {num_labels} is not a multiple of the {num_classes} classes "
-                         f"(the split is class-balanced)")
-    per_class = num_labels // num_classes
+    # As balanced as the count allows: every class gets num_labels // C, and a seeded choice of
+    # classes one more (from a generator of its own, so that the split of a multiple of C is
+    # the same as before this was allowed): 732 SVHN labels are 73 or 74 per class.
+    per_class, extra = divmod(num_labels, num_classes)
+    counts = [per_class] * num_classes
+    if extra:
+        for c in torch.randperm(num_classes, generator=torch.Generator().manual_seed(seed + 7919))[:extra].tolist():
+            counts[c] += 1
     generator = torch.Generator().manual_seed(seed)
     chosen = []
     for c in range(num_classes):
         members = torch.nonzero(labels == c).flatten()
-        if len(members) < per_class:
-            raise UsageError(f"--labels {num_labels} asks for {per_class} images of class {c}, "
+        if len(members) < counts[c]:
+            raise UsageError(f"--labels {num_labels} asks for {counts[c]} images of class {c}, "
                              f"but the training set has only {len(members)}")
-        chosen.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:counts[c]]])
     return torch.cat(chosen).sort().values
