@@ -35,7 +35,8 @@ def write_tree(root, per_class=4, test_per_class=2, unlabelled=5, test_folder="v
                 seed += 1
                 suffix = ".png" if i % 2 else ".JPEG"  # both formats, as ImageNet and screenshots mix them
                 picture(k, seed).save(root / split / name / f"{i}{suffix}")
-    (root / "unlabelled" / "batch1").mkdir(parents=True)
+    if unlabelled:
+        (root / "unlabelled" / "batch1").mkdir(parents=True)
     for i in range(unlabelled):
         picture(i % 3, 100 + i).save(root / "unlabelled" / "batch1" / f"u{i}.png")
 
@@ -137,3 +138,60 @@ def test_bad_csv_listings(tmp_path, text, message):
     (tmp_path / "list.csv").write_text(text)
     with pytest.raises(DataError, match=message):
         load_dataset(f"csv:{tmp_path / 'list.csv'}", log=lambda m: None)
+
+
+def test_streamed_training_equals_in_memory_training_and_resumes_exactly(tmp_path):
+    """--stream decodes each step's images in DataLoader workers ahead of the step: the same
+    images as in memory, so the same weights; killed and resumed, still the same weights (the
+    batches decoded ahead and never used are drawn again)."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+    from stochreg.checkpoint import load_checkpoint
+
+    write_tree(tmp_path / "pets", per_class=6, unlabelled=9)
+    common = ["train", "--dataset", f"folder:{tmp_path / 'pets'}", "--labels", "6", "--iters", "30",
+              "--checkpoint-every", "3", *TRAIN[2:], "--threads", "2"]
+
+    def weights(run):
+        state = load_checkpoint(run / "checkpoint.pt")
+        return {**state["model"], **{f"ema.{k}": v for k, v in state["ema"].items()}}
+
+    assert main([*common, "--out", str(tmp_path / "memory")]) == 0
+    assert main([*common, "--stream", "--workers", "2", "--out", str(tmp_path / "streamed")]) == 0
+    reference = weights(tmp_path / "memory")
+    assert all(torch.equal(v, weights(tmp_path / "streamed")[k]) for k, v in reference.items())
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "stochreg", *common, "--stream", "--workers", "2",
+                             "--out", str(killed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    kill_at = random.Random().choice([6, 9, 12, 15])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        steps = [int(p.stem.split("-")[1]) for p in (killed / "checkpoints").glob("step-*.pt")]
+        if steps and max(steps) >= kill_at:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, proc.stderr.read()
+    os.killpg(proc.pid, signal.SIGKILL)  # the trainer and its decoding workers
+    proc.wait()
+    assert main(["train", "--resume", str(killed)]) == 0
+    resumed = weights(killed)
+    assert all(torch.equal(v, resumed[k]) for k, v in reference.items()), f"killed at step >= {kill_at}"
+
+
+def test_imagenet_preset_streams_an_imagenet_layout(tmp_path, capsys):
+    """train/CLASS/*.JPEG and val/CLASS/*.JPEG, 10% of the labels, 128 px, ResNet-18, streamed:
+    a couple of steps with the preset's settings (only the sizes shrink)."""
+    write_tree(tmp_path / "imagenet", per_class=10, test_per_class=1, unlabelled=0)
+    assert main(["train", "--preset", "paper-imagenet", "--dataset", f"folder:{tmp_path / 'imagenet'}",
+                 "--iters", "2", "--batch-labelled", "3", "--batch-unlabelled", "2", "--workers", "1",
+                 "--image-size", "32", "--eval-batch", "8", "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "3 labels" in out and "resnet18" in out

@@ -22,6 +22,12 @@ FLAG_HELP = {
     "labels": "number of labelled training images, class-balanced (a count that is not a multiple of the "
               "classes gives some classes one more); 0 = every labelled image",
     "label_fraction": "when > 0, use this fraction of the labelled images (0.1 = 10%%) instead of --labels",
+    "image_size": "folder:/csv: data: resize every image to this square size (default: the most common size)",
+    "channels": "folder:/csv: data: convert every image to 1 (grayscale) or 3 (colour) channels "
+                "(default: detected; mixed kinds are an error)",
+    "stream": "folder:/csv: data: keep the training images on disk and decode each step's images in "
+              "DataLoader workers, ahead of the step (for datasets that do not fit in memory)",
+    "workers": "DataLoader worker processes decoding images for --stream; 0 = in the training process",
     "method": "supervised, ts, me or ts-me (the paper's method)",
     "net": "network name (see `stochreg list`)",
     "views": "n: stochastic passes (views) of each unlabelled image",
@@ -241,7 +247,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir)
     cfg = run.config
     from .data import load_dataset
-    data = load_dataset(cfg.dataset, args.data_dir or cfg.data_dir)
+    from .train import image_options
+    # Only the test set is needed: the user's training images stay on disk (stream).
+    data = load_dataset(cfg.dataset, args.data_dir or cfg.data_dir, **{**image_options(cfg), "stream": True})
     device = pick_device(args.device)
     error = test_error(run.model.to(device), data.test_images, data.test_labels, cfg.eval_batch,
                        passes=args.passes, device=device)

@@ -27,6 +27,11 @@ class TrainConfig:
     data_dir: str = "data"
     labels: int = 100                 # labelled images, class-balanced; 0 = every labelled image
     label_fraction: float = 0.0       # when > 0: this fraction of the labelled images (overrides labels)
+    # the user's own images (folder:ROOT, csv:FILE): size and channels (0 = detect), streaming
+    image_size: int = 0               # resize every image to this square size
+    channels: int = 0                 # 1 (grayscale) or 3 (colour): convert every image to it
+    stream: bool = False              # decode training images from disk each step instead of holding them
+    workers: int = 4                  # DataLoader worker processes decoding for --stream
     # method and network
     method: str = "ts-me"
     net: str = "compact"
@@ -114,6 +119,16 @@ PRESETS.update({
     "paper-cifar100": _paper_preset("cifar100", 10_000, "fmp-cifar", "paper-natural", 0.003, 700, 50_000, 12),
     "paper-svhn": _paper_preset("svhn", 732, "fmp-small", "paper-digits", 0.001, 410, 73_257, 100),
     "paper-norb": _paper_preset("norb", 582, "fmp-small", "paper-natural", 0.001, 410, 24_300, 100),
+    # ImageNet with 10% of the labels, as the paper evaluated it. Its settings are not in the
+    # released code (the paper used an AlexNet-style net); these are stochreg's: torchvision's
+    # ResNet-18 on 128 px images streamed from ImageNet's train/ and val/ folders, the paper's
+    # loss weights, SGD with a cosine schedule. A multi-GPU job (docs/distributed.md).
+    "paper-imagenet": {"dataset": "folder:data/imagenet", "label_fraction": 0.1, "image_size": 128, "channels": 3,
+                       "stream": True, "workers": 8, "net": "resnet18", "transform": "imagenet", "views": 4,
+                       "lambda_ts": 1.0, "lambda_me": 0.1, "rampup_iters": 5000, "batch_labelled": 64,
+                       "batch_unlabelled": 64, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
+                       "weight_decay": 1e-4, "schedule": "cosine", "iters": 300_000, "ema": 0.999,
+                       "eval_every": 10_000, "eval_batch": 256},
 })
 
 
@@ -140,6 +155,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
 
     check_dataset_name(cfg.dataset), NETS.get(cfg.net), TRANSFORMS.get(cfg.transform)
     method = METHODS.get(cfg.method)
+    if cfg.channels not in (0, 1, 3):
+        raise UsageError(f"channels must be 1 (grayscale) or 3 (colour), got {cfg.channels}")
+    for name in ("image_size", "workers"):
+        if getattr(cfg, name) < 0:
+            raise UsageError(f"{name} must be >= 0, got {getattr(cfg, name)}")
     if not 0 <= cfg.label_fraction <= 1:
         raise UsageError(f"label_fraction must be in [0, 1], got {cfg.label_fraction}")
     if cfg.labels < 0:

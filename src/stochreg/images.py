@@ -32,26 +32,34 @@ def find_images(paths: list[str | Path]) -> list[Path]:
     return found
 
 
-def read_images(files: list[Path], shape: tuple[int, int, int]) -> tuple[torch.Tensor, int]:
-    """uint8 tensor (N, C, H, W) for ``shape`` = (C, H, W), and how many images were resized."""
+def read_image(file: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
+    """One image file as a uint8 (C, H, W) array for ``shape`` = (C, H, W), converted to its
+    channels and resized (bilinear) when its size differs; and whether it was resized."""
     from PIL import Image, UnidentifiedImageError
 
     channels, height, width = shape
     mode = {1: "L", 3: "RGB"}.get(channels)
     if mode is None:
         raise DataError(f"cannot read image files for a model with {channels} channels")
+    try:
+        with Image.open(file) as image:
+            image = image.convert(mode)
+            resized = image.size != (width, height)
+            if resized:
+                image = image.resize((width, height), Image.Resampling.BILINEAR)
+            array = np.asarray(image, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"cannot read image {file}: {exc.__class__.__name__}") from None
+    return (array[None] if channels == 1 else array.transpose(2, 0, 1)), resized
+
+
+def read_images(files: list[Path], shape: tuple[int, int, int]) -> tuple[torch.Tensor, int]:
+    """uint8 tensor (N, C, H, W) for ``shape`` = (C, H, W), and how many images were resized."""
     arrays, resized = [], 0
     for file in files:
-        try:
-            with Image.open(file) as image:
-                image = image.convert(mode)
-                if image.size != (width, height):
-                    image = image.resize((width, height), Image.Resampling.BILINEAR)
-                    resized += 1
-                array = np.asarray(image, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DataError(f"cannot read image {file}: {exc.__class__.__name__}") from None
-        arrays.append(array[None] if channels == 1 else array.transpose(2, 0, 1))
+        array, was_resized = read_image(file, shape)
+        arrays.append(array)
+        resized += was_resized
     return torch.from_numpy(np.stack(arrays)), resized
 
 

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from .config import TrainConfig
 from .data import Dataset
+from .data.streaming import FileImages, Prefetcher
 from .devices import to_device
 from .distributed import SINGLE, Distributed
 from .ema import EMA
@@ -141,6 +142,7 @@ class Learner:
         self.local_unlabelled = cfg.batch_unlabelled // dist.world_size
         self.view_rows = self._view_rows() if dist.world_size > 1 else None
         self.forward_model = self._wrap(self.model) if dist.active else self.model
+        self.prefetcher = None
         # The authors' "epoch": 2 * N_train * n batch slots (half labelled, half n-fold unlabelled).
         self.iters_per_epoch = 2 * len(self.images) * cfg.views / (cfg.batch_labelled + cfg.views * cfg.batch_unlabelled)
 
@@ -176,12 +178,10 @@ class Learner:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         # --- views: labelled images once, every unlabelled image n times (view-major) ---
-        # (every rank draws the global batch and keeps its shard: the same images whatever the world size)
-        idx_lb = to_device(self.labelled_batches.next()[self.dist.shard(cfg.batch_labelled)], self.device)
-        batch = [images_to_float(self.images[idx_lb])]
+        idx_lb, images_lb, images_ulb = self.next_images()
+        batch = [images_to_float(images_lb)]
         if self.method.uses_unlabelled:
-            idx_ulb = to_device(self.unlabelled_batches.next()[self.dist.shard(cfg.batch_unlabelled)], self.device)
-            batch.append(images_to_float(self.images[idx_ulb]).repeat(n, 1, 1, 1))
+            batch.append(images_to_float(images_ulb).repeat(n, 1, 1, 1))
         x = self.transform_views(torch.cat(batch)).contiguous(memory_format=self.memory_format)
         # --- one forward pass over labelled and unlabelled views together ---
         logits = self.forward_model(x)
@@ -201,6 +201,36 @@ class Learner:
             self.ema.update(self.model)
         return {k: v.detach() for k, v in losses.items()}, lr
 
+    def draw_indices(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This step's labelled and unlabelled indices: every rank draws the global batch and keeps
+        its shard, so the images are the same whatever the world size."""
+        idx_lb = self.labelled_batches.next()[self.dist.shard(self.cfg.batch_labelled)]
+        if not self.method.uses_unlabelled:
+            return idx_lb, None
+        return idx_lb, self.unlabelled_batches.next()[self.dist.shard(self.cfg.batch_unlabelled)]
+
+    def sampler_state(self) -> dict[str, Any]:
+        """Where the samplers stand (references, not copies: a sampler replaces its order, never
+        changes it in place)."""
+        return {"labelled": {"order": self.labelled_batches.order, "position": self.labelled_batches.position},
+                "unlabelled": {"order": self.unlabelled_batches.order,
+                               "position": self.unlabelled_batches.position},
+                "data": self.data_gen.get_state()}
+
+    def next_images(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(labelled indices, labelled uint8 images, unlabelled uint8 images) on the device: indexed
+        from the device-resident dataset, or decoded ahead by DataLoader workers (--stream)."""
+        if not isinstance(self.images, FileImages):
+            idx_lb, idx_ulb = self.draw_indices()
+            idx_lb = to_device(idx_lb, self.device)
+            images_ulb = self.images[to_device(idx_ulb, self.device)] if idx_ulb is not None else None
+            return idx_lb, self.images[idx_lb], images_ulb
+        if self.prefetcher is None:  # made at the first step, after a resume has set the samplers
+            self.prefetcher = Prefetcher(self.images, self.draw_indices, self.sampler_state, self.cfg.workers)
+        idx_lb, images_lb, _, images_ulb = self.prefetcher.next()
+        return (to_device(idx_lb, self.device), to_device(images_lb, self.device),
+                to_device(images_ulb, self.device) if images_ulb is not None else None)
+
     def transform_views(self, x: torch.Tensor) -> torch.Tensor:
         """Applies the random transformation to this rank's views: parameters are drawn for the
         global batch (identical on every rank) and this rank's rows applied."""
@@ -218,14 +248,16 @@ class Learner:
         global_rngs = self.dist.gather(capture_global_rng())
         if global_rngs is None:
             return None
+        # Batches decoded ahead but not trained on yet are drawn again after a resume.
+        samplers = self.prefetcher.state_of_next_step() if self.prefetcher is not None else self.sampler_state()
         return {
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "ema_updates": self.ema.updates if self.ema is not None else 0,
             "optimizer": self.optimizer.state_dict(), "labelled": self.labelled,
-            "samplers": {"labelled": self.labelled_batches.state_dict(),
-                         "unlabelled": self.unlabelled_batches.state_dict()},
-            "rng": {"data": self.data_gen.get_state(), "aug": self.aug_gen.get_state(),
+            "samplers": {name: {"order": samplers[name]["order"].clone(), "position": samplers[name]["position"]}
+                         for name in ("labelled", "unlabelled")},
+            "rng": {"data": samplers["data"], "aug": self.aug_gen.get_state(),
                     "global": global_rngs[0], "other_ranks": global_rngs[1:]},
             "world_size": self.dist.world_size,
         }

@@ -148,7 +148,7 @@ class NonFiniteWatch:
 # Settings that change nothing about the trajectory: a resume may change them without --force.
 # (The number of processes is not a setting: a run may resume under another world size.)
 RESUME_SAFE_KEYS = ("checkpoint_every", "keep_checkpoints", "eval_every", "eval_batch", "device", "threads",
-                    "data_dir", "tta_passes")
+                    "data_dir", "tta_passes", "stream", "workers")
 
 
 def config_differences(saved: TrainConfig, new: TrainConfig) -> list[str]:
@@ -181,9 +181,17 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
 def _load_data(cfg: TrainConfig, dist: Distributed, log: Callable[[str], None]) -> Dataset:
     """Loads the dataset; under torchrun the first process of each machine goes first, so that
     a missing dataset is fetched once per machine, not by every process at the same time."""
-    data = load_dataset(cfg.dataset, cfg.data_dir, log=log) if dist.local_rank == 0 else None
+    def load() -> Dataset:
+        return load_dataset(cfg.dataset, cfg.data_dir, log=log, **image_options(cfg))
+
+    data = load() if dist.local_rank == 0 else None
     dist.barrier()
-    return data if data is not None else load_dataset(cfg.dataset, cfg.data_dir, log=log)
+    return data if data is not None else load()
+
+
+def image_options(cfg: TrainConfig) -> dict[str, Any]:
+    """How the user's own images are read (folder: and csv: datasets; ignored by the others)."""
+    return {"stream": cfg.stream, "image_size": cfg.image_size, "channels": cfg.channels}
 
 
 def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log: Callable[[str], None],
@@ -199,7 +207,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         keep_freed_memory()
     seeds = cfg.seeds()
     data = dataset if dataset is not None else _load_data(cfg, dist, log)
-    if cfg.labels > len(data.train_labels):
+    if label_count(cfg, data) > len(data.train_labels):
         raise UsageError(f"--labels {cfg.labels} exceeds the {len(data.train_labels)} training images")
     labelled = labelled_split(data.train_labels, label_count(cfg, data), data.num_classes, seeds["split"])
     checkpoints = CheckpointFolder(out_dir / "checkpoints", cfg.keep_checkpoints)

@@ -170,3 +170,5 @@ _PAPER = dict(stretch=0.2, deform=0.2, translate=16.0, canvas=16)
 TRANSFORMS.register("paper-cifar10")(AffineAugment(**_PAPER, hflip=True, colour=0.2))
 TRANSFORMS.register("paper-natural")(AffineAugment(**_PAPER, hflip=True))
 TRANSFORMS.register("paper-digits")(AffineAugment(**_PAPER))
+# For ImageNet-size images (128 px): mild stretch and rotation, shifts of up to 16 px, flips.
+TRANSFORMS.register("imagenet")(AffineAugment(stretch=0.1, deform=0.1, translate=16.0, hflip=True))

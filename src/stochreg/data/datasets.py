@@ -21,7 +21,9 @@ from .cifar import read_cifar
 from .idx import read_idx
 from .norb import read_norb
 from .svhn import read_svhn
-from .folders import load_listing, user_dataset_reader
+from ..images import read_images
+from .folders import labels_of, listing_shape, load_listing, user_dataset_reader
+from .streaming import FileImages
 from .pixels import as_int64_labels, as_uint8_images
 
 
@@ -123,13 +125,24 @@ DATASETS.register("norb")(_arrays_dataset("norb", 5, False, read_norb))
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing: bool = True,
-                 log: Callable[[str], None] = print) -> Dataset:
+                 log: Callable[[str], None] = print, stream: bool = False, image_size: int = 0,
+                 channels: int = 0) -> Dataset:
     """Loads dataset ``name`` from ``data_dir/name``, fetching it first into an empty folder;
-    ``folder:ROOT`` and ``csv:FILE`` read the user's own images (folders.py)."""
+    ``folder:ROOT`` and ``csv:FILE`` read the user's own images (folders.py), resized to
+    ``image_size`` and converted to ``channels`` when given, the training images left on disk
+    with ``stream``."""
     user = user_dataset_reader(name)
     if user is not None:
-        arrays, classes = load_listing(name, user[1](), log=log)
-        return _to_dataset(name, arrays, len(classes), False, class_names=classes)
+        listing = user[1]()
+        shape, classes = listing_shape(name, listing, image_size, channels, log)
+        if not stream:
+            arrays, classes = load_listing(name, listing, shape)
+            return _to_dataset(name, arrays, len(classes), False, class_names=classes)
+        # Streaming: the training images stay files; the test set is decoded once, into memory.
+        test_images, _ = read_images([file for file, _ in listing["test"]], shape)
+        images = FileImages([file for file, _ in listing["train"]], shape)
+        return Dataset(name, images, torch.from_numpy(labels_of(listing["train"], classes)), test_images,
+                       torch.from_numpy(labels_of(listing["test"], classes)), len(classes), False, classes)
     loader = DATASETS.get(name)
     folder = fetching.dataset_folder(name, data_dir)
     source = fetching.SOURCES.get(name)

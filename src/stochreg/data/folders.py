@@ -100,10 +100,11 @@ def read_csv_listing(path: Path) -> dict[str, list[tuple[Path, str | None]]]:
     return items
 
 
-def detect_shape(files: list[Path]) -> tuple[tuple[int, int, int], int]:
+def detect_shape(files: list[Path], check_channels: bool = True) -> tuple[tuple[int, int, int], int]:
     """((C, H, W), how many differ from the most common size), from the files' headers only.
 
-    Grayscale and colour images mixed in one dataset are an error: the network takes one.
+    Grayscale and colour images mixed in one dataset are an error (unless ``check_channels`` is
+    off because --channels converts them all): the network takes one kind.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -115,31 +116,52 @@ def detect_shape(files: list[Path]) -> tuple[tuple[int, int, int], int]:
                 kinds.setdefault(1 if image.mode in ("1", "L", "LA", "I", "I;16", "F") else 3, file)
         except (UnidentifiedImageError, OSError) as exc:
             raise DataError(f"cannot read image {file}: {exc.__class__.__name__}") from None
-    if len(kinds) > 1:
+    if check_channels and len(kinds) > 1:
         raise DataError(f"grayscale and colour images are mixed: {kinds[1]} is grayscale, {kinds[3]} is colour; "
-                        "convert them to one kind")
+                        "convert them to one kind, or pass --channels 1 or 3")
     (width, height), count = sizes.most_common(1)[0]
-    return (next(iter(kinds)), height, width), len(files) - count
+    return (max(kinds), height, width), len(files) - count
 
 
-def load_listing(name: str, items: dict[str, list[tuple[Path, str | None]]],
-                 log: Callable[[str], None] = print) -> tuple[dict, list[str]]:
-    """Decodes every image: ({"train": (images, labels), "test": ...}, class names)."""
+def class_names(name: str, items: dict[str, list[tuple[Path, str | None]]]) -> list[str]:
+    """The sorted class names of the labelled training images; every test class must be one."""
     classes = sorted({label for _, label in items["train"] if label is not None})
     if not classes:
         raise DataError(f"{name}: the training set has no labelled images")
     unknown = sorted({label for _, label in items["test"]} - set(classes))
     if unknown:
         raise DataError(f"{name}: test class {unknown[0]!r} has no labelled training images")
+    return classes
+
+
+def listing_shape(name: str, items: dict[str, list[tuple[Path, str | None]]], image_size: int = 0,
+                  channels: int = 0, log: Callable[[str], None] = print) -> tuple[tuple[int, int, int], list[str]]:
+    """The (C, H, W) every image is read as, and the class names. With both ``image_size`` and
+    ``channels`` given no file is opened here (a million ImageNet headers take a while)."""
+    classes = class_names(name, items)
+    if image_size and channels:
+        return (channels, image_size, image_size), classes
+    (c, h, w), odd = detect_shape([file for split in items.values() for file, _ in split], check_channels=not channels)
+    if image_size:
+        h = w = image_size
+    elif odd:
+        log(f"{name}: {odd} images resized to {w}x{h}, the most common size")
+    return (channels or c, h, w), classes
+
+
+def labels_of(listing: list[tuple[Path, str | None]], classes: list[str]) -> np.ndarray:
     index = {c: k for k, c in enumerate(classes)}
-    shape, odd = detect_shape([file for split in items.values() for file, _ in split])
-    if odd:
-        log(f"{name}: {odd} images resized to {shape[2]}x{shape[1]}, the most common size")
+    return np.array([UNLABELLED if label is None else index[label] for _, label in listing], dtype=np.int64)
+
+
+def load_listing(name: str, items: dict[str, list[tuple[Path, str | None]]],
+                 shape: tuple[int, int, int]) -> tuple[dict, list[str]]:
+    """Decodes every image: ({"train": (images, labels), "test": ...}, class names)."""
+    classes = class_names(name, items)
     out = {}
     for split, listing in items.items():
         images, _ = read_images([file for file, _ in listing], shape)
-        labels = np.array([UNLABELLED if label is None else index[label] for _, label in listing], dtype=np.int64)
-        out[split] = (images.numpy(), labels)
+        out[split] = (images.numpy(), labels_of(listing, classes))
     return out, classes
 
 
