@@ -28,7 +28,10 @@ FLAG_HELP = {
     "stream": "folder:/csv: data: keep the training images on disk and decode each step's images in "
               "DataLoader workers, ahead of the step (for datasets that do not fit in memory)",
     "workers": "DataLoader worker processes decoding images for --stream; 0 = in the training process",
-    "method": "supervised, ts, me or ts-me (the paper's method)",
+    "method": "supervised, ts, me, ts-me (the paper's method), pi-model, mean-teacher, pseudo-label, fixmatch, "
+              "entropy-min or ts-me-strong (see `stochreg list`)",
+    "lambda_u": "weight of the unsupervised term of pi-model, mean-teacher, pseudo-label, fixmatch, entropy-min",
+    "threshold": "confidence a prediction needs to become a pseudo-label (pseudo-label, fixmatch)",
     "net": "network name (see `stochreg list`)",
     "views": "n: stochastic passes (views) of each unlabelled image",
     "lambda_ts": "weight of the transformation/stability loss",

@@ -38,6 +38,8 @@ class TrainConfig:
     views: int = 4                    # n: stochastic passes of each unlabelled image
     lambda_ts: float = 4.0
     lambda_me: float = 0.1
+    lambda_u: float = 1.0             # weight of the other methods' unsupervised term (pi, mt, pl, fixmatch, ent)
+    threshold: float = 0.95           # confidence needed for a pseudo-label (pseudo-label, fixmatch)
     rampup_iters: int = 500           # unsupervised weight rises as exp(-5(1-t)^2) over these steps
     # batches: labelled images per step, unlabelled images per step (each seen `views` times)
     batch_labelled: int = 32
@@ -173,7 +175,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for name in ("rampup_iters", "warmup_iters", "eval_every", "threads", "batch_unlabelled", "checkpoint_every"):
         if getattr(cfg, name) < 0:
             raise UsageError(f"{name} must be >= 0, got {getattr(cfg, name)}")
-    for name in ("lambda_ts", "lambda_me", "lr", "momentum", "weight_decay", "lr_decay"):
+    for name in ("lambda_ts", "lambda_me", "lambda_u", "lr", "momentum", "weight_decay", "lr_decay"):
         value = getattr(cfg, name)
         if not math.isfinite(value) or value < 0:
             raise UsageError(f"{name} must be a finite number >= 0, got {value}")
@@ -181,6 +183,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise UsageError("lr must be positive")
     if not 0 <= cfg.ema < 1:
         raise UsageError(f"ema must be in [0, 1), got {cfg.ema}")
+    if not 0 <= cfg.threshold <= 1:
+        raise UsageError(f"threshold must be in [0, 1], got {cfg.threshold}")
+    if method.needs_teacher and cfg.ema <= 0:
+        raise UsageError(f"method {cfg.method} needs a teacher: the EMA of the weights (--ema > 0, e.g. 0.99)")
     if cfg.views < method.min_views:
         raise UsageError(f"method {cfg.method} compares passes and needs views >= {method.min_views}, got {cfg.views}")
     if cfg.optimizer not in ("sgd", "adam"):

@@ -28,7 +28,8 @@ from .distributed import SINGLE, Distributed
 from .ema import EMA
 from .errors import UsageError
 from .evaluate import images_to_float
-from .methods import METHODS
+from .methods import METHODS, Outputs
+from .randaugment import RandAugment
 from .nets import build_net, preferred_memory_format
 from .resume import capture_global_rng, restore_global_rng
 from .transforms import TRANSFORMS
@@ -143,6 +144,7 @@ class Learner:
         self.view_rows = self._view_rows() if dist.world_size > 1 else None
         self.forward_model = self._wrap(self.model) if dist.active else self.model
         self.prefetcher = None
+        self.strong = RandAugment() if self.method.strong_views else None
         # The authors' "epoch": 2 * N_train * n batch slots (half labelled, half n-fold unlabelled).
         self.iters_per_epoch = 2 * len(self.images) * cfg.views / (cfg.batch_labelled + cfg.views * cfg.batch_unlabelled)
 
@@ -188,11 +190,18 @@ class Learner:
         losses = {"ce": F.cross_entropy(logits[:len(idx_lb)], self.labels[idx_lb])}
         loss = losses["ce"]
         if self.method.uses_unlabelled:
-            probs_ulb = torch.softmax(logits[len(idx_lb):], dim=1).view(n, self.local_unlabelled, -1)
+            shape = (n, self.local_unlabelled, -1)
+            teacher_logits = None
+            if self.method.needs_teacher:  # the EMA weights on the same views, with their own noise, no gradient
+                with torch.no_grad():
+                    self.ema.module.train()
+                    teacher_logits = self.ema.module(x[len(idx_lb):]).view(shape)
+                    self.ema.module.eval()
+            outputs = Outputs(logits[len(idx_lb):].view(shape), teacher_logits, cfg.threshold)
             weight = unsupervised_weight(cfg, step)
-            for name, value in self.method.unsupervised_losses(probs_ulb).items():
+            for name, value in self.method.unsupervised_losses(outputs).items():
                 losses[name] = value
-                loss = loss + weight * self.lambdas[name] * value
+                loss = loss + weight * self.lambdas.get(name, cfg.lambda_u) * value
         # --- backward, step, EMA ---
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -234,13 +243,21 @@ class Learner:
     def transform_views(self, x: torch.Tensor) -> torch.Tensor:
         """Applies the random transformation to this rank's views: parameters are drawn for the
         global batch (identical on every rank) and this rank's rows applied."""
-        if self.transform.is_identity:
+        x = self._augment(self.transform, x)
+        if self.strong is not None:  # views 1..n-1 of the unlabelled images: weak, then strong
+            strong_rows = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+            strong_rows[self.local_labelled + self.local_unlabelled:] = True
+            x = torch.where(strong_rows.view(-1, 1, 1, 1), self._augment(self.strong, x), x)
+        return x
+
+    def _augment(self, augment, x: torch.Tensor) -> torch.Tensor:
+        if getattr(augment, "is_identity", False):
             return x
         if self.view_rows is None:
-            return self.transform(x, self.aug_gen)
+            return augment(x, self.aug_gen)
         rows = len(self.view_rows) * self.dist.world_size
-        params = self.transform.sample(rows, self.aug_gen, self.device)
-        return self.transform.apply(x, {k: v[self.view_rows] for k, v in params.items()})
+        params = augment.sample(rows, self.aug_gen, self.device)
+        return augment.apply(x, {k: v[self.view_rows] for k, v in params.items()})
 
     def state_dict(self) -> dict[str, Any]:
         """The state every rank shares, plus every rank's own dropout/pooling RNG (gathered on

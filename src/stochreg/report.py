@@ -30,8 +30,10 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
     np.fill_diagonal(off_diagonal, 0)
     worst = zip(*np.unravel_index(np.argsort(off_diagonal, axis=None)[::-1][:3], counts.shape))
     confusions = ", ".join(f"{t} taken for {p} ({off_diagonal[t, p]})" for t, p in worst if off_diagonal[t, p])
-    terms = {"ts": f"lambda_TS={cfg.lambda_ts}", "me": f"lambda_ME={cfg.lambda_me}"}
-    weights = ", ".join(v for k, v in terms.items() if k in cfg.method.split("-")) or "no unsupervised terms"
+    from .methods import METHODS
+    named = {"ts": f"lambda_TS={cfg.lambda_ts}", "me": f"lambda_ME={cfg.lambda_me}"}
+    weights = ", ".join(named.get(term, f"{term}: lambda_u={cfg.lambda_u}") for term in METHODS.get(cfg.method).terms) \
+        or "no unsupervised terms"
     lines = [
         f"# Run {run_dir.name}", "",
         f"**Final test error: {100 * results['test_error']:.2f}%** ({results['test_errors']} of "

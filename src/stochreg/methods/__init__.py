@@ -1,0 +1,72 @@
+"""Training methods by name: each a pure loss function over the unlabelled views' logits.
+
+Every method shares the one training step (learner.py): labelled images once, every unlabelled
+image ``n`` times (view-major), one forward pass; the method turns the unlabelled logits, shaped
+(n, B, C), into named loss terms that are added, weighted and ramped up, to the cross-entropy.
+A term's weight is ``--lambda-ts`` for ``ts``, ``--lambda-me`` for ``me``, ``--lambda-u`` for
+the others. Methods with ``strong_views`` get view 0 weakly transformed (the run's
+``--transform``) and views 1..n-1 also strongly augmented (RandAugment-style); methods with
+``needs_teacher`` also receive the logits of the EMA weights (``--ema``) on the same views.
+
+| name | terms | source |
+|---|---|---|
+| supervised | (none) | the baseline |
+| ts, me, ts-me | ts, me | Sajjadi et al. 2016 (paper.py) |
+| pi-model | pi | Laine & Aila 2017 (pi_model.py) |
+| mean-teacher | mt | Tarvainen & Valpola 2017 (mean_teacher.py) |
+| pseudo-label | pl | Lee 2013 (pseudo_label.py) |
+| fixmatch | fixmatch | Sohn et al. 2020 (fixmatch.py) |
+| entropy-min | ent | Grandvalet & Bengio 2005 (entropy_min.py) |
+| ts-me-strong | ts, me | TS across weak and strong views, plus ME (combos.py) |
+
+    >>> METHODS.get("ts-me").terms
+    ('ts', 'me')
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from ..registry import Registry
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a method's loss sees: the student's logits over the n views of B unlabelled images
+    (n, B, C), the teacher's on the same views when the method needs one, and its settings."""
+
+    logits: torch.Tensor
+    teacher_logits: torch.Tensor | None = None
+    threshold: float = 0.95
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    terms: tuple[str, ...]                                   # the loss terms it returns
+    loss: Callable[[Outputs], dict[str, torch.Tensor]] | None = None
+    min_views: int = 1
+    strong_views: bool = False                               # views 1..n-1 strongly augmented
+    needs_teacher: bool = False                              # the EMA weights' logits on the views
+    doc: str = ""
+
+    @property
+    def uses_unlabelled(self) -> bool:
+        return bool(self.terms)
+
+    def unsupervised_losses(self, outputs: Outputs) -> dict[str, torch.Tensor]:
+        """The unweighted unsupervised terms."""
+        return self.loss(outputs) if self.loss is not None else {}
+
+
+METHODS: Registry[Method] = Registry("method")
+
+
+def register(method: Method) -> Method:
+    METHODS.register(method.name)(method)
+    return method
+
+
+from . import paper, pi_model, mean_teacher, pseudo_label, fixmatch, entropy_min, combos  # noqa: E402,F401

@@ -1,0 +1,18 @@
+"""FixMatch (Sohn et al. 2020): the prediction on a weakly transformed view (view 0: the run's
+--transform), when confident, is the hard target of a cross-entropy on strongly augmented views
+(views 1..n-1: the weak transformation then RandAugment and cutout). Hyper-parameters:
+--lambda-u (their lambda_u = 1), --threshold (their tau = 0.95), --views (1 weak + n-1 strong)."""
+from __future__ import annotations
+
+import torch
+
+from . import Method, Outputs, register
+from .pseudo_label import confident_cross_entropy
+
+
+def fixmatch_loss(out: Outputs) -> dict[str, torch.Tensor]:
+    return {"fixmatch": confident_cross_entropy(out.logits, out.threshold)}
+
+
+register(Method("fixmatch", ("fixmatch",), fixmatch_loss, min_views=2, strong_views=True,
+                doc="confident weak-view argmax as the target of the strong views"))

@@ -1,0 +1,30 @@
+"""Pseudo-labelling (Lee 2013, with a confidence threshold as later work uses it): the model's
+own confident prediction on view 0 (argmax, not differentiated) becomes the target of a
+cross-entropy on the other views (on view 0 itself when n = 1). Images whose top probability is
+below --threshold contribute nothing. Hyper-parameters: --lambda-u, --threshold."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from . import Method, Outputs, register
+
+
+def confident_cross_entropy(logits: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Cross-entropy of views 1..n-1 (or of view 0 when n = 1) against the argmax of view 0,
+    masked to images whose view-0 confidence reaches ``threshold``; averaged over all images."""
+    with torch.no_grad():
+        confidence, target = torch.softmax(logits[0], dim=-1).max(dim=-1)
+        mask = (confidence >= threshold).to(logits.dtype)
+    others = logits[1:] if logits.shape[0] > 1 else logits[:1]
+    n, batch, classes = others.shape
+    ce = F.cross_entropy(others.reshape(n * batch, classes), target.repeat(n), reduction="none").view(n, batch)
+    return (ce * mask).mean()
+
+
+def pseudo_label_loss(out: Outputs) -> dict[str, torch.Tensor]:
+    return {"pl": confident_cross_entropy(out.logits, out.threshold)}
+
+
+register(Method("pseudo-label", ("pl",), pseudo_label_loss,
+                doc="cross-entropy against the confident argmax of view 0"))

@@ -1,0 +1,147 @@
+"""Every method passes the same tests (finite, differentiable, reducible by a few optimisation
+steps, a few real training steps), plus the check that is specific to it; and the
+RandAugment-style strong augmentation."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from stochreg.config import resolve_config
+from stochreg.data import labelled_split, load_dataset
+from stochreg.learner import Learner
+from stochreg.losses import transformation_stability
+from stochreg.methods import METHODS, Outputs
+from stochreg.randaugment import OPERATIONS, RandAugment
+
+UNSUPERVISED = [name for name in METHODS.names() if METHODS.get(name).uses_unlabelled]
+
+
+def random_outputs(seed=0, n=3, batch=8, classes=5, threshold=0.6) -> tuple[torch.Tensor, Outputs]:
+    """Logits with a mix of confident and unsure images (so that thresholds pass some)."""
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, batch, classes, generator=generator) * torch.linspace(0.1, 4, batch).view(1, -1, 1)
+    logits = logits.clone().requires_grad_(True)
+    teacher = torch.randn(n, batch, classes, generator=generator, requires_grad=True)
+    return logits, Outputs(logits, teacher, threshold)
+
+
+def total(losses: dict[str, torch.Tensor]) -> torch.Tensor:
+    return sum(losses.values())
+
+
+@pytest.mark.parametrize("name", UNSUPERVISED)
+def test_loss_is_finite_and_differentiable(name):
+    method = METHODS.get(name)
+    logits, outputs = random_outputs()
+    losses = method.unsupervised_losses(outputs)
+    assert set(losses) == set(method.terms)
+    value = total(losses)
+    assert torch.isfinite(value)
+    value.backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", UNSUPERVISED)
+def test_a_few_optimisation_steps_reduce_it(name):
+    method = METHODS.get(name)
+    logits, outputs = random_outputs(seed=1)
+    optimizer = torch.optim.SGD([logits], lr=0.5)
+    first = None
+    for _ in range(30):
+        value = total(method.unsupervised_losses(Outputs(logits, outputs.teacher_logits, outputs.threshold)))
+        first = value.item() if first is None else first
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+    assert value.item() < first
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_a_few_real_training_steps(name, tiny_data_dir):
+    cfg = resolve_config(overrides={"method": name, "data_dir": str(tiny_data_dir), "labels": 20, "views": 3,
+                                    "batch_labelled": 10, "batch_unlabelled": 8, "net": "compact-small",
+                                    "rampup_iters": 0, "iters": 3})
+    data = load_dataset("mnist", tiny_data_dir)
+    learner = Learner(cfg, data, labelled_split(data.train_labels, 20, 10, 0), torch.device("cpu"))
+    before = [p.detach().clone() for p in learner.model.parameters()]
+    for step in range(3):
+        losses, _ = learner.step(step)
+        assert set(losses) == {"ce", *METHODS.get(name).terms}
+        assert all(torch.isfinite(v) for v in losses.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, learner.model.parameters()))
+    assert all(p.grad is None for p in learner.ema.module.parameters())  # the EMA (teacher) never gets gradients
+
+
+def test_mean_teacher_gives_the_teacher_no_gradient_and_needs_an_ema():
+    logits, outputs = random_outputs()
+    total(METHODS.get("mean-teacher").unsupervised_losses(outputs)).backward()
+    assert outputs.teacher_logits.grad is None and logits.grad is not None
+    from stochreg.errors import UsageError
+    with pytest.raises(UsageError, match="needs a teacher"):
+        resolve_config(overrides={"method": "mean-teacher", "ema": 0.0})
+
+
+@pytest.mark.parametrize("name", ["pseudo-label", "fixmatch"])
+def test_the_threshold_masks_unconfident_images(name):
+    method = METHODS.get(name)
+    unsure = torch.zeros(3, 4, 5, requires_grad=True)  # uniform: confidence 0.2
+    value = total(method.unsupervised_losses(Outputs(unsure, None, 0.95)))
+    value.backward()
+    assert value.item() == 0 and unsure.grad.abs().sum() == 0
+    sure = torch.zeros(3, 4, 5)
+    sure[0, :, 2] = 10  # view 0 confident on class 2; views 1, 2 undecided
+    value = total(method.unsupervised_losses(Outputs(sure, None, 0.95)))
+    assert value.item() == pytest.approx(math.log(5), rel=1e-5)  # the other views' CE against class 2
+
+
+def test_pi_model_is_ts_on_two_views():
+    logits, outputs = random_outputs(n=2)
+    pi = METHODS.get("pi-model").unsupervised_losses(outputs)["pi"]
+    assert pi.item() == pytest.approx(transformation_stability(torch.softmax(logits, -1)).item(), rel=1e-6)
+
+
+def test_entropy_is_zero_at_one_hot_and_log_c_at_uniform():
+    ent = METHODS.get("entropy-min").unsupervised_losses
+    assert ent(Outputs(torch.zeros(1, 2, 4)))["ent"].item() == pytest.approx(math.log(4))
+    assert ent(Outputs(torch.tensor([[[50.0, 0, 0, 0]]])))["ent"].item() == pytest.approx(0, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["fixmatch", "ts-me-strong"])
+def test_strong_methods_strongly_augment_views_after_the_first(name, tiny_data_dir):
+    cfg = resolve_config(overrides={"method": name, "data_dir": str(tiny_data_dir), "labels": 20, "views": 3,
+                                    "batch_labelled": 4, "batch_unlabelled": 4, "transform": "none"})
+    data = load_dataset("mnist", tiny_data_dir)
+    learner = Learner(cfg, data, labelled_split(data.train_labels, 20, 10, 0), torch.device("cpu"))
+    x = data.train_images[:4].float().div(255).repeat(4, 1, 1, 1)  # 4 labelled rows, then 3 views of 4
+    y = learner.transform_views(x)
+    assert torch.equal(y[:8], x[:8])  # labelled images and view 0: the weak transform (none here)
+    changed = (y[8:] - x[8:]).abs().flatten(1).amax(1) > 1e-3
+    assert changed.float().mean() > 0.7  # almost every strong view differs (identity x identity is rare)
+
+
+# --- RandAugment ---------------------------------------------------------------------------------
+
+def test_randaugment_keeps_shape_and_range_and_replays_exactly():
+    x = torch.rand(16, 3, 20, 20)
+    aug = RandAugment()
+    params = aug.sample(16, torch.Generator().manual_seed(0))
+    y = aug.apply(x, params)
+    assert y.shape == x.shape and y.min() >= 0 and y.max() <= 1
+    assert torch.equal(y, aug.apply(x, params))
+
+
+@pytest.mark.parametrize("op", OPERATIONS)
+def test_every_operation_runs_and_identity_changes_nothing(op):
+    x = torch.rand(6, 1, 12, 12)
+    aug = RandAugment(ops=1, cutout=0)
+    params = aug.sample(6, torch.Generator().manual_seed(1))
+    params["kind"][:] = OPERATIONS.index(op)
+    params["magnitude"][:] = 0.8
+    y = aug.apply(x, params)
+    assert torch.isfinite(y).all() and y.shape == x.shape
+    if op == "identity":
+        assert torch.allclose(y, x, atol=1e-5)
+    else:
+        assert not torch.allclose(y, x, atol=1e-3)
