@@ -26,6 +26,34 @@ from stochreg.plots import compare_curves
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
+# The `methods` table: every method of stochreg on MNIST-100 under one wall-clock budget. The
+# settings are each method's usual ones, untuned here: n=4 views for the paper's losses; two
+# views (Pi-model's two passes, Mean Teacher's student and teacher views, FixMatch's weak and
+# strong view, pseudo-labelling's source and target); the consistency weight of MSE-type terms
+# on the scale of lambda_TS (our squared error sums over classes); entropy on ME's scale.
+METHOD_SETTINGS = {
+    "supervised": {"method": "supervised"},
+    "ts-me": {"method": "ts-me"},
+    "ts": {"method": "ts"},
+    "me": {"method": "me"},
+    "pi-model": {"method": "pi-model", "views": 2, "lambda_u": 4.0},
+    "mean-teacher": {"method": "mean-teacher", "views": 2, "lambda_u": 8.0},
+    "pseudo-label": {"method": "pseudo-label", "views": 2, "lambda_u": 1.0},
+    "fixmatch": {"method": "fixmatch", "views": 2, "lambda_u": 1.0},
+    "entropy-min": {"method": "entropy-min", "views": 1, "lambda_u": 0.3},
+    "ts-me-strong": {"method": "ts-me-strong"},
+}
+# Steps that fill METHOD_BUDGET_MINUTES on this machine, from benchmarks/method_costs.py
+# (results/method_costs.json): the per-step cost differs by method (views, a teacher pass).
+METHOD_BUDGET_MINUTES = 15
+METHOD_ITERS = {"supervised": 16300, "ts-me": 5800, "ts": 5600, "me": 5600, "pi-model": 8500, "mean-teacher": 6500,
+                "pseudo-label": 8400, "fixmatch": 7400, "entropy-min": 11200, "ts-me-strong": 5200}
+
+
+def as_flags(settings: dict) -> list[str]:
+    return [item for key, value in settings.items() for item in ("--" + key.replace("_", "-"), str(value))]
+
+
 # table name -> (description, shared flags, {row name: extra flags}, default seeds)
 TABLES = {
     "mnist100": (
@@ -43,6 +71,14 @@ TABLES = {
         ["--dataset", "mnist", "--labels", "100", "--method", "ts-me", "--iters", "16000",
          "--rampup-iters", "2000", "--eval-every", "1000"],
         {"ts-me": []},
+        [0, 1, 2],
+    ),
+    "methods": (
+        f"MNIST with 100 labels, every method of stochreg under the same wall-clock budget of about "
+        f"{METHOD_BUDGET_MINUTES} minutes on this machine (each row's step count fills it, measured by "
+        "benchmarks/method_costs.py); the default network, transformations and schedule otherwise.",
+        ["--dataset", "mnist", "--labels", "100", "--eval-every", "1000"],
+        {row: as_flags({**settings, "iters": METHOD_ITERS[row]}) for row, settings in METHOD_SETTINGS.items()},
         [0, 1, 2],
     ),
 }

@@ -1,0 +1,83 @@
+"""Seconds per training step of every row of the `methods` table, measured in interleaved rounds
+(a b c ... a b c ...) on real MNIST, and the step count each row gets for an equal wall-clock
+budget. The counts are then fixed in benchmarks/accuracy.py (a run's budget is an iteration
+count, so that a run is reproducible and resumable; its measured wall time is recorded beside
+its result).
+
+    python benchmarks/method_costs.py                 # writes results/method_costs.json
+    python benchmarks/method_costs.py --budget-min 15 --steps 20 --rounds 3
+    python benchmarks/method_costs.py --anchor ts-me=0.156   # scale by one row's clean s/step
+
+With --anchor ROW=SECONDS the step counts come from the cost *ratios* to ROW, scaled by ROW's
+seconds per step measured in a clean run: a way to use ratios measured on a busy machine (they
+hold when everything slows down alike; the absolute times do not).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from accuracy import METHOD_SETTINGS  # noqa: E402
+from stochreg.config import resolve_config  # noqa: E402
+from stochreg.data import labelled_split, load_dataset  # noqa: E402
+from stochreg.learner import Learner  # noqa: E402
+from stochreg.train import machine_description, source_commit  # noqa: E402
+
+
+def add_budget_iters(result: dict, anchor: str | None) -> None:
+    """Each row's step count for the budget, from its measured cost or its ratio to the anchor's."""
+    scale = 1.0
+    if anchor:
+        row, seconds = anchor.split("=")
+        scale = float(seconds) / result["rows"][row]["seconds_per_step"]
+        result["anchor"] = {"row": row, "clean_seconds_per_step": float(seconds)}
+    for r in result["rows"].values():
+        r["iters_for_budget"] = int(round(result["budget_minutes"] * 60 / (r["seconds_per_step"] * scale), -2))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budget-min", type=float, default=15.0)
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per row per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--anchor", metavar="ROW=SECONDS", help="scale the costs so that ROW takes SECONDS per step")
+    args = parser.parse_args()
+    data = load_dataset("mnist", args.data_dir)
+    labelled = labelled_split(data.train_labels, 100, 10, 0)
+    learners = {}
+    for row, settings in METHOD_SETTINGS.items():
+        cfg = resolve_config(overrides={**settings, "data_dir": args.data_dir})
+        learners[row] = Learner(cfg, data, labelled, torch.device("cpu"))
+        for step in range(3):  # warm-up
+            learners[row].step(step)
+    times: dict[str, list[float]] = {row: [] for row in learners}
+    for _ in range(args.rounds):
+        for row, learner in learners.items():
+            started = time.perf_counter()
+            for step in range(args.steps):
+                learner.step(1000 + step)
+            times[row].append((time.perf_counter() - started) / args.steps)
+    result = {"command": " ".join(["python", *sys.argv]), "commit": source_commit(),
+              "machine": machine_description(torch.device("cpu")), "budget_minutes": args.budget_min,
+              "rows": {row: {"seconds_per_step": statistics.median(t), "rounds": t} for row, t in times.items()}}
+    add_budget_iters(result, args.anchor)
+    out = HERE / "results" / "method_costs.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    for row, r in result["rows"].items():
+        print(f"{row:14s} {r['seconds_per_step']:.3f} s/step -> {r['iters_for_budget']} steps in {args.budget_min:g} min")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
