@@ -31,17 +31,17 @@ RESULTS = HERE / "results"
 # views (Pi-model's two passes, Mean Teacher's student and teacher views, FixMatch's weak and
 # strong view, pseudo-labelling's source and target); the consistency weight of MSE-type terms
 # on the scale of lambda_TS (our squared error sums over classes); entropy on ME's scale.
-METHOD_SETTINGS = {
-    "supervised": {"method": "supervised"},
+METHOD_SETTINGS = {  # in the order the table runs them: the most informative rows first
     "ts-me": {"method": "ts-me"},
+    "fixmatch": {"method": "fixmatch", "views": 2, "lambda_u": 1.0},
+    "mean-teacher": {"method": "mean-teacher", "views": 2, "lambda_u": 8.0},
+    "pi-model": {"method": "pi-model", "views": 2, "lambda_u": 4.0},
+    "pseudo-label": {"method": "pseudo-label", "views": 2, "lambda_u": 1.0},
+    "ts-me-strong": {"method": "ts-me-strong"},
+    "entropy-min": {"method": "entropy-min", "views": 1, "lambda_u": 0.3},
+    "supervised": {"method": "supervised"},
     "ts": {"method": "ts"},
     "me": {"method": "me"},
-    "pi-model": {"method": "pi-model", "views": 2, "lambda_u": 4.0},
-    "mean-teacher": {"method": "mean-teacher", "views": 2, "lambda_u": 8.0},
-    "pseudo-label": {"method": "pseudo-label", "views": 2, "lambda_u": 1.0},
-    "fixmatch": {"method": "fixmatch", "views": 2, "lambda_u": 1.0},
-    "entropy-min": {"method": "entropy-min", "views": 1, "lambda_u": 0.3},
-    "ts-me-strong": {"method": "ts-me-strong"},
 }
 # Steps that fill METHOD_BUDGET_MINUTES on this machine, from benchmarks/method_costs.py
 # (results/method_costs.json): the per-step cost differs by method (views, a teacher pass).
