@@ -55,6 +55,12 @@ def main() -> int:
                            "python benchmarks/accuracy.py mnist100-60min",
                            "Four times the steps of the default recipe. How the default was tuned is in "
                            "[tuning.md](tuning.md).")
+    lines += table_section("MNIST, 100 labels: every method under the same wall-clock budget", "methods",
+                           "python benchmarks/accuracy.py methods",
+                           "Every method of stochreg (issue 7), about 15 minutes a run on this machine: each row's "
+                           "step count fills the budget given its per-step cost "
+                           "([method_costs.json](results/method_costs.json), `python benchmarks/method_costs.py`). "
+                           "Each method's usual settings, untuned here.")
     lines += time_to_accuracy_section()
     lines += table_section("Speed of the training step", "speed", "python benchmarks/speed.py",
                            "a: the network's own supervised step on the same number of images; b: stochreg's "
