@@ -4,6 +4,7 @@
     python benchmarks/accuracy.py mnist100 --seeds 1    # the first seed only
     python benchmarks/accuracy.py mnist100 --methods supervised ts-me
     python benchmarks/accuracy.py mnist100 --only-seeds 1 --methods ts
+    python benchmarks/accuracy.py mnist100 --report     # only rewrite the table from the JSON
 
 Each run is a plain `stochreg train` command (recorded in its JSON, with the commit, the machine
 and the measured wall time). A run whose JSON already exists is skipped, and a run that was
@@ -165,13 +166,14 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, help="run only the first K seeds of the table")
     parser.add_argument("--only-seeds", type=int, nargs="+", metavar="S", help="run only these seeds of the table")
     parser.add_argument("--methods", nargs="+", help="run only these rows")
+    parser.add_argument("--report", action="store_true", help="run nothing: write the table from the JSON there is")
     args = parser.parse_args()
     _, shared, rows, seeds = TABLES[args.table]
     unknown = set(args.methods or []) - set(rows)
     if unknown:
         parser.error(f"unknown row(s) {', '.join(sorted(unknown))}; table {args.table} has {', '.join(rows)}")
     chosen = [s for s in seeds[:args.seeds] if args.only_seeds is None or s in args.only_seeds]
-    for seed in chosen:
+    for seed in [] if args.report else chosen:
         for row, extra in rows.items():
             if args.methods is None or row in args.methods:
                 run_one(args.table, row, seed, shared + extra)
