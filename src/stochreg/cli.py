@@ -286,14 +286,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return 0
     out = Path(args.out)
     if out.suffix.lower() == ".json":
-        out.write_text(json.dumps([{"path": str(f), "predicted": k, "probabilities": [round(v, 6) for v in p]}
+        out.write_text(json.dumps([{"path": str(f), "predicted": k, "class": names[k],
+                                    "probabilities": [round(v, 6) for v in p]}
                                    for f, k, p in zip(files, predicted.tolist(), probs.tolist())], indent=1) + "\n")
     else:
         with open(out, "w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["path", "predicted", *[f"p{k}" for k in range(run.num_classes)]])
+            writer.writerow(["path", "predicted", "class", *[f"p{k}" for k in range(run.num_classes)]])
             for file, k, p in zip(files, predicted.tolist(), probs.tolist()):
-                writer.writerow([str(file), k, *[f"{v:.6f}" for v in p]])
+                writer.writerow([str(file), k, names[k], *[f"{v:.6f}" for v in p]])
     print(f"wrote {len(files)} predictions to {out}")
     return 0
 
