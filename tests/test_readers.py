@@ -176,3 +176,16 @@ def test_paper_presets_run_unchanged_on_their_formats(tmp_path, capsys, preset, 
                  "--eval-batch", "10", "--no-progress", "--out", str(tmp_path / "run")]) == 0
     out = capsys.readouterr().out
     assert "final test error" in out and f"{dataset}," in out and "n=5" in out
+
+
+def test_show_views_draws_canvas_views_and_stereo_pairs(tmp_path, capsys):
+    """The paper's NORB transformation enlarges the views by its 16 px canvas, and NORB images
+    are stereo pairs: the grid shows the first camera, originals on the same canvas."""
+    from PIL import Image
+    write_norb(tmp_path / "data" / "norb")
+    out = tmp_path / "views.png"
+    assert main(["show-views", "--dataset", "norb", "--data-dir", str(tmp_path / "data"), "--transform",
+                 "paper-natural", "--views", "2", "--images", "3", "--scale", "1", "--out", str(out)]) == 0
+    with Image.open(out) as image:
+        side = 96 + 2 * 16
+        assert image.mode == "L" and image.size == (3 * (side + 2) + 2, 3 * (side + 2) + 2)

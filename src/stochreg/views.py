@@ -34,13 +34,19 @@ def views_grid(originals: torch.Tensor, views: torch.Tensor, scale: int = 3) -> 
 
 
 def show_views(cfg: TrainConfig, count: int, seed: int, out: str | Path, scale: int = 3) -> Path:
-    data = load_dataset(cfg.dataset, cfg.data_dir)
+    from .train import image_options
+    # stream: of the user's own images only the chosen few are decoded
+    data = load_dataset(cfg.dataset, cfg.data_dir, **{**image_options(cfg), "stream": True})
     gen = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(data.train_images), generator=gen)[:count]
     originals = data.train_images[chosen]
     transform = TRANSFORMS.get(cfg.transform)
     views = transform(images_to_float(originals).repeat(cfg.views, 1, 1, 1), gen)  # view-major, as in training
+    # a transformation with a canvas enlarges the views: the originals are shown on the same canvas
+    originals = torch.nn.functional.pad(originals, (transform.canvas,) * 4)
     views = (views.clamp(0, 1) * 255).round().to(torch.uint8).view(cfg.views, *originals.shape)
+    if originals.shape[1] == 2:  # a stereo pair (NORB): show the first camera
+        originals, views = originals[:, :1], views[:, :, :1]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_png(views_grid(originals, views, scale), out)
