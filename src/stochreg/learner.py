@@ -58,8 +58,9 @@ class CyclingSampler:
         return torch.cat(taken)
 
     def state_dict(self) -> dict[str, Any]:
-        """The current pass's order and position (the generator is saved by its owner)."""
-        return {"order": self.order.clone(), "position": self.position}
+        """The current pass's order and position. The order is a reference, not a copy: a new pass
+        replaces it and nothing changes it in place (the generator is saved by its owner)."""
+        return {"order": self.order, "position": self.position}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.order, self.position = state["order"], int(state["position"])
@@ -219,11 +220,8 @@ class Learner:
         return idx_lb, self.unlabelled_batches.next()[self.dist.shard(self.cfg.batch_unlabelled)]
 
     def sampler_state(self) -> dict[str, Any]:
-        """Where the samplers stand (references, not copies: a sampler replaces its order, never
-        changes it in place)."""
-        return {"labelled": {"order": self.labelled_batches.order, "position": self.labelled_batches.position},
-                "unlabelled": {"order": self.unlabelled_batches.order,
-                               "position": self.unlabelled_batches.position},
+        """Where the samplers stand (cheap enough to take before every step's draw)."""
+        return {"labelled": self.labelled_batches.state_dict(), "unlabelled": self.unlabelled_batches.state_dict(),
                 "data": self.data_gen.get_state()}
 
     def next_images(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
