@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stochreg import mutual_exclusivity, transformation_stability
+from stochreg.losses import class_balance
 
 
 def random_probs(*shape, seed=0, dtype=torch.float64):
@@ -130,3 +132,49 @@ def test_me_gradient_at_one_hot_is_analytic():
 def test_me_bounds(classes, seed):
     value = mutual_exclusivity(random_probs(6, classes, seed=seed)).item()
     assert -1.0 - 1e-9 <= value <= 0.0
+
+
+# --- class balance: KL(prior || mean prediction) ---
+
+def balance_by_definition(probs, prior):
+    mean = probs.reshape(-1, probs.shape[-1]).mean(0)
+    return sum(float(p) * math.log(float(p) / float(m)) for p, m in zip(prior, mean) if p > 0)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 6), st.integers(2, 8), st.integers(0, 10_000))
+def test_balance_equals_definition_and_is_never_negative(n, batch, classes, seed):
+    probs = random_probs(n, batch, classes, seed=seed)
+    prior = random_probs(classes, seed=seed + 1)
+    value = float(class_balance(probs, prior))
+    assert value == pytest.approx(balance_by_definition(probs, prior), abs=1e-9)
+    assert value >= -1e-12
+
+
+def test_balance_is_zero_when_confident_predictions_average_to_the_prior():
+    one_hot = torch.eye(4, dtype=torch.float64).repeat(2, 1).view(2, 4, 4)   # every class once per view
+    assert float(class_balance(one_hot, torch.full((4,), 0.25, dtype=torch.float64))) == pytest.approx(0, abs=1e-12)
+
+
+def test_balance_gradient_moves_the_mean_toward_the_prior():
+    """A pool that takes too many images for class 0: gradient descent lowers class 0's mean."""
+    logits = torch.tensor([[3.0, 0.0, 0.0]] * 6 + [[0.0, 3.0, 0.0], [0.0, 0.0, 3.0]], requires_grad=True)
+    prior = torch.full((3,), 1 / 3)
+    optimizer = torch.optim.SGD([logits], lr=10.0)
+    before = torch.softmax(logits, -1).mean(0)[0].item()
+    first = class_balance(torch.softmax(logits, -1), prior).item()
+    for _ in range(20):
+        loss = class_balance(torch.softmax(logits, -1), prior)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = torch.softmax(logits, -1).mean(0)
+    assert after[0].item() < before - 0.04
+    assert class_balance(torch.softmax(logits, -1), prior).item() < 0.6 * first
+
+
+def test_balance_ignores_classes_the_prior_rules_out():
+    probs = random_probs(3, 5, 4, seed=2)
+    prior = torch.tensor([0.5, 0.5, 0.0, 0.0], dtype=torch.float64)
+    assert torch.isfinite(class_balance(probs, prior))
+    assert float(class_balance(probs, prior)) == pytest.approx(balance_by_definition(probs, prior), abs=1e-9)

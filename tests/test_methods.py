@@ -145,3 +145,17 @@ def test_every_operation_runs_and_identity_changes_nothing(op):
         assert torch.allclose(y, x, atol=1e-5)
     else:
         assert not torch.allclose(y, x, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["ts-me", "fixmatch"])
+def test_the_class_balance_term_joins_any_method(name, tiny_data_dir):
+    cfg = resolve_config(overrides={"method": name, "data_dir": str(tiny_data_dir), "labels": 20, "views": 3,
+                                    "batch_labelled": 10, "batch_unlabelled": 8, "net": "compact-small",
+                                    "rampup_iters": 0, "iters": 2, "lambda_balance": 1.0})
+    data = load_dataset("mnist", tiny_data_dir)
+    labelled = labelled_split(data.train_labels, 20, 10, 0)
+    learner = Learner(cfg, data, labelled, torch.device("cpu"))
+    assert torch.allclose(learner.class_prior, torch.full((10,), 0.1))  # the balanced split's frequencies
+    losses, _ = learner.step(0)
+    assert set(losses) == {"ce", *METHODS.get(name).terms, "balance"}
+    assert torch.isfinite(losses["balance"]) and losses["balance"] >= 0

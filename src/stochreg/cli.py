@@ -31,6 +31,9 @@ FLAG_HELP = {
     "method": "supervised, ts, me, ts-me (the paper's method), pi-model, mean-teacher, pseudo-label, fixmatch, "
               "entropy-min or ts-me-strong (see `stochreg list`)",
     "lambda_u": "weight of the unsupervised term of pi-model, mean-teacher, pseudo-label, fixmatch, entropy-min",
+    "lambda_balance": "weight of a class-balance term for any method with unlabelled images: KL(class "
+                      "frequencies of the labelled images || mean prediction over the step's unlabelled views); "
+                      "0 = off",
     "threshold": "confidence a prediction needs to become a pseudo-label (pseudo-label, fixmatch)",
     "net": "network name (see `stochreg list`)",
     "views": "n: stochastic passes (views) of each unlabelled image",

@@ -28,6 +28,7 @@ from .distributed import SINGLE, Distributed
 from .ema import EMA
 from .errors import UsageError
 from .evaluate import images_to_float
+from .losses import class_balance
 from .methods import METHODS, Outputs
 from .randaugment import RandAugment
 from .nets import build_net, preferred_memory_format
@@ -139,7 +140,10 @@ class Learner:
         torch.manual_seed(seeds["aug"] + RANK_SEED_STRIDE * dist.rank)
         self.labelled_batches = CyclingSampler(labelled, cfg.batch_labelled, self.data_gen)
         self.unlabelled_batches = CyclingSampler(torch.arange(len(self.images)), cfg.batch_unlabelled, self.data_gen)
-        self.lambdas = {"ts": cfg.lambda_ts, "me": cfg.lambda_me}
+        self.lambdas = {"ts": cfg.lambda_ts, "me": cfg.lambda_me, "balance": cfg.lambda_balance}
+        # The class frequencies the unlabelled predictions should average to: the labelled split's.
+        self.class_prior = (torch.bincount(self.labels[labelled.to(device)], minlength=data.num_classes).float()
+                            / len(labelled)) if cfg.lambda_balance > 0 else None
         self.local_labelled = cfg.batch_labelled // dist.world_size
         self.local_unlabelled = cfg.batch_unlabelled // dist.world_size
         self.view_rows = self._view_rows() if dist.world_size > 1 else None
@@ -200,7 +204,10 @@ class Learner:
                     self.ema.module.eval()
             outputs = Outputs(logits[len(idx_lb):].view(shape), teacher_logits, cfg.threshold)
             weight = unsupervised_weight(cfg, step)
-            for name, value in self.method.unsupervised_losses(outputs).items():
+            terms = self.method.unsupervised_losses(outputs)
+            if self.class_prior is not None:
+                terms["balance"] = class_balance(torch.softmax(outputs.logits, dim=-1), self.class_prior)
+            for name, value in terms.items():
                 losses[name] = value
                 loss = loss + weight * self.lambdas.get(name, cfg.lambda_u) * value
         # --- backward, step, EMA ---

@@ -53,3 +53,20 @@ def mutual_exclusivity(probs: torch.Tensor) -> torch.Tensor:
     log_one_minus = torch.log((1 - probs).clamp_min(_ONE_MINUS_P_FLOOR))
     log_prod_others = log_one_minus.sum(dim=-1, keepdim=True) - log_one_minus
     return -(probs * log_prod_others.exp()).sum(dim=-1).mean()
+
+
+def class_balance(probs: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+    """KL(prior || mean prediction): how far the batch's average prediction is from the class
+    frequencies expected, ``sum_k prior_k log(prior_k / mean_k)``.
+
+    ``probs`` has shape (..., C); ``prior`` (C,) sums to 1. The value is 0 exactly when the mean
+    prediction equals the prior, whatever the single predictions are, so it leaves ME's one-hot
+    pull alone and only resists the whole unlabelled pool drifting into one class (a cluster of
+    one digit absorbed by another, as crossed sevens by the twos).
+
+    >>> round(float(class_balance(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0.5, 0.5]))), 6)
+    0.0
+    """
+    mean = probs.reshape(-1, probs.shape[-1]).mean(dim=0).clamp_min(1e-12)
+    present = prior > 0  # 0 * log 0 = 0: a class the prior rules out contributes nothing
+    return (prior[present] * (prior[present].log() - mean[present].log())).sum()

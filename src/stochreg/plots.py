@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-LOSS_NAMES = {"ce": "cross-entropy (labelled)", "ts": "transformation/stability", "me": "mutual exclusivity"}
+LOSS_NAMES = {"ce": "cross-entropy (labelled)", "ts": "transformation/stability", "me": "mutual exclusivity",
+              "balance": "class balance"}
 
 
 def _pyplot():

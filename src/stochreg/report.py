@@ -34,6 +34,8 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
     named = {"ts": f"lambda_TS={cfg.lambda_ts}", "me": f"lambda_ME={cfg.lambda_me}"}
     weights = ", ".join(named.get(term, f"{term}: lambda_u={cfg.lambda_u}") for term in METHODS.get(cfg.method).terms) \
         or "no unsupervised terms"
+    if cfg.lambda_balance > 0 and METHODS.get(cfg.method).uses_unlabelled:
+        weights += f", class balance: lambda={cfg.lambda_balance}"
     lines = [
         f"# Run {run_dir.name}", "",
         f"**Final test error: {100 * results['test_error']:.2f}%** ({results['test_errors']} of "
