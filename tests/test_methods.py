@@ -108,7 +108,18 @@ def test_entropy_is_zero_at_one_hot_and_log_c_at_uniform():
     assert ent(Outputs(torch.tensor([[[50.0, 0, 0, 0]]])))["ent"].item() == pytest.approx(0, abs=1e-6)
 
 
-@pytest.mark.parametrize("name", ["fixmatch", "ts-me-strong"])
+def test_anchored_stability_moves_only_the_strong_views():
+    logits, outputs = random_outputs(n=3)
+    losses = METHODS.get("ts-me-anchored").unsupervised_losses(outputs)
+    losses["ts"].backward()
+    assert logits.grad[0].abs().max() == 0               # the weak view is the anchor: no gradient
+    assert logits.grad[1:].abs().sum() > 0
+    probs = torch.softmax(logits.detach(), -1)
+    by_pairs = sum(((probs[j] - probs[0]) ** 2).sum(-1) for j in (1, 2)).mean()
+    assert losses["ts"].item() == pytest.approx(by_pairs.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["fixmatch", "ts-me-strong", "ts-me-anchored"])
 def test_strong_methods_strongly_augment_views_after_the_first(name, tiny_data_dir):
     cfg = resolve_config(overrides={"method": name, "data_dir": str(tiny_data_dir), "labels": 20, "views": 3,
                                     "batch_labelled": 4, "batch_unlabelled": 4, "transform": "none"})

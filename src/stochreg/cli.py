@@ -29,7 +29,7 @@ FLAG_HELP = {
               "DataLoader workers, ahead of the step (for datasets that do not fit in memory)",
     "workers": "DataLoader worker processes decoding images for --stream; 0 = in the training process",
     "method": "supervised, ts, me, ts-me (the paper's method), pi-model, mean-teacher, pseudo-label, fixmatch, "
-              "entropy-min or ts-me-strong (see `stochreg list`)",
+              "entropy-min, ts-me-strong or ts-me-anchored (see `stochreg list`)",
     "lambda_u": "weight of the unsupervised term of pi-model, mean-teacher, pseudo-label, fixmatch, entropy-min",
     "lambda_balance": "weight of a class-balance term for any method with unlabelled images: KL(class "
                       "frequencies of the labelled images || mean prediction over the step's unlabelled views); "

@@ -18,6 +18,7 @@ the others. Methods with ``strong_views`` get view 0 weakly transformed (the run
 | fixmatch | fixmatch | Sohn et al. 2020 (fixmatch.py) |
 | entropy-min | ent | Grandvalet & Bengio 2005 (entropy_min.py) |
 | ts-me-strong | ts, me | TS across weak and strong views, plus ME (combos.py) |
+| ts-me-anchored | ts, me | TS of the strong views against the detached weak view, plus ME (combos.py) |
 
     >>> METHODS.get("ts-me").terms
     ('ts', 'me')
