@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import statistics
 import subprocess
@@ -126,6 +127,14 @@ def mean_curve(runs: list[dict]) -> list[dict]:
     return [{"step": step, "test_error": statistics.mean(errors)} for step, errors in sorted(by_step.items())]
 
 
+def row_results(table: str, row: str) -> list[Path]:
+    """The JSON files of one row, by seed. An exact name match: a glob such as `ts-me-s*` would
+    also take in `ts-me-strong-s0.json`, another row."""
+    pattern = re.compile(rf"{re.escape(row)}-s(\d+)\.json")
+    matches = [(int(m.group(1)), p) for p in (RESULTS / table).glob("*.json") if (m := pattern.fullmatch(p.name))]
+    return [p for _, p in sorted(matches)]
+
+
 def write_table(table: str) -> Path:
     description, _, rows, _ = TABLES[table]
     lines = [f"# Table `{table}`", "", description, "",
@@ -134,7 +143,7 @@ def write_table(table: str) -> Path:
     machines, commits = set(), set()
     mean_curves = {}
     for row in rows:
-        runs = [json.loads(p.read_text()) for p in sorted((RESULTS / table).glob(f"{row}-s*.json"))]
+        runs = [json.loads(p.read_text()) for p in row_results(table, row)]
         if not runs:
             continue
         mean_curves[f"{row} ({len(runs)} seed{'s' if len(runs) > 1 else ''})"] = mean_curve(runs)
