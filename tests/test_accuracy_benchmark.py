@@ -1,22 +1,12 @@
 """The accuracy benchmark's table writer: which JSON files make up a row."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-ACCURACY = Path(__file__).resolve().parent.parent / "benchmarks" / "accuracy.py"
-
-
-def load_accuracy_module():
-    spec = importlib.util.spec_from_file_location("accuracy_benchmark", ACCURACY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmark_scripts import load_benchmark
 
 
 def test_a_row_takes_only_its_own_seeds_not_a_longer_method_name(tmp_path, monkeypatch):
     """`ts-me-strong-s0.json` once landed in the `ts-me` row through a `ts-me-s*` glob."""
-    module = load_accuracy_module()
+    module = load_benchmark("accuracy")
     monkeypatch.setattr(module, "RESULTS", tmp_path)
     (tmp_path / "methods").mkdir()
     for name in ("ts-me-s10", "ts-me-s2", "ts-me-strong-s0", "ts-me-anchored-s1", "ts-s0", "ts-me-s0"):

@@ -1,18 +1,13 @@
 """The speed benchmark's --quick mode runs and writes a complete report (speed is never asserted)."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-SPEED = Path(__file__).resolve().parent.parent / "benchmarks" / "speed.py"
+from benchmark_scripts import load_benchmark
 
 
 def load_speed_module():
-    spec = importlib.util.spec_from_file_location("speed_benchmark", SPEED)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("speed")
 
 
 def test_quick_mode_writes_json_and_markdown(tmp_path):
@@ -40,9 +35,7 @@ def test_naive_step_computes_the_same_losses_as_the_fast_one():
 
 
 def test_time_to_accuracy_reads_the_first_crossing(tmp_path):
-    spec = importlib.util.spec_from_file_location("tta", SPEED.parent / "time_to_accuracy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_benchmark("time_to_accuracy")
     records = [{"step": 100, "seconds": 30.0, "eval_seconds": 3.0, "test_error": 0.05}, {"step": 120, "seconds": 35.0, "ce": 0.4},
                {"step": 200, "seconds": 63.0, "eval_seconds": 6.0, "test_error": 0.019},
                {"step": 300, "seconds": 96.0, "eval_seconds": 9.0, "test_error": 0.021}]
