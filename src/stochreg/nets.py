@@ -221,6 +221,12 @@ def resnet18(image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     return net
 
 
+@NETS.register("compact-medium")
+def compact_medium(image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """The compact net at three-quarter width (24-48-96 channels): about 1.7x faster, 74k parameters."""
+    return compact(image_shape, num_classes, width=24)
+
+
 @NETS.register("compact-small")
 def compact_small(image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     """The compact net at half width (16-32-64 channels): about 2.5x faster, 33k parameters."""
