@@ -51,11 +51,18 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--anchor", metavar="ROW=SECONDS", help="scale the costs so that ROW takes SECONDS per step")
+    parser.add_argument("--rows", nargs="+", choices=sorted(METHOD_SETTINGS), metavar="ROW",
+                        help="measure only these rows (include the --anchor row)")
+    parser.add_argument("--out", default=str(HERE / "results" / "method_costs.json"))
     args = parser.parse_args()
+    if args.rows and args.anchor and args.anchor.split("=")[0] not in args.rows:
+        parser.error(f"--rows must include the --anchor row {args.anchor.split('=')[0]}")
     data = load_dataset("mnist", args.data_dir)
     labelled = labelled_split(data.train_labels, 100, 10, 0)
     learners = {}
     for row, settings in METHOD_SETTINGS.items():
+        if args.rows and row not in args.rows:
+            continue
         cfg = resolve_config(overrides={**settings, "data_dir": args.data_dir})
         learners[row] = Learner(cfg, data, labelled, torch.device("cpu"))
         for step in range(3):  # warm-up
@@ -71,7 +78,7 @@ def main() -> int:
               "machine": machine_description(torch.device("cpu")), "budget_minutes": args.budget_min,
               "rows": {row: {"seconds_per_step": statistics.median(t), "rounds": t} for row, t in times.items()}}
     add_budget_iters(result, args.anchor)
-    out = HERE / "results" / "method_costs.json"
+    out = Path(args.out)
     out.write_text(json.dumps(result, indent=1) + "\n")
     for row, r in result["rows"].items():
         print(f"{row:14s} {r['seconds_per_step']:.3f} s/step -> {r['iters_for_budget']} steps in {args.budget_min:g} min")

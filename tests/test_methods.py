@@ -119,17 +119,35 @@ def test_anchored_stability_moves_only_the_strong_views():
     assert losses["ts"].item() == pytest.approx(by_pairs.item(), rel=1e-6)
 
 
-@pytest.mark.parametrize("name", ["fixmatch", "ts-me-strong", "ts-me-anchored"])
-def test_strong_methods_strongly_augment_views_after_the_first(name, tiny_data_dir):
+@pytest.mark.parametrize("name, weak_views", [("fixmatch", 1), ("ts-me-strong", 1), ("ts-me-anchored", 1),
+                                               ("ts-me-fixmatch", 2)])
+def test_strong_methods_strongly_augment_their_strong_views_only(name, weak_views, tiny_data_dir):
     cfg = resolve_config(overrides={"method": name, "data_dir": str(tiny_data_dir), "labels": 20, "views": 3,
                                     "batch_labelled": 4, "batch_unlabelled": 4, "transform": "none"})
     data = load_dataset("mnist", tiny_data_dir)
     learner = Learner(cfg, data, labelled_split(data.train_labels, 20, 10, 0), torch.device("cpu"))
     x = data.train_images[:4].float().div(255).repeat(4, 1, 1, 1)  # 4 labelled rows, then 3 views of 4
     y = learner.transform_views(x)
-    assert torch.equal(y[:8], x[:8])  # labelled images and view 0: the weak transform (none here)
-    changed = (y[8:] - x[8:]).abs().flatten(1).amax(1) > 1e-3
+    weak_rows = 4 + 4 * weak_views
+    assert torch.equal(y[:weak_rows], x[:weak_rows])  # labelled images and weak views: the weak transform (none)
+    changed = (y[weak_rows:] - x[weak_rows:]).abs().flatten(1).amax(1) > 1e-3
     assert changed.float().mean() > 0.7  # almost every strong view differs (identity x identity is rare)
+
+
+def test_ts_me_fixmatch_is_the_paper_on_weak_views_plus_a_thresholded_strong_view():
+    method = METHODS.get("ts-me-fixmatch")
+    logits, outputs = random_outputs(n=4)
+    losses = method.unsupervised_losses(outputs)
+    paper = METHODS.get("ts-me").unsupervised_losses(Outputs(logits[:3]))
+    assert losses["ts"].item() == pytest.approx(paper["ts"].item(), rel=1e-6)
+    assert losses["me"].item() == pytest.approx(paper["me"].item(), rel=1e-6)
+    losses["fixmatch"].backward()
+    assert logits.grad[:3].abs().max() == 0  # the targets come from the weak views without gradient
+    unsure = torch.zeros(4, 2, 5)
+    assert method.unsupervised_losses(Outputs(unsure, None, 0.95))["fixmatch"].item() == 0
+    sure = torch.zeros(4, 2, 5)
+    sure[:3, :, 2] = 10  # the weak views agree, confidently, on class 2; the strong view is undecided
+    assert method.unsupervised_losses(Outputs(sure, None, 0.95))["fixmatch"].item() == pytest.approx(math.log(5), rel=1e-5)
 
 
 # --- RandAugment ---------------------------------------------------------------------------------

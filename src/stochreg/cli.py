@@ -29,12 +29,13 @@ FLAG_HELP = {
               "DataLoader workers, ahead of the step (for datasets that do not fit in memory)",
     "workers": "DataLoader worker processes decoding images for --stream; 0 = in the training process",
     "method": "supervised, ts, me, ts-me (the paper's method), pi-model, mean-teacher, pseudo-label, fixmatch, "
-              "entropy-min, ts-me-strong or ts-me-anchored (see `stochreg list`)",
-    "lambda_u": "weight of the unsupervised term of pi-model, mean-teacher, pseudo-label, fixmatch, entropy-min",
+              "entropy-min, ts-me-strong, ts-me-anchored or ts-me-fixmatch (see `stochreg list`)",
+    "lambda_u": "weight of the unsupervised term of pi-model, mean-teacher, pseudo-label, fixmatch (also in "
+                "ts-me-fixmatch), entropy-min",
     "lambda_balance": "weight of a class-balance term for any method with unlabelled images: KL(class "
                       "frequencies of the labelled images || mean prediction over the step's unlabelled views); "
                       "0 = off",
-    "threshold": "confidence a prediction needs to become a pseudo-label (pseudo-label, fixmatch)",
+    "threshold": "confidence a prediction needs to become a pseudo-label (pseudo-label, fixmatch, ts-me-fixmatch)",
     "net": "network name (see `stochreg list`)",
     "views": "n: stochastic passes (views) of each unlabelled image",
     "lambda_ts": "weight of the transformation/stability loss",

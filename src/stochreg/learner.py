@@ -249,9 +249,10 @@ class Learner:
         """Applies the random transformation to this rank's views: parameters are drawn for the
         global batch (identical on every rank) and this rank's rows applied."""
         x = self._augment(self.transform, x)
-        if self.strong is not None:  # views 1..n-1 of the unlabelled images: weak, then strong
+        if self.strong is not None:  # the method's last views of the unlabelled images: weak, then strong
             strong_rows = torch.zeros(len(x), dtype=torch.bool, device=x.device)
-            strong_rows[self.local_labelled + self.local_unlabelled:] = True
+            first_strong = self.method.first_strong_view(self.cfg.views)
+            strong_rows[self.local_labelled + first_strong * self.local_unlabelled:] = True
             x = torch.where(strong_rows.view(-1, 1, 1, 1), self._augment(self.strong, x), x)
         return x
 

@@ -5,7 +5,8 @@ image ``n`` times (view-major), one forward pass; the method turns the unlabelle
 (n, B, C), into named loss terms that are added, weighted and ramped up, to the cross-entropy.
 A term's weight is ``--lambda-ts`` for ``ts``, ``--lambda-me`` for ``me``, ``--lambda-u`` for
 the others. Methods with ``strong_views`` get view 0 weakly transformed (the run's
-``--transform``) and views 1..n-1 also strongly augmented (RandAugment-style); methods with
+``--transform``) and views 1..n-1 also strongly augmented (RandAugment-style), or only the last
+ones (``weak_views``); methods with
 ``needs_teacher`` also receive the logits of the EMA weights (``--ema``) on the same views.
 
 | name | terms | source |
@@ -19,6 +20,7 @@ the others. Methods with ``strong_views`` get view 0 weakly transformed (the run
 | entropy-min | ent | Grandvalet & Bengio 2005 (entropy_min.py) |
 | ts-me-strong | ts, me | TS across weak and strong views, plus ME (combos.py) |
 | ts-me-anchored | ts, me | TS of the strong views against the detached weak view, plus ME (combos.py) |
+| ts-me-fixmatch | ts, me, fixmatch | the paper's TS + ME over n-1 weak views, FixMatch on one strong view (combos.py) |
 
     >>> METHODS.get("ts-me").terms
     ('ts', 'me')
@@ -49,13 +51,20 @@ class Method:
     terms: tuple[str, ...]                                   # the loss terms it returns
     loss: Callable[[Outputs], dict[str, torch.Tensor]] | None = None
     min_views: int = 1
-    strong_views: bool = False                               # views 1..n-1 strongly augmented
+    strong_views: bool = False                               # views weak_views..n-1 strongly augmented
+    weak_views: int = 1                                      # with strong_views: how many lead weak (< 1: n + this)
     needs_teacher: bool = False                              # the EMA weights' logits on the views
     doc: str = ""
 
     @property
     def uses_unlabelled(self) -> bool:
         return bool(self.terms)
+
+    def first_strong_view(self, views: int) -> int | None:
+        """The index of the first strongly augmented view among ``views`` (None: all weak)."""
+        if not self.strong_views:
+            return None
+        return self.weak_views if self.weak_views >= 1 else views + self.weak_views
 
     def unsupervised_losses(self, outputs: Outputs) -> dict[str, torch.Tensor]:
         """The unweighted unsupervised terms."""

@@ -8,14 +8,20 @@ run's --transform) and n-1 strongly augmented ones (RandAugment-style, as FixMat
 - ``ts-me-anchored`` anchors the stability at the weak view instead, as FixMatch and UDA do:
   ``sum_j ||p_j - sg(p_0)||^2`` over the strong views j (sg: no gradient), so a strong view can
   only learn to agree with the weak one, never move it. ME acts on every view, as in the paper.
+- ``ts-me-fixmatch`` keeps the paper's method whole on views 0..n-2 (weakly transformed: TS over
+  them, ME on each) and adds FixMatch on the last view, strongly augmented: its cross-entropy
+  against the argmax of the weak views' mean prediction, where that mean is confident
+  (``--threshold``), weighted by ``--lambda-u``. The strong view never feeds back into the weak
+  ones, so it cannot drag them as in ``ts-me-strong``.
 """
 from __future__ import annotations
 
 import torch
 
-from ..losses import mutual_exclusivity
+from ..losses import mutual_exclusivity, transformation_stability
 from . import Method, Outputs, register
 from .paper import paper_terms
+from .pseudo_label import thresholded_cross_entropy
 
 
 def anchored_stability(probs: torch.Tensor) -> torch.Tensor:
@@ -29,7 +35,15 @@ def anchored_loss(out: Outputs) -> dict[str, torch.Tensor]:
     return {"ts": anchored_stability(probs), "me": mutual_exclusivity(probs)}
 
 
+def ts_me_fixmatch_loss(out: Outputs) -> dict[str, torch.Tensor]:
+    weak = torch.softmax(out.logits[:-1], dim=-1)
+    return {"ts": transformation_stability(weak), "me": mutual_exclusivity(weak),
+            "fixmatch": thresholded_cross_entropy(out.logits[-1:], weak.mean(dim=0), out.threshold)}
+
+
 register(Method("ts-me-strong", ("ts", "me"), paper_terms(("ts", "me")), min_views=2, strong_views=True,
                 doc="TS across weak and strong views + ME"))
 register(Method("ts-me-anchored", ("ts", "me"), anchored_loss, min_views=2, strong_views=True,
                 doc="strong views' TS against the detached weak view + ME on every view"))
+register(Method("ts-me-fixmatch", ("ts", "me", "fixmatch"), ts_me_fixmatch_loss, min_views=3, strong_views=True,
+                weak_views=-1, doc="TS + ME over the n-1 weak views, FixMatch on the last, strong view"))

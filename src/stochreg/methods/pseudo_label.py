@@ -10,16 +10,23 @@ import torch.nn.functional as F
 from . import Method, Outputs, register
 
 
+def thresholded_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Cross-entropy of every view in ``logits`` (n, B, C) against the argmax of ``target_probs``
+    (B, C; not differentiated), masked to images whose top target probability reaches
+    ``threshold``; averaged over all images and views."""
+    with torch.no_grad():
+        confidence, target = target_probs.max(dim=-1)
+        mask = (confidence >= threshold).to(logits.dtype)
+    n, batch, classes = logits.shape
+    ce = F.cross_entropy(logits.reshape(n * batch, classes), target.repeat(n), reduction="none").view(n, batch)
+    return (ce * mask).mean()
+
+
 def confident_cross_entropy(logits: torch.Tensor, threshold: float) -> torch.Tensor:
     """Cross-entropy of views 1..n-1 (or of view 0 when n = 1) against the argmax of view 0,
     masked to images whose view-0 confidence reaches ``threshold``; averaged over all images."""
-    with torch.no_grad():
-        confidence, target = torch.softmax(logits[0], dim=-1).max(dim=-1)
-        mask = (confidence >= threshold).to(logits.dtype)
     others = logits[1:] if logits.shape[0] > 1 else logits[:1]
-    n, batch, classes = others.shape
-    ce = F.cross_entropy(others.reshape(n * batch, classes), target.repeat(n), reduction="none").view(n, batch)
-    return (ce * mask).mean()
+    return thresholded_cross_entropy(others, torch.softmax(logits[0].detach(), dim=-1), threshold)
 
 
 def pseudo_label_loss(out: Outputs) -> dict[str, torch.Tensor]:
