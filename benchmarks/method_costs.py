@@ -55,8 +55,9 @@ def main() -> int:
                         help="measure only these rows (include the --anchor row)")
     parser.add_argument("--out", default=str(HERE / "results" / "method_costs.json"))
     args = parser.parse_args()
-    if args.rows and args.anchor and args.anchor.split("=")[0] not in args.rows:
-        parser.error(f"--rows must include the --anchor row {args.anchor.split('=')[0]}")
+    anchor_row = args.anchor.split("=")[0] if args.anchor else None
+    if args.rows and anchor_row and anchor_row not in args.rows:
+        parser.error(f"--rows must include the --anchor row {anchor_row}")
     data = load_dataset("mnist", args.data_dir)
     labelled = labelled_split(data.train_labels, 100, 10, 0)
     learners = {}

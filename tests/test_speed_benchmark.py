@@ -6,13 +6,9 @@ import json
 from benchmark_scripts import load_benchmark
 
 
-def load_speed_module():
-    return load_benchmark("speed")
-
-
 def test_quick_mode_writes_json_and_markdown(tmp_path):
     out = tmp_path / "speed.json"
-    assert load_speed_module().main(["--quick", "--threads", "1", "--out", str(out)]) == 0
+    assert load_benchmark("speed").main(["--quick", "--threads", "1", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["machine"] and report["command"].startswith("python benchmarks/speed.py --quick")
     first = report["rows"][0]
@@ -29,7 +25,7 @@ def test_naive_step_computes_the_same_losses_as_the_fast_one():
     import torch
     from stochreg.losses import mutual_exclusivity, transformation_stability
     probs = torch.softmax(torch.randn(4, 6, 10, dtype=torch.float64), dim=2)
-    ts, me = load_speed_module().naive_losses(list(probs))
+    ts, me = load_benchmark("speed").naive_losses(list(probs))
     assert torch.allclose(transformation_stability(probs), ts)
     assert torch.allclose(mutual_exclusivity(probs), me)
 

@@ -150,6 +150,8 @@ class Learner:
         self.forward_model = self._wrap(self.model) if dist.active else self.model
         self.prefetcher = None
         self.strong = RandAugment() if self.method.strong_views else None
+        if self.strong is not None:  # rows from here on (labelled, then view-major blocks) are strong views
+            self.first_strong_row = self.local_labelled + self.method.first_strong_view(cfg.views) * self.local_unlabelled
         # The authors' "epoch": 2 * N_train * n batch slots (half labelled, half n-fold unlabelled).
         self.iters_per_epoch = 2 * len(self.images) * cfg.views / (cfg.batch_labelled + cfg.views * cfg.batch_unlabelled)
 
@@ -251,8 +253,7 @@ class Learner:
         x = self._augment(self.transform, x)
         if self.strong is not None:  # the method's last views of the unlabelled images: weak, then strong
             strong_rows = torch.zeros(len(x), dtype=torch.bool, device=x.device)
-            first_strong = self.method.first_strong_view(self.cfg.views)
-            strong_rows[self.local_labelled + first_strong * self.local_unlabelled:] = True
+            strong_rows[self.first_strong_row:] = True
             x = torch.where(strong_rows.view(-1, 1, 1, 1), self._augment(self.strong, x), x)
         return x
 
