@@ -1,6 +1,8 @@
 """The accuracy benchmark's table writer: which JSON files make up a row."""
 from __future__ import annotations
 
+import pytest
+
 from benchmark_scripts import load_benchmark
 
 
@@ -14,3 +16,38 @@ def test_a_row_takes_only_its_own_seeds_not_a_longer_method_name(tmp_path, monke
     assert [p.stem for p in module.row_results("methods", "ts-me")] == ["ts-me-s0", "ts-me-s2", "ts-me-s10"]
     assert [p.stem for p in module.row_results("methods", "ts")] == ["ts-s0"]
     assert module.row_results("methods", "me") == []
+
+
+def table_configs(module, table):
+    """Each row of ``table`` as the TrainConfig its `stochreg train` command would resolve to."""
+    from dataclasses import fields
+
+    from stochreg.cli import build_parser
+    from stochreg.config import TrainConfig, resolve_config
+
+    _, shared, rows, _ = module.TABLES[table]
+    configs = {}
+    for row, flags in rows.items():
+        args = build_parser().parse_args(["train", *shared, *flags, "--seed", "0"])
+        configs[row] = resolve_config(args.preset, args.config, {f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    return configs
+
+
+def test_every_row_of_every_table_is_a_valid_train_command():
+    module = load_benchmark("accuracy")
+    for table in module.TABLES:
+        for row, cfg in table_configs(module, table).items():
+            assert cfg.method == row, (table, row)  # a row is named after the method it trains
+            assert cfg.iters > 0 and cfg.dataset == "mnist" and cfg.labels == 100
+
+
+def test_the_60_minute_rows_scale_the_15_minute_rows_alike():
+    """Both long rows keep their methods-table settings and cost the same time per run: each
+    15-minute row's steps times one factor (the step costs were measured side by side)."""
+    module = load_benchmark("accuracy")
+    short, long = table_configs(module, "methods"), table_configs(module, "mnist100-60min")
+    factor = long["ts-me"].iters / short["ts-me"].iters
+    for row, cfg in long.items():
+        assert (cfg.method, cfg.views, cfg.lambda_u) == (short[row].method, short[row].views, short[row].lambda_u)
+        assert cfg.iters == pytest.approx(short[row].iters * factor, abs=50)
+        assert cfg.rampup_iters == 2000
