@@ -42,7 +42,7 @@ def test_every_row_of_every_table_is_a_valid_train_command():
 
 
 def test_the_60_minute_rows_scale_the_15_minute_rows_alike():
-    """Both long rows keep their methods-table settings and cost the same time per run: each
+    """The long rows keep their methods-table settings and cost the same time per run: each
     15-minute row's steps times one factor (the step costs were measured side by side)."""
     module = load_benchmark("accuracy")
     short, long = table_configs(module, "methods"), table_configs(module, "mnist100-60min")
