@@ -20,16 +20,14 @@ def test_a_row_takes_only_its_own_seeds_not_a_longer_method_name(tmp_path, monke
 
 def table_configs(module, table):
     """Each row of ``table`` as the TrainConfig its `stochreg train` command would resolve to."""
-    from dataclasses import fields
-
-    from stochreg.cli import build_parser
-    from stochreg.config import TrainConfig, resolve_config
+    from stochreg.cli import build_parser, config_overrides
+    from stochreg.config import resolve_config
 
     _, shared, rows, _ = module.TABLES[table]
     configs = {}
     for row, flags in rows.items():
         args = build_parser().parse_args(["train", *shared, *flags, "--seed", "0"])
-        configs[row] = resolve_config(args.preset, args.config, {f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+        configs[row] = resolve_config(args.preset, args.config, config_overrides(args))
     return configs
 
 

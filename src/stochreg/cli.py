@@ -189,11 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def config_overrides(args: argparse.Namespace) -> dict:
+    """The parsed training flags as TrainConfig overrides (None where a flag was not given)."""
+    return {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import resolve_config
     from .train import train
 
-    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    overrides = config_overrides(args)
     if args.resume:
         cfg = _resumed_config(args, overrides)
         train(cfg, args.resume, progress=not args.no_progress, resume=True, tensorboard=args.tensorboard)
