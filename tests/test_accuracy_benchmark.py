@@ -1,4 +1,5 @@
-"""The accuracy benchmark's table writer: which JSON files make up a row."""
+"""The accuracy benchmark: its tables (every row a valid `stochreg train` command, the 60-minute
+rows scaled from the 15-minute ones) and which JSON files make up a row."""
 from __future__ import annotations
 
 import pytest
