@@ -19,8 +19,10 @@ load from other users of the machine hits all three alike:
 
 It reports images per second (every view counts), the ratios b/a and b/c, the FLOPs of one
 step (torch's FLOP counter) and the achieved TFLOP/s, peak memory on CUDA, how b and a scale
-with n and with the batch, and optional variants (torch.compile, bfloat16 autocast). Each value
-is the median over rounds of the per-step time. Results go to a JSON file and a markdown table.
+with n and with the batch, and optional variants (torch.compile, bfloat16 autocast, and
+``sgd-loop``: the optimiser's per-parameter Python loop instead of the foreach kernels training
+uses). Each value is the median over rounds of the per-step time. Results go to a JSON file and a
+markdown table.
 """
 from __future__ import annotations
 
@@ -180,6 +182,10 @@ def measure(net: str, shape_name: str, device, views: int, batch_ulb: int, batch
         runners["b"].learner.model = torch.compile(runners["b"].learner.model)
     elif variant == "bf16":
         context = torch.autocast(device.type, dtype=torch.bfloat16)
+    elif variant == "sgd-loop":  # the optimiser's per-parameter Python loop, torch's CPU default
+        runners["a"].optimizer = make_optimizer(cfg, runners["a"].model, foreach=False)
+        learner = runners["b"].learner
+        learner.optimizer = make_optimizer(cfg, learner.model, foreach=False)
     with context:
         seconds, peak = time_interleaved(runners, device, args.warmup, args.steps, args.rounds)
     flops = step_flops(cfg, shape, total)
@@ -234,8 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=5, help="steps per timed round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--scaling-net", default="compact", help="net for the n and batch scaling rows")
-    parser.add_argument("--variants", nargs="*", default=["compile", "bf16"],
-                        help="optional variants of the default net to measure: compile, bf16")
+    parser.add_argument("--variants", nargs="*", default=["compile", "bf16", "sgd-loop"],
+                        choices=["compile", "bf16", "sgd-loop"],
+                        help="optional variants of the default net to measure: compile, bf16, sgd-loop "
+                             "(the optimiser without foreach)")
     parser.add_argument("--out", default=str(HERE / "results" / "speed.json"))
     args = parser.parse_args(argv)
     if args.threads:
@@ -243,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     device = pick_device(args.device)
     if args.quick:
         args.warmup, args.steps, args.rounds = 1, 1, 2
-        nets, scaling, variants = args.nets or ["compact-small"], [(2, 8)], []
+        nets, scaling, variants = args.nets or ["compact-small"], [(2, 8)], ["sgd-loop"]
         batch_lb = 8
     else:
         # The CIFAR-scale nets (27M-parameter FMP, WRN) take hours per round on 2 CPU cores.

@@ -17,6 +17,7 @@ def test_quick_mode_writes_json_and_markdown(tmp_path):
         assert first[key] > 0, key
     assert first["images_per_step"] == first["batch_labelled"] + first["views"] * first["batch_unlabelled"]
     assert "| compact-small | digits |" in out.with_suffix(".md").read_text()
+    assert [row["variant"] for row in report["rows"]][-1] == "sgd-loop"
 
 
 def test_naive_step_computes_the_same_losses_as_the_fast_one():

@@ -90,14 +90,17 @@ def unsupervised_weight(cfg: TrainConfig, step: int) -> float:
     return math.exp(-5.0 * (1.0 - t) ** 2)
 
 
-def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, foreach: bool = True) -> torch.optim.Optimizer:
     # No weight decay on batch-norm parameters and biases: decaying them only hurts.
     decay = [p for p in model.parameters() if p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.dim() <= 1]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    # foreach: one multi-tensor kernel per update op instead of a Python loop over the parameters.
+    # torch picks it on CUDA by itself but not on the CPU, where it makes the step about 3% faster
+    # (speed.py's sgd-loop variant) with bitwise the same weights.
     if cfg.optimizer == "adam":
-        return torch.optim.AdamW(groups, lr=cfg.lr)
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0)
+        return torch.optim.AdamW(groups, lr=cfg.lr, foreach=foreach)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0, foreach=foreach)
 
 
 # Offset between the per-rank seeds of dropout and pooling (rank 0 keeps the run's own seed).
