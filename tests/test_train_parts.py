@@ -62,3 +62,28 @@ def test_keep_freed_memory_reports_success_on_glibc():
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
     assert keep_freed_memory() is True
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_foreach_optimiser_gives_bitwise_the_same_weights_as_the_loop(optimizer):
+    """make_optimizer uses the multi-tensor (foreach) update for speed; the recorded results
+    stay valid only if it computes exactly what the per-parameter loop computes."""
+    import torch.nn.functional as F
+    from stochreg.learner import make_optimizer
+    from stochreg.nets import build_net
+    cfg = resolve_config(overrides={"optimizer": optimizer})
+    weights = []
+    for foreach in (True, False):
+        torch.manual_seed(0)
+        model = build_net("compact-small", (1, 28, 28), 10).eval()
+        initial = [p.detach().clone() for p in model.parameters()]
+        opt = make_optimizer(cfg, model, foreach=foreach)
+        gen = torch.Generator().manual_seed(1)
+        x, y = torch.rand(8, 1, 28, 28, generator=gen), torch.randint(0, 10, (8,), generator=gen)
+        for _ in range(3):
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+        weights.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*weights))
+    assert not any(torch.equal(a, b) for a, b in zip(weights[0], initial))  # the steps did move every weight
