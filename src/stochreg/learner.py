@@ -96,8 +96,9 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, foreach: bool = Tru
     no_decay = [p for p in model.parameters() if p.dim() <= 1]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     # foreach: one multi-tensor kernel per update op instead of a Python loop over the parameters.
-    # torch picks it on CUDA by itself but not on the CPU, where it makes the step about 3% faster
-    # (speed.py's sgd-loop variant) with bitwise the same weights.
+    # torch picks it on CUDA by itself but not on the CPU. There it gives bitwise the same weights
+    # and is at most a few percent faster (3% on the bare step timed interleaved with the loop;
+    # within noise in speed.py's sgd-loop row, results/speed-foreach.md).
     if cfg.optimizer == "adam":
         return torch.optim.AdamW(groups, lr=cfg.lr, foreach=foreach)
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0, foreach=foreach)
