@@ -183,9 +183,8 @@ def measure(net: str, shape_name: str, device, views: int, batch_ulb: int, batch
     elif variant == "bf16":
         context = torch.autocast(device.type, dtype=torch.bfloat16)
     elif variant == "sgd-loop":  # the optimiser's per-parameter Python loop, torch's CPU default
-        runners["a"].optimizer = make_optimizer(cfg, runners["a"].model, foreach=False)
-        learner = runners["b"].learner
-        learner.optimizer = make_optimizer(cfg, learner.model, foreach=False)
+        for runner in (runners["a"], runners["b"].learner):
+            runner.optimizer = make_optimizer(cfg, runner.model, foreach=False)
     with context:
         seconds, peak = time_interleaved(runners, device, args.warmup, args.steps, args.rounds)
     flops = step_flops(cfg, shape, total)
@@ -222,6 +221,7 @@ def write_markdown(report: dict, path: Path) -> None:
 
 
 CPU_NETS = ("compact", "compact-small", "lenet-bn", "fmp-mnist")
+VARIANTS = ("compile", "bf16", "sgd-loop")
 GPU_NETS = ("wrn-28-2", "fmp-cifar")
 
 
@@ -240,8 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=5, help="steps per timed round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--scaling-net", default="compact", help="net for the n and batch scaling rows")
-    parser.add_argument("--variants", nargs="*", default=["compile", "bf16", "sgd-loop"],
-                        choices=["compile", "bf16", "sgd-loop"],
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS,
                         help="optional variants of the default net to measure: compile, bf16, sgd-loop "
                              "(the optimiser without foreach)")
     parser.add_argument("--out", default=str(HERE / "results" / "speed.json"))
