@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from stochreg.config import TrainConfig
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
@@ -24,21 +26,27 @@ def table_section(title: str, name: str, command: str, intro: str) -> list[str]:
 
 
 def time_to_accuracy_section() -> list[str]:
-    lines = ["## Time to accuracy (default recipe)", "",
-             "Minutes of this machine until the logged test error of the default recipe (seed 0) first "
-             "reaches 2% and 1%, from the run's own log (evaluations every 100 steps; training time "
-             "excludes the time spent on those evaluations).", "",
-             "Rerun: `python benchmarks/time_to_accuracy.py`", ""]
-    path = RESULTS / "time_to_accuracy.json"
-    if not path.exists():
+    """One table per measured recipe (results/time_to_accuracy-METHOD.json), the default's first."""
+    default = TrainConfig.method
+    lines = ["## Time to accuracy", "",
+             "Minutes of this machine until the logged test error (seed 0) first reaches 2% and 1%, from "
+             "the run's own log (evaluations every 100 steps; training time excludes the time spent on "
+             f"those evaluations): the default recipe ({default}), then the recipes measured before it.", "",
+             "Rerun: `python benchmarks/time_to_accuracy.py` (another recipe: `--method M --views N --iters K`)", ""]
+    paths = sorted(RESULTS.glob("time_to_accuracy-*.json"), key=lambda p: (p.stem != f"time_to_accuracy-{default}", p.name))
+    if not paths:
         return lines + ["(not measured yet)", ""]
-    report = json.loads(path.read_text())
-    lines += ["| target | step | training minutes | wall minutes (with evaluations) |", "|---|---|---|---|"]
-    for target, hit in report["targets"].items():
-        lines.append(f"| {target} | " + (f"{hit['step']} | {hit['train_minutes']} | {hit['wall_minutes']} |"
-                                         if hit else "not reached | - | - |"))
-    lines += ["", f"Final test error {100 * report['final_test_error']:.2f}%. Machine: {report['machine']}; "
-              f"commit {report['commit']}; command `{report['command']}`.", ""]
+    for path in paths:
+        report = json.loads(path.read_text())
+        method = path.stem.removeprefix("time_to_accuracy-")
+        lines += [f"**{method}**" + (" (the default recipe)" if method == default else ""), "",
+                  "| target | step | training minutes | wall minutes (with evaluations) |", "|---|---|---|---|"]
+        for target, hit in report["targets"].items():
+            lines.append(f"| {target} | " + (f"{hit['step']} | {hit['train_minutes']} | {hit['wall_minutes']} |"
+                                             if hit else "not reached | - | - |"))
+        lines += [""] + ([report["note"][0].upper() + report["note"][1:] + "."] if "note" in report else [])
+        lines += [f"Final test error {100 * report['final_test_error']:.2f}%. Machine: {report['machine']}; "
+                  f"commit {report['commit']}; command `{report['command']}`.", ""]
     return lines
 
 

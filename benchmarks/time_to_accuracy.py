@@ -1,13 +1,14 @@
 """Minutes of training to reach given test errors, from a run's own log (metrics.jsonl).
 
     python benchmarks/time_to_accuracy.py                      # trains the default recipe, seed 0
+    python benchmarks/time_to_accuracy.py --method ts-me --views 4 --iters 4000   # another recipe
     python benchmarks/time_to_accuracy.py --from-run runs/x    # reads an existing run instead
 
 The run logs the test error of its (EMA) model every ``--eval-every`` steps. The time to a
 target is the first logged point at or below it, in two clocks: wall time of the run, and
 training time (wall time minus the time spent on those test evaluations, which training does
 not need). A logged point only bounds the crossing from above: it happened at most
-``eval-every`` steps earlier. Results: results/time_to_accuracy.json.
+``eval-every`` steps earlier. Results: results/time_to_accuracy-METHOD.json.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+from stochreg.config import TrainConfig
 
 HERE = Path(__file__).resolve().parent
 TARGETS = (0.02, 0.01)
@@ -39,12 +42,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-run", metavar="RUN_DIR", help="read this run's log instead of training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=100)
-    parser.add_argument("--out", default=str(HERE / "results" / "time_to_accuracy.json"))
+    parser.add_argument("--method", default=TrainConfig.method, help="default: the default recipe's")
+    parser.add_argument("--views", type=int, help="default: the default recipe's")
+    parser.add_argument("--iters", type=int, help="default: the default recipe's")
+    parser.add_argument("--out", help="default: results/time_to_accuracy-METHOD.json")
     args = parser.parse_args(argv)
     command = None
-    run_dir = Path(args.from_run) if args.from_run else HERE.parent / "runs" / "bench" / f"time-to-accuracy-s{args.seed}"
+    run_dir = Path(args.from_run) if args.from_run else \
+        HERE.parent / "runs" / "bench" / f"time-to-accuracy-{args.method}-s{args.seed}"
     if not args.from_run:
-        cmd = ["stochreg", "train", "--dataset", "mnist", "--labels", "100", "--method", "ts-me",
+        recipe = [flag for name in ("views", "iters") if getattr(args, name) is not None
+                  for flag in (f"--{name}", str(getattr(args, name)))]
+        cmd = ["stochreg", "train", "--dataset", "mnist", "--labels", "100", "--method", args.method, *recipe,
                "--seed", str(args.seed), "--eval-every", str(args.eval_every), "--out", str(run_dir),
                "--overwrite", "--no-progress"]
         command = shlex.join(cmd)
@@ -52,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, "-m", "stochreg", *cmd[1:]], check=True)
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     results = json.loads((run_dir / "results.json").read_text())
-    report = {"targets": crossings(records), "command": command or results["command"],
+    report = {"targets": crossings(records), "method": results["method"], "command": command or results["command"],
               "eval_every": args.eval_every, "final_test_error": results["test_error"],
               "commit": results["commit"], "machine": results["machine"],
               "curve": [r for r in records if "test_error" in r]}
-    out = Path(args.out)
+    out = Path(args.out or HERE / "results" / f"time_to_accuracy-{results['method']}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report["targets"], indent=1))

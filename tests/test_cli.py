@@ -63,7 +63,7 @@ def test_same_seed_same_result(tiny_data_dir, tmp_path, capsys):
 def test_training_learns_the_tiny_problem(tiny_data_dir, tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "--data-dir", tiny_data_dir, "--labels", "50", "--out", out, "--iters", "60",
-            "--batch-labelled", "25", "--batch-unlabelled", "16", "--views", "2", "--eval-every", "0",
+            "--batch-labelled", "25", "--batch-unlabelled", "16", "--views", "3", "--eval-every", "0",
             "--transform", "none", "--lr", "0.05", "--no-progress"]
     assert run_cli(args, capsys)[0] == 0
     assert json.loads((out / "results.json").read_text())["test_error"] < 0.5  # chance is 0.9
@@ -73,7 +73,7 @@ def test_default_run_folder_never_clobbers(tiny_data_dir, tmp_path, capsys, monk
     monkeypatch.chdir(tmp_path)
     for _ in range(2):
         assert run_cli(["train", "--data-dir", tiny_data_dir, "--labels", "20", *TINY], capsys)[0] == 0
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["mnist@20.s0-ts-me", "mnist@20.s0-ts-me-2"]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["mnist@20.s0-ts-me-fixmatch", "mnist@20.s0-ts-me-fixmatch-2"]
 
 
 def test_paper_preset_runs(tiny_data_dir, tmp_path, capsys):

@@ -15,7 +15,7 @@ from tinydata import write_cifar
 
 def train_briefly(tmp_path, dataset, *flags) -> int:
     """A few training steps of a small net on a dataset written under tmp_path/data."""
-    return main(["train", "--dataset", dataset, "--data-dir", str(tmp_path / "data"), "--views", "2",
+    return main(["train", "--dataset", dataset, "--data-dir", str(tmp_path / "data"), "--views", "3",
                  "--eval-every", "0", "--net", "compact-small", "--no-progress", "--out", str(tmp_path / "run"),
                  *flags])
 
@@ -185,7 +185,7 @@ def test_show_views_draws_canvas_views_and_stereo_pairs(tmp_path, capsys):
     write_norb(tmp_path / "data" / "norb")
     out = tmp_path / "views.png"
     assert main(["show-views", "--dataset", "norb", "--data-dir", str(tmp_path / "data"), "--transform",
-                 "paper-natural", "--views", "2", "--images", "3", "--scale", "1", "--out", str(out)]) == 0
+                 "paper-natural", "--method", "ts-me", "--views", "2", "--images", "3", "--scale", "1", "--out", str(out)]) == 0
     with Image.open(out) as image:
         side = 96 + 2 * 16
         assert image.mode == "L" and image.size == (3 * (side + 2) + 2, 3 * (side + 2) + 2)

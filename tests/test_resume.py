@@ -165,7 +165,7 @@ def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tiny_data_d
 
 def test_nan_loss_names_the_term_and_step_and_keeps_the_good_checkpoint(tiny_data_dir, tmp_path, monkeypatch,
                                                                          capsys):
-    from stochreg.methods import paper as methods  # where the paper's methods call the ME loss
+    from stochreg.methods import combos as methods  # where the default method (ts-me-fixmatch) calls the ME loss
     real = methods.mutual_exclusivity
     steps = {"n": 0}
 

@@ -13,7 +13,7 @@ from stochreg.data import load_dataset
 from stochreg.errors import DataError
 
 CLASSES = ("cat", "dog", "owl")
-TRAIN = ["--iters", "3", "--batch-labelled", "6", "--batch-unlabelled", "4", "--views", "2", "--eval-batch", "16",
+TRAIN = ["--iters", "3", "--batch-labelled", "6", "--batch-unlabelled", "4", "--views", "3", "--eval-batch", "16",
          "--transform", "crop-flip", "--no-progress", "--net", "compact-small"]
 
 

@@ -73,7 +73,23 @@ def test_show_views_draws_each_image_then_its_views(workspace, capsys):
     first = data.train_images[chosen[0], 0].numpy().repeat(2, 0).repeat(2, 1)
     assert np.array_equal(grid[2:58, 2:58], first)  # the first column is the untouched image
     assert not np.array_equal(grid[2:58, 60:116], first)  # a view differs from it
-    assert "3 images (rows), each then its 4 views (digits)" in capsys.readouterr().out
+    assert "3 images (rows), each then its 4 views (digits, the last 1 also strongly augmented)" \
+        in capsys.readouterr().out
+
+
+def test_show_views_draws_the_strong_view_as_training_makes_it(workspace, capsys):
+    """The default method's last view is also strongly augmented: drawn with the same seed, the
+    weak views match those of a method without strong views and the last one does not."""
+    grids = {}
+    for method in ("ts-me-fixmatch", "ts-me"):
+        out = workspace / f"views-{method}.png"
+        assert main(["show-views", "--data-dir", str(workspace / "data"), "--method", method, "--views", "3",
+                     "--images", "2", "--scale", "1", "--out", str(out)]) == 0
+        grids[method] = np.asarray(Image.open(out))
+    weak_columns, last_column = slice(0, 3 * 30 + 2), slice(3 * 30 + 2, 4 * 30 + 2)
+    assert np.array_equal(grids["ts-me-fixmatch"][:, weak_columns], grids["ts-me"][:, weak_columns])
+    assert not np.array_equal(grids["ts-me-fixmatch"][:, last_column], grids["ts-me"][:, last_column])
+    assert "the last 1 also strongly augmented" not in capsys.readouterr().out.splitlines()[-1]
 
 
 def write_test_pngs(workspace: Path) -> tuple[Path, np.ndarray]:
@@ -143,7 +159,7 @@ def test_runs_lists_done_and_stopped_runs(workspace, capsys):
     out = capsys.readouterr().out
     first = next(line for line in out.splitlines() if line.startswith("| first "))
     error = json.loads((workspace / "runs" / "first" / "results.json").read_text())["test_error"]
-    assert "| mnist | ts-me | 20 | 0 | compact-small | done |" in first and f"{100 * error:.2f}%" in first
+    assert "| mnist | ts-me-fixmatch | 20 | 0 | compact-small | done |" in first and f"{100 * error:.2f}%" in first
     assert "| stopped at 30/40 |" in next(line for line in out.splitlines() if line.startswith("| stopped "))
     shutil.rmtree(stopped)
 
@@ -155,5 +171,5 @@ def test_compare_writes_table_and_overlaid_curves(workspace, capsys):
     capsys.readouterr()
     assert main(["compare", str(workspace / "runs" / "first"), str(second), "--out", str(workspace / "cmp")]) == 0
     table = (workspace / "cmp.md").read_text()
-    assert "| ts-me |" in table and "| supervised |" in table and "![test error](cmp.png)" in table
+    assert "| ts-me-fixmatch |" in table and "| supervised |" in table and "![test error](cmp.png)" in table
     assert png_size(workspace / "cmp.png") == (700, 450)

@@ -29,7 +29,8 @@ FLAG_HELP = {
               "DataLoader workers, ahead of the step (for datasets that do not fit in memory)",
     "workers": "DataLoader worker processes decoding images for --stream; 0 = in the training process",
     "method": "supervised, ts, me, ts-me (the paper's method), pi-model, mean-teacher, pseudo-label, fixmatch, "
-              "entropy-min, ts-me-strong, ts-me-anchored or ts-me-fixmatch (see `stochreg list`)",
+              "entropy-min, ts-me-strong, ts-me-anchored or ts-me-fixmatch (the paper's TS + ME over the "
+              "first n-1 views, FixMatch on the last, strongly augmented one; see `stochreg list`)",
     "lambda_u": "weight of the unsupervised term of pi-model, mean-teacher, pseudo-label, fixmatch (also in "
                 "ts-me-fixmatch), entropy-min",
     "lambda_balance": "weight of a class-balance term for any method with unlabelled images: KL(class "
@@ -168,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     views.add_argument("--data-dir")
     views.add_argument("--transform", help="transformation (default: the preset's)")
     views.add_argument("--views", type=int, help="n views per image (default: the preset's)")
+    views.add_argument("--method", help="the method whose views to draw: one with strong views (the default, "
+                                        "ts-me-fixmatch; fixmatch) also augments its last views strongly "
+                                        "(default: the preset's)")
     views.add_argument("--images", type=int, default=8, help="how many images (rows); default 8")
     views.add_argument("--seed", type=int, default=0, help="which images and which random views")
     views.add_argument("--scale", type=int, default=3, help="enlargement factor of each image; default 3")
@@ -310,14 +314,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_show_views(args: argparse.Namespace) -> int:
     from .config import resolve_config
+    from .methods import METHODS
     from .views import show_views
 
     if args.images < 1 or args.scale < 1:
         raise StochregError("--images and --scale must be at least 1")
     cfg = resolve_config(args.preset, args.config, {"dataset": args.dataset, "data_dir": args.data_dir,
-                                                     "transform": args.transform, "views": args.views})
+                                                     "transform": args.transform, "views": args.views,
+                                                     "method": args.method})
     out = show_views(cfg, args.images, args.seed, args.out, args.scale)
-    print(f"wrote {out}: {args.images} images (rows), each then its {cfg.views} views ({cfg.transform})")
+    first_strong = METHODS.get(cfg.method).first_strong_view(cfg.views)
+    strong = "" if first_strong is None else f", the last {cfg.views - first_strong} also strongly augmented"
+    print(f"wrote {out}: {args.images} images (rows), each then its {cfg.views} views ({cfg.transform}{strong})")
     return 0
 
 

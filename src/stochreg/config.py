@@ -33,9 +33,12 @@ class TrainConfig:
     stream: bool = False              # decode training images from disk each step instead of holding them
     workers: int = 4                  # DataLoader worker processes decoding for --stream
     # method and network
-    method: str = "ts-me"
+    # The default method is the paper's TS + ME over 4 weak views plus FixMatch's term on a 5th,
+    # strong view: the best of stochreg's methods on MNIST-100 under the 60-minute CPU budget, by a
+    # rule fixed before the runs (benchmarks/RESULTS.md). `--method ts-me` is the paper's alone.
+    method: str = "ts-me-fixmatch"
     net: str = "compact"
-    views: int = 4                    # n: stochastic passes of each unlabelled image
+    views: int = 5                    # n: stochastic passes of each unlabelled image
     lambda_ts: float = 4.0
     lambda_me: float = 0.1
     lambda_u: float = 1.0             # weight of the other methods' unsupervised term (pi, mt, pl, fixmatch, ent)
@@ -47,7 +50,7 @@ class TrainConfig:
     batch_unlabelled: int = 32
     transform: str = "digits"         # applied to every view and to the labelled images
     # optimisation
-    iters: int = 4000
+    iters: int = 3000                 # the same time as 4,000 steps of ts-me: its step costs 1.35x as much
     optimizer: str = "sgd"            # sgd (momentum, nesterov) or adam
     lr: float = 0.1
     momentum: float = 0.9
@@ -86,8 +89,9 @@ class TrainConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The quick-start recipe (the dataclass defaults): MNIST with 100 labels in about 11 minutes
-    # on 2 CPU cores. Tuned on seed 0 (benchmarks/tuning.md): lambda_TS=4 beat 1, the compact net
-    # beat its half-width version at equal wall time, EMA weights for evaluation.
+    # on 2 CPU cores. Tuned for ts-me on seed 0 (benchmarks/tuning.md): lambda_TS=4 beat 1, the
+    # compact net beat its half-width version at equal wall time, EMA weights for evaluation;
+    # then ts-me-fixmatch (views=5: 4 weak + 1 strong) replaced ts-me by the 60-minute table's rule.
     "default": {},
     # The authors' released configuration for MNIST (method.md): FMP net, n=5, lambda_TS=1,
     # lambda_ME=0.1, 50 unlabelled + 50 labelled per batch, lr 0.003*exp(-0.01*epoch), momentum
@@ -189,7 +193,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if method.needs_teacher and cfg.ema <= 0:
         raise UsageError(f"method {cfg.method} needs a teacher: the EMA of the weights (--ema > 0, e.g. 0.99)")
     if cfg.views < method.min_views:
-        raise UsageError(f"method {cfg.method} compares passes and needs views >= {method.min_views}, got {cfg.views}")
+        strong = method.first_strong_view(method.min_views)
+        why = f" ({strong} weak and {method.min_views - strong} strong)" if strong is not None and strong > 0 else ""
+        raise UsageError(f"method {cfg.method} compares passes and needs views >= {method.min_views}{why}, "
+                         f"got {cfg.views}")
     if cfg.optimizer not in ("sgd", "adam"):
         raise UsageError(f"unknown optimizer {cfg.optimizer!r}; choose one of: adam, sgd")
     if cfg.schedule not in ("cosine", "exp", "constant"):

@@ -2,6 +2,8 @@
 made exactly as training makes them, to check that the transformations keep the class.
 
 Row i shows image i, then its n views; the images are enlarged ``scale`` times (nearest pixel).
+For a method with strong views (ts-me-fixmatch, the default, and fixmatch...) the last views are
+also strongly augmented (RandAugment-style), as training makes them.
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from .config import TrainConfig
 from .data import load_dataset
 from .evaluate import images_to_float
 from .images import write_png
+from .methods import METHODS
+from .randaugment import RandAugment
 from .transforms import TRANSFORMS
 
 PAD = 2  # pixels of grey between cells
@@ -42,6 +46,10 @@ def show_views(cfg: TrainConfig, count: int, seed: int, out: str | Path, scale: 
     originals = data.train_images[chosen]
     transform = TRANSFORMS.get(cfg.transform)
     views = transform(images_to_float(originals).repeat(cfg.views, 1, 1, 1), gen)  # view-major, as in training
+    first_strong = METHODS.get(cfg.method).first_strong_view(cfg.views)
+    if first_strong is not None:  # the method's last views: weak, then also strongly augmented
+        rows = first_strong * len(originals)
+        views = torch.cat([views[:rows], RandAugment()(views[rows:], gen)])
     # a transformation with a canvas enlarges the views: the originals are shown on the same canvas
     originals = torch.nn.functional.pad(originals, (transform.canvas,) * 4)
     views = (views.clamp(0, 1) * 255).round().to(torch.uint8).view(cfg.views, *originals.shape)
