@@ -157,6 +157,14 @@ def row_results(table: str, row: str) -> list[Path]:
     return [p for _, p in sorted(matches)]
 
 
+def wall_time_cell(minutes: list[float]) -> str:
+    """The mean wall time of a row's runs, or their range where the runs differ by more than the
+    machine's usual noise (runs of one row made on machines of different speed)."""
+    if len(minutes) > 1 and max(minutes) > 1.4 * min(minutes):
+        return f"{min(minutes):.1f}-{max(minutes):.1f} min"
+    return f"{statistics.mean(minutes):.1f} min"
+
+
 def write_table(table: str) -> Path:
     description, _, rows, _ = TABLES[table]
     lines = [f"# Table `{table}`", "", description, "",
@@ -177,7 +185,7 @@ def write_table(table: str) -> Path:
         spread = f" +- {std:.2f}" if len(errors) > 1 else " (one seed)"
         lines.append(f"| {row} | {len(runs)} | {statistics.mean(errors):.2f}%{spread} | "
                      + ", ".join(f"s{r['seed']}: {e:.2f}%" for r, e in zip(runs, errors))
-                     + f" | {statistics.mean(minutes):.1f} min |")
+                     + f" | {wall_time_cell(minutes)} |")
     notes = [f"- {p.stem}: {json.loads(p.read_text())['note']}" for p in sorted((RESULTS / table).glob("*.json"))
              if "note" in json.loads(p.read_text())]
     if notes:
@@ -186,7 +194,9 @@ def write_table(table: str) -> Path:
     lines += ["", f"![test error against steps, mean over seeds]({table}.png)", "",
               "Rows with fewer seeds are partial: the rest are still to run (`--only-seeds`).",
               f"Machine: {'; '.join(sorted(machines))}. Commits: {', '.join(sorted(commits))}. "
-              "Wall times vary by up to 40% with the load of other users of this shared machine.",
+              "Wall times vary by up to 40% with the load of other users of the machine, and more between the "
+              "machines that sessions were given (a run's note says so where that matters; the step counts, "
+              "not the wall times, fix each run's budget).",
               f"Rerun: `python benchmarks/accuracy.py {table}` (one JSON per run in `results/{table}/`, "
               "each with its exact command)."]
     path = RESULTS / f"{table}.md"

@@ -50,3 +50,11 @@ def test_the_60_minute_rows_scale_the_15_minute_rows_alike():
         assert (cfg.method, cfg.views, cfg.lambda_u) == (short[row].method, short[row].views, short[row].lambda_u)
         assert cfg.iters == pytest.approx(short[row].iters * factor, abs=50)
         assert cfg.rampup_iters == 2000
+
+
+def test_a_row_run_on_machines_of_different_speed_shows_its_range_of_wall_times():
+    """A row whose seeds ran on a 2.3x faster machine must not report one misleading mean."""
+    module = load_benchmark("accuracy")
+    assert module.wall_time_cell([8.2, 18.7, 17.9]) == "8.2-18.7 min"
+    assert module.wall_time_cell([16.0, 17.0, 18.0]) == "17.0 min"
+    assert module.wall_time_cell([13.9]) == "13.9 min"

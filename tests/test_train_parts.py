@@ -87,3 +87,16 @@ def test_foreach_optimiser_gives_bitwise_the_same_weights_as_the_loop(optimizer)
         weights.append([p.detach().clone() for p in model.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*weights))
     assert not any(torch.equal(a, b) for a, b in zip(weights[0], initial))  # the steps did move every weight
+
+
+def test_the_machine_description_names_the_cpu_model(tmp_path, monkeypatch):
+    """Two 2-core machines ran the benchmarks 2.3x apart in speed: the record must tell them apart."""
+    from stochreg import train
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n\n"
+                       "processor\t: 1\nmodel name\t: AMD EPYC 7B13\n")
+    assert train.cpu_model_name(cpuinfo) == "AMD EPYC 7B13"
+    assert train.cpu_model_name(tmp_path / "missing") is None
+    monkeypatch.setattr(train, "cpu_model_name", lambda: "AMD EPYC 7B13")
+    assert " CPU (AMD EPYC 7B13), " in train.machine_description(torch.device("cpu"))

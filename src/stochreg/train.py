@@ -77,11 +77,25 @@ def source_commit() -> str | None:
         return None
 
 
+def cpu_model_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The CPU's model name from /proc/cpuinfo (Linux), so that wall times measured on two
+    machines of the same core count are not read as one machine's."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip() or None
+    except OSError:
+        pass
+    return None
+
+
 def machine_description(device: torch.device, world_size: int = 1) -> str:
     if device.type == "cuda":
         what = f"{torch.cuda.get_device_name(device)}"
     else:
-        what = f"{platform.machine()} CPU, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+        model = cpu_model_name()
+        what = (f"{platform.machine()} CPU{f' ({model})' if model else ''}, {os.cpu_count()} cores, "
+                f"{torch.get_num_threads()} torch threads")
     return what + (f"; {world_size} processes (torchrun)" if world_size > 1 else "")
 
 
