@@ -29,24 +29,26 @@ def time_to_accuracy_section() -> list[str]:
     """One table per measured recipe (results/time_to_accuracy-METHOD.json), the default's first."""
     default = TrainConfig.method
     lines = ["## Time to accuracy", "",
-             "Minutes of this machine until the logged test error (seed 0) first reaches 2% and 1%, from "
+             "Minutes of the 2-core machine named above each table until the logged test error (seed 0) first "
+             "reaches 2% and 1%, from "
              "the run's own log (evaluations every 100 steps; training time excludes the time spent on "
              f"those evaluations): the default recipe ({default}), then the recipes measured before it.", "",
              "Rerun: `python benchmarks/time_to_accuracy.py` (another recipe: `--method M --views N --iters K`)", ""]
-    paths = sorted(RESULTS.glob("time_to_accuracy-*.json"), key=lambda p: (p.stem != f"time_to_accuracy-{default}", p.name))
-    if not paths:
+    reports = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("time_to_accuracy-*.json"))]
+    if not reports:
         return lines + ["(not measured yet)", ""]
-    for path in paths:
-        report = json.loads(path.read_text())
-        method = path.stem.removeprefix("time_to_accuracy-")
-        lines += [f"**{method}**" + (" (the default recipe)" if method == default else ""), "",
+    # The default's measurements first; one recipe may have been measured on several machines.
+    for report in sorted(reports, key=lambda r: r["method"] != default):
+        method = report["method"]
+        lines += [f"**{method}**" + (" (the default recipe)" if method == default else "")
+                  + f", on {report['machine']}", "",
                   "| target | step | training minutes | wall minutes (with evaluations) |", "|---|---|---|---|"]
         for target, hit in report["targets"].items():
             lines.append(f"| {target} | " + (f"{hit['step']} | {hit['train_minutes']} | {hit['wall_minutes']} |"
                                              if hit else "not reached | - | - |"))
         lines += [""] + ([report["note"][0].upper() + report["note"][1:] + "."] if "note" in report else [])
-        lines += [f"Final test error {100 * report['final_test_error']:.2f}%. Machine: {report['machine']}; "
-                  f"commit {report['commit']}; command `{report['command']}`.", ""]
+        lines += [f"Final test error {100 * report['final_test_error']:.2f}%; commit {report['commit']}; "
+                  f"command `{report['command']}`.", ""]
     return lines
 
 

@@ -39,3 +39,19 @@ def test_time_to_accuracy_reads_the_first_crossing(tmp_path):
     found = module.crossings(records)
     assert found["2%"] == {"step": 200, "test_error": 0.019, "wall_minutes": 1.05, "train_minutes": 0.95}
     assert found["1%"] is None
+
+
+def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_path, monkeypatch):
+    """Time to accuracy depends on the machine: each measurement keeps its own, the default's first."""
+    module = load_benchmark("results_page")
+    monkeypatch.setattr(module, "RESULTS", tmp_path)
+    hit = {"step": 1200, "test_error": 0.0195, "wall_minutes": 5.7, "train_minutes": 5.1}
+    for name, method, machine in (("ts-me", "ts-me", "old CPU"), ("ts-me-fixmatch", "ts-me-fixmatch", "old CPU"),
+                                  ("ts-me-fixmatch-epyc", "ts-me-fixmatch", "CPU (AMD EPYC)")):
+        (tmp_path / f"time_to_accuracy-{name}.json").write_text(json.dumps(
+            {"targets": {"2%": hit, "1%": None}, "method": method, "command": "stochreg train", "eval_every": 100,
+             "final_test_error": 0.0129, "commit": "abc", "machine": machine}))
+    headings = [line for line in module.time_to_accuracy_section() if line.startswith("**")]
+    assert sorted(headings[:2]) == ["**ts-me-fixmatch** (the default recipe), on CPU (AMD EPYC)",
+                                    "**ts-me-fixmatch** (the default recipe), on old CPU"]
+    assert headings[2:] == ["**ts-me**, on old CPU"]
