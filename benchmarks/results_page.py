@@ -87,10 +87,10 @@ def main() -> int:
                            "([method_costs.json](results/method_costs.json), `python benchmarks/method_costs.py`). "
                            "Each method's usual settings, untuned here. Every row has its three splits: "
                            "ts-me-fixmatch has the lowest mean (1.41%), then ts-me (1.50%) and TS alone "
-                           "(1.56%); every method is worst on seed 1, whose labelled sevens include no "
-                           "crossed seven; symmetric TS across weak and strong views (ts-me-strong) "
-                           "collapses on every split. The best method under the 60-minute budget is named "
-                           "by the table above.")
+                           "(1.56%); every semi-supervised method that does not collapse is worst on seed 1, "
+                           "whose labelled sevens include no crossed seven; symmetric TS across weak and strong "
+                           "views (ts-me-strong) collapses on every split. The best method under the "
+                           "60-minute budget is named by the table above.")
     lines += time_to_accuracy_section()
     lines += table_section("Speed of the training step", "speed", "python benchmarks/speed.py",
                            "a: the network's own supervised step on the same number of images; b: stochreg's "
