@@ -187,7 +187,16 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     device = pick_device(cfg.device, local_rank)
     dist = init_distributed(device)
     try:
-        return _train(cfg, Path(out_dir), overwrite, progress, log, dataset, resume, tensorboard, device, dist)
+        try:
+            results = _train(cfg, Path(out_dir), overwrite, progress, log, dataset, resume, tensorboard, device, dist)
+        except Stopped:
+            dist.barrier()  # every rank stops at the same agreed step: tear down together (below)
+            raise
+        # The other ranks wait here while rank 0 evaluates and writes the run's files: a rank that
+        # tore its gloo connections down while rank 0 still held them aborted now and then
+        # ("terminate called without an active exception", SIGABRT at exit).
+        dist.barrier()
+        return results
     finally:
         close_distributed(dist)
 
