@@ -26,7 +26,7 @@ def table_section(title: str, name: str, command: str, intro: str) -> list[str]:
 
 
 def time_to_accuracy_section() -> list[str]:
-    """One table per measured recipe (results/time_to_accuracy-METHOD.json), the default's first."""
+    """One table per measurement (results/time_to_accuracy-*.json: a recipe, on one machine), the default's first."""
     default = TrainConfig.method
     lines = ["## Time to accuracy", "",
              "Minutes of the 2-core machine named above each table until the logged test error (seed 0) first "
@@ -85,9 +85,8 @@ def main() -> int:
                            "Every method of stochreg (issue 7), about 15 minutes a run on this machine: each row's "
                            "step count fills the budget given its per-step cost "
                            "([method_costs.json](results/method_costs.json), `python benchmarks/method_costs.py`). "
-                           "Each method's usual settings, untuned here. Every row has its three splits: "
-                           "ts-me-fixmatch has the lowest mean (1.41%), then ts-me (1.50%) and TS alone "
-                           "(1.56%); every semi-supervised method that does not collapse is worst on seed 1, "
+                           "Each method's usual settings, untuned here. Every row has its three splits; "
+                           "every semi-supervised method that does not collapse is worst on seed 1, "
                            "whose labelled sevens include no crossed seven; symmetric TS across weak and strong "
                            "views (ts-me-strong) collapses on every split. The best method under the "
                            "60-minute budget is named by the table above.")
