@@ -50,7 +50,10 @@ class TrainConfig:
     batch_unlabelled: int = 32
     transform: str = "digits"         # applied to every view and to the labelled images
     # optimisation
-    iters: int = 3000                 # the same time as 4,000 steps of ts-me: its step costs 1.35x as much
+    # about 12 minutes on the 2-core AMD EPYC machine of sessions 10-11 (0.12 s/step), within the
+    # quick start's 15; 3,000 steps took as long on the slower machine of sessions 1-9 but never
+    # reached 1% test error (benchmarks/tuning.md, run O)
+    iters: int = 6000
     optimizer: str = "sgd"            # sgd (momentum, nesterov) or adam
     lr: float = 0.1
     momentum: float = 0.9
