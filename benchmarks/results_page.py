@@ -26,8 +26,16 @@ def table_section(title: str, name: str, command: str, intro: str) -> list[str]:
 
 
 def time_to_accuracy_section() -> list[str]:
-    """One table per measurement (results/time_to_accuracy-*.json: a recipe, on one machine), the default's first."""
+    """One table per measurement (results/time_to_accuracy-*.json: a recipe, on one machine), the default's first.
+
+    The default recipe is the default method at the default step count: a measurement of the same
+    method with other steps (an earlier default) is another recipe.
+    """
     default = TrainConfig.method
+
+    def is_default(report: dict) -> bool:
+        return report["method"] == default and report["iters"] == TrainConfig.iters
+
     lines = ["## Time to accuracy", "",
              "Minutes of the 2-core machine named above each table until the logged test error (seed 0) first "
              "reaches 2% and 1%, from "
@@ -38,10 +46,9 @@ def time_to_accuracy_section() -> list[str]:
     if not reports:
         return lines + ["(not measured yet)", ""]
     # The default's measurements first; one recipe may have been measured on several machines.
-    for report in sorted(reports, key=lambda r: r["method"] != default):
-        method = report["method"]
-        lines += [f"**{method}**" + (" (the default recipe)" if method == default else "")
-                  + f", on {report['machine']}", "",
+    for report in sorted(reports, key=lambda r: not is_default(r)):
+        lines += [f"**{report['method']}**, {report['iters']:,} steps"
+                  + (" (the default recipe)" if is_default(report) else "") + f", on {report['machine']}", "",
                   "| target | step | training minutes | wall minutes (with evaluations) |", "|---|---|---|---|"]
         for target, hit in report["targets"].items():
             lines.append(f"| {target} | " + (f"{hit['step']} | {hit['train_minutes']} | {hit['wall_minutes']} |"

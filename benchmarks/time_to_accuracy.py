@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, "-m", "stochreg", *cmd[1:]], check=True)
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     results = json.loads((run_dir / "results.json").read_text())
-    report = {"targets": crossings(records), "method": results["method"], "command": command or results["command"],
+    report = {"targets": crossings(records), "method": results["method"], "iters": results["iters"],
+              "command": command or results["command"],
               "eval_every": args.eval_every, "final_test_error": results["test_error"],
               "commit": results["commit"], "machine": results["machine"],
               "curve": [r for r in records if "test_error" in r]}

@@ -42,16 +42,22 @@ def test_time_to_accuracy_reads_the_first_crossing(tmp_path):
 
 
 def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_path, monkeypatch):
-    """Time to accuracy depends on the machine: each measurement keeps its own, the default's first."""
+    """Time to accuracy depends on the machine: each measurement keeps its own, the default's
+    first; the default's method at another step count (an earlier default) is another recipe."""
+    from stochreg.config import TrainConfig
     module = load_benchmark("results_page")
     monkeypatch.setattr(module, "RESULTS", tmp_path)
     hit = {"step": 1200, "test_error": 0.0195, "wall_minutes": 5.7, "train_minutes": 5.1}
-    for name, method, machine in (("ts-me", "ts-me", "old CPU"), ("ts-me-fixmatch", "ts-me-fixmatch", "old CPU"),
-                                  ("ts-me-fixmatch-epyc", "ts-me-fixmatch", "CPU (AMD EPYC)")):
+    steps = TrainConfig.iters
+    for name, method, iters, machine in (("ts-me", "ts-me", 4000, "old CPU"),
+                                         ("ts-me-fixmatch", "ts-me-fixmatch", steps, "old CPU"),
+                                         ("ts-me-fixmatch-epyc", "ts-me-fixmatch", steps, "CPU (AMD EPYC)"),
+                                         ("ts-me-fixmatch-half", "ts-me-fixmatch", steps // 2, "CPU (AMD EPYC)")):
         (tmp_path / f"time_to_accuracy-{name}.json").write_text(json.dumps(
-            {"targets": {"2%": hit, "1%": None}, "method": method, "command": "stochreg train", "eval_every": 100,
-             "final_test_error": 0.0129, "commit": "abc", "machine": machine}))
+            {"targets": {"2%": hit, "1%": None}, "method": method, "iters": iters, "command": "stochreg train",
+             "eval_every": 100, "final_test_error": 0.0129, "commit": "abc", "machine": machine}))
     headings = [line for line in module.time_to_accuracy_section() if line.startswith("**")]
-    assert sorted(headings[:2]) == ["**ts-me-fixmatch** (the default recipe), on CPU (AMD EPYC)",
-                                    "**ts-me-fixmatch** (the default recipe), on old CPU"]
-    assert headings[2:] == ["**ts-me**, on old CPU"]
+    assert sorted(headings[:2]) == [f"**ts-me-fixmatch**, {steps:,} steps (the default recipe), on CPU (AMD EPYC)",
+                                    f"**ts-me-fixmatch**, {steps:,} steps (the default recipe), on old CPU"]
+    assert sorted(headings[2:]) == ["**ts-me**, 4,000 steps, on old CPU",
+                                    f"**ts-me-fixmatch**, {steps // 2:,} steps, on CPU (AMD EPYC)"]
