@@ -59,7 +59,8 @@ def launch(workdir, *args, processes: int = 2, script: str | None = None, **pope
         command = [*TORCHRUN, "--nproc_per_node", str(processes), *target, *args]
     else:
         command = [sys.executable, *target, *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # faulthandler: a rank that aborts (SIGABRT, SIGSEGV) prints where each of its threads was
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, **popen)
 

@@ -21,6 +21,7 @@ What is global and what is per rank (docs/distributed.md):
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -123,5 +124,13 @@ def init_distributed(device: torch.device, timeout_minutes: float = 30) -> Distr
 
 
 def close_distributed(ctx: Distributed) -> None:
+    """Destroys the process group while the interpreter is fully alive.
+
+    Objects that hold the group (DistributedDataParallel's reducer, finished gloo work) and sit
+    in reference cycles are collected first: left to interpreter shutdown, freeing them can need
+    the GIL from a gloo thread when it is no longer there, which aborts a rank (SIGABRT) after
+    training has finished (the mechanism pytorch/pytorch#179291 describes).
+    """
     if ctx.active and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
