@@ -66,14 +66,14 @@ def main() -> int:
              "final model (its EMA weights), never the best value seen during training.", ""]
     lines += table_section("MNIST, 100 labels: the quick-start recipe", "mnist100",
                            "python benchmarks/accuracy.py mnist100",
-                           "The default recipe (`make train`: ts-me-fixmatch, 3,000 steps), about 12 minutes a "
-                           "run on 2 CPU cores, and at the same cost per run (n=4, 4,000 steps, the default "
+                           "The default recipe (`make train`: ts-me-fixmatch, 6,000 steps), about 12 minutes a "
+                           "run on the 2-core AMD EPYC machine of sessions 10-11. Beside it the same method at "
+                           "3,000 steps (the default until session 11, about 13 minutes a run on the slower "
+                           "machine of sessions 1-9) and at that cost per run (n=4, 4,000 steps, the default "
                            "until ts-me-fixmatch replaced it) the paper's method and its ablation (each loss "
-                           "alone, and neither). The default switched by the 60-minute table's rule (below). "
-                           "Decided after its seed 0 here (1.29%, against ts-me's 1.04%) and before its seeds "
-                           "1 and 2 ran: it stays the default whatever they give, since the rule names the "
-                           "default by the 60-minute budget; this table reports what the switch gains or "
-                           "costs at the quick-start budget.")
+                           "alone, and neither). The default switched method by the 60-minute table's rule "
+                           "(below), and step count when the faster machine left the 3,000 steps short of 1% "
+                           "([tuning.md](tuning.md), run O).")
     lines += table_section("MNIST, 100 labels: the 60-minute CPU recipe", "mnist100-60min",
                            "python benchmarks/accuracy.py mnist100-60min",
                            "ts-me with four times the steps of the default recipe, and the leaders of the methods "
