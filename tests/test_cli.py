@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 
 from stochreg.cli import main
@@ -118,6 +119,33 @@ def test_one_forward_pass_per_step(tiny_data_dir, tmp_path, monkeypatch):
                  *TINY]) == 0
     step_calls = [n for n in calls if n != 50]  # evaluation batches are 50 test images
     assert step_calls == [10 + 3 * 8] * 12      # 10 labelled + 3 views x 8 unlabelled, 12 steps
+
+
+def test_bf16_runs_the_training_forward_passes_in_bfloat16_and_still_learns(tiny_data_dir, tmp_path, monkeypatch):
+    """--precision bf16: the training forward passes compute in bfloat16; the weights, the
+    checkpoint and the evaluation stay float32; the run learns the tiny problem as fp32 does."""
+    import stochreg.learner as training
+    from stochreg.checkpoint import load_checkpoint
+    dtypes = []
+    original = training.build_net
+
+    def recording_net(*args):
+        net = original(*args)
+        net.register_forward_hook(lambda module, inputs, output: dtypes.append((len(inputs[0]), output.dtype)))
+        return net
+
+    monkeypatch.setattr(training, "build_net", recording_net)
+    out = tmp_path / "run"
+    assert main(["train", "--data-dir", str(tiny_data_dir), "--labels", "50", "--out", str(out), "--iters", "60",
+                 "--batch-labelled", "25", "--batch-unlabelled", "16", "--views", "3", "--eval-every", "0",
+                 "--transform", "none", "--lr", "0.05", "--no-progress", "--precision", "bf16"]) == 0
+    train_passes = {dtype for n, dtype in dtypes if n == 25 + 3 * 16}
+    eval_passes = {dtype for n, dtype in dtypes if n != 25 + 3 * 16}
+    assert train_passes == {torch.bfloat16} and eval_passes == {torch.float32}
+    assert all(w.dtype == torch.float32 for w in load_checkpoint(out / "checkpoint.pt")["model"].values()
+               if w.is_floating_point())
+    assert json.loads((out / "results.json").read_text())["test_error"] < 0.5  # chance is 0.9
+    assert yaml.safe_load((out / "config.yaml").read_text())["precision"] == "bf16"
 
 
 def test_tta_passes_sets_the_reported_error_and_keeps_the_single_pass_one(tiny_data_dir, tmp_path, capsys):

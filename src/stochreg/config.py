@@ -62,6 +62,9 @@ class TrainConfig:
     lr_decay: float = 0.01            # per epoch, for schedule=exp
     warmup_iters: int = 0
     ema: float = 0.995                # EMA decay of the weights used for evaluation; 0 = off
+    # bf16: forward passes under bfloat16 autocast (weights, optimiser, losses and evaluation stay
+    # float32); pays where the hardware computes bf16 natively (benchmarks/results/speed.md)
+    precision: str = "fp32"
     # evaluation (logged only: the result is always the final model)
     eval_every: int = 500
     eval_batch: int = 1000
@@ -202,6 +205,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
                          f"got {cfg.views}")
     if cfg.optimizer not in ("sgd", "adam"):
         raise UsageError(f"unknown optimizer {cfg.optimizer!r}; choose one of: adam, sgd")
+    if cfg.precision not in ("fp32", "bf16"):
+        raise UsageError(f"unknown precision {cfg.precision!r}; choose fp32 or bf16")
     if cfg.schedule not in ("cosine", "exp", "constant"):
         raise UsageError(f"unknown schedule {cfg.schedule!r}; choose one of: constant, cosine, exp")
     return cfg

@@ -152,6 +152,9 @@ class Learner:
         self.local_unlabelled = cfg.batch_unlabelled // dist.world_size
         self.view_rows = self._view_rows() if dist.world_size > 1 else None
         self.forward_model = self._wrap(self.model) if dist.active else self.model
+        if cfg.precision == "bf16" and device.type not in ("cpu", "cuda"):
+            raise UsageError(f"--precision bf16 runs on CPUs and CUDA GPUs, not on {device.type}")
+        self.bf16 = cfg.precision == "bf16"
         self.prefetcher = None
         self.strong = RandAugment() if self.method.strong_views else None
         if self.strong is not None:  # rows from here on (labelled, then view-major blocks) are strong views
@@ -184,6 +187,10 @@ class Learner:
         """The weights the result is reported with: the EMA when on, else the model itself."""
         return self.ema.module if self.ema is not None else self.model
 
+    def autocast(self):
+        """The forward passes' precision context: bfloat16 autocast with --precision bf16."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
     def step(self, step: int) -> tuple[dict[str, torch.Tensor], float]:
         """One optimisation step; returns the loss terms (tensors, not synchronised) and the lr."""
         cfg, n = self.cfg, self.cfg.views
@@ -197,7 +204,9 @@ class Learner:
             batch.append(images_to_float(images_ulb).repeat(n, 1, 1, 1))
         x = self.transform_views(torch.cat(batch)).contiguous(memory_format=self.memory_format)
         # --- one forward pass over labelled and unlabelled views together ---
-        logits = self.forward_model(x)
+        with self.autocast():
+            logits = self.forward_model(x)
+        logits = logits.float()  # the losses in float32 whatever the forward pass ran in
         losses = {"ce": F.cross_entropy(logits[:len(idx_lb)], self.labels[idx_lb])}
         loss = losses["ce"]
         if self.method.uses_unlabelled:
@@ -206,7 +215,8 @@ class Learner:
             if self.method.needs_teacher:  # the EMA weights on the same views, with their own noise, no gradient
                 with torch.no_grad():
                     self.ema.module.train()
-                    teacher_logits = self.ema.module(x[len(idx_lb):]).view(shape)
+                    with self.autocast():
+                        teacher_logits = self.ema.module(x[len(idx_lb):]).float().view(shape)
                     self.ema.module.eval()
             outputs = Outputs(logits[len(idx_lb):].view(shape), teacher_logits, cfg.threshold)
             weight = unsupervised_weight(cfg, step)
