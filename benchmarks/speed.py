@@ -34,7 +34,6 @@ import shlex
 import statistics
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -76,8 +75,12 @@ class Bare:
         self.x = torch.rand(total, *shape, device=device).contiguous(memory_format=layout)
         self.y = torch.randint(0, 10, (total,), device=device)
 
+        self.bf16 = cfg.precision == "bf16"
+
     def __call__(self, step: int) -> None:
-        loss = F.cross_entropy(self.model(self.x), self.y)
+        with torch.autocast(self.x.device.type, dtype=torch.bfloat16, enabled=self.bf16):  # as the learner's
+            logits = self.model(self.x)
+        loss = F.cross_entropy(logits.float(), self.y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -169,24 +172,24 @@ def measure(net: str, shape_name: str, device, views: int, batch_ulb: int, batch
             naive: bool = True, variant: str | None = None) -> dict:
     shape = SHAPES[shape_name]
     transform = "digits" if shape_name == "digits" else "crop-flip"
+    # bf16: the learner's own --precision bf16 (forward passes only, as training runs them) and
+    # the same autocast around the bare step's forward pass
     cfg = resolve_config(overrides={"net": net, "views": views, "batch_unlabelled": batch_ulb,
-                                    "batch_labelled": batch_lb, "transform": transform, "method": "ts-me"})
+                                    "batch_labelled": batch_lb, "transform": transform, "method": "ts-me",
+                                    "precision": "bf16" if variant == "bf16" else "fp32"})
     total = batch_lb + views * batch_ulb
     torch.manual_seed(0)
     runners = {"a": Bare(cfg, shape, device, total), "b": Full(cfg, shape, device)}
     if naive:
         runners["c"] = Naive(cfg, shape, device)
-    context = nullcontext()
     if variant == "compile":
         runners["a"].model = torch.compile(runners["a"].model)
-        runners["b"].learner.model = torch.compile(runners["b"].learner.model)
-    elif variant == "bf16":
-        context = torch.autocast(device.type, dtype=torch.bfloat16)
+        # the learner's step calls forward_model (the DDP wrapper under torchrun, else the model)
+        runners["b"].learner.forward_model = torch.compile(runners["b"].learner.forward_model)
     elif variant == "sgd-loop":  # the optimiser's per-parameter Python loop, torch's CPU default
         for runner in (runners["a"], runners["b"].learner):
             runner.optimizer = make_optimizer(cfg, runner.model, foreach=False)
-    with context:
-        seconds, peak = time_interleaved(runners, device, args.warmup, args.steps, args.rounds)
+    seconds, peak = time_interleaved(runners, device, args.warmup, args.steps, args.rounds)
     flops = step_flops(cfg, shape, total)
     row = {"net": net, "input": shape_name, "shape": list(shape), "views": views, "batch_labelled": batch_lb,
            "batch_unlabelled": batch_ulb, "images_per_step": total, "variant": variant or "default",
