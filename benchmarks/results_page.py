@@ -28,13 +28,17 @@ def table_section(title: str, name: str, command: str, intro: str) -> list[str]:
 def time_to_accuracy_section() -> list[str]:
     """One table per measurement (results/time_to_accuracy-*.json: a recipe, on one machine), the default's first.
 
-    The default recipe is the default method at the default step count: a measurement of the same
-    method with other steps (an earlier default) is another recipe.
+    The default recipe is the default method at the default step count and precision: a
+    measurement of the same method with other steps (an earlier default) or in bf16 is another recipe.
     """
     default = TrainConfig.method
 
+    def precision(report: dict) -> str:
+        return report.get("precision", "fp32")  # measurements before --precision existed ran in float32
+
     def is_default(report: dict) -> bool:
-        return report["method"] == default and report["iters"] == TrainConfig.iters
+        return (report["method"], report["iters"], precision(report)) == (default, TrainConfig.iters,
+                                                                           TrainConfig.precision)
 
     lines = ["## Time to accuracy", "",
              "Minutes of the 2-core machine named above each table until the logged test error (seed 0) first "
@@ -48,6 +52,7 @@ def time_to_accuracy_section() -> list[str]:
     # The default's measurements first; one recipe may have been measured on several machines.
     for report in sorted(reports, key=lambda r: not is_default(r)):
         lines += [f"**{report['method']}**, {report['iters']:,} steps"
+                  + (f", {precision(report)}" if precision(report) != TrainConfig.precision else "")
                   + (" (the default recipe)" if is_default(report) else "") + f", on {report['machine']}", "",
                   "| target | step | training minutes | wall minutes (with evaluations) |", "|---|---|---|---|"]
         for target, hit in report["targets"].items():

@@ -52,12 +52,16 @@ def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_
     for name, method, iters, machine in (("ts-me", "ts-me", 4000, "old CPU"),
                                          ("ts-me-fixmatch", "ts-me-fixmatch", steps, "old CPU"),
                                          ("ts-me-fixmatch-epyc", "ts-me-fixmatch", steps, "CPU (AMD EPYC)"),
-                                         ("ts-me-fixmatch-half", "ts-me-fixmatch", steps // 2, "CPU (AMD EPYC)")):
-        (tmp_path / f"time_to_accuracy-{name}.json").write_text(json.dumps(
-            {"targets": {"2%": hit, "1%": None}, "method": method, "iters": iters, "command": "stochreg train",
-             "eval_every": 100, "final_test_error": 0.0129, "commit": "abc", "machine": machine}))
+                                         ("ts-me-fixmatch-half", "ts-me-fixmatch", steps // 2, "CPU (AMD EPYC)"),
+                                         ("ts-me-fixmatch-bf16", "ts-me-fixmatch", steps, "CPU (AMD EPYC)")):
+        report = {"targets": {"2%": hit, "1%": None}, "method": method, "iters": iters, "command": "stochreg train",
+                  "eval_every": 100, "final_test_error": 0.0129, "commit": "abc", "machine": machine}
+        if name.endswith("bf16"):
+            report["precision"] = "bf16"  # the others predate the field: float32
+        (tmp_path / f"time_to_accuracy-{name}.json").write_text(json.dumps(report))
     headings = [line for line in module.time_to_accuracy_section() if line.startswith("**")]
     assert sorted(headings[:2]) == [f"**ts-me-fixmatch**, {steps:,} steps (the default recipe), on CPU (AMD EPYC)",
                                     f"**ts-me-fixmatch**, {steps:,} steps (the default recipe), on old CPU"]
     assert sorted(headings[2:]) == ["**ts-me**, 4,000 steps, on old CPU",
-                                    f"**ts-me-fixmatch**, {steps // 2:,} steps, on CPU (AMD EPYC)"]
+                                    f"**ts-me-fixmatch**, {steps // 2:,} steps, on CPU (AMD EPYC)",
+                                    f"**ts-me-fixmatch**, {steps:,} steps, bf16, on CPU (AMD EPYC)"]
