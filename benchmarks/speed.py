@@ -209,7 +209,8 @@ def measure(net: str, shape_name: str, device, views: int, batch_ulb: int, batch
 
 def write_markdown(report: dict, path: Path) -> None:
     lines = [f"# Speed of the training step ({report['machine']})", "",
-             f"Command: `{report['command']}`. Commit {report['commit']}, torch {report['torch']}, "
+             f"Machine: {report['machine']}. Command: `{report['command']}`. Commit {report['commit']}, "
+             f"torch {report['torch']}, "
              f"{report['threads']} threads. Images per second count every view; b/a = network's own "
              "step time / full TS+ME step time (1.0 = the machinery is free).", "",
              "| net | input | n | batch (lb + n x ulb) | variant | a: bare img/s | b: TS+ME img/s | c: naive img/s "
