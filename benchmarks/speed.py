@@ -43,7 +43,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from stochreg.config import resolve_config
 from stochreg.data import Dataset
 from stochreg.evaluate import images_to_float
-from stochreg.learner import Learner, make_optimizer
+from stochreg.learner import Learner, forward_precision, make_optimizer
 from stochreg.nets import NETS, build_net, preferred_memory_format
 from stochreg.train import machine_description, pick_device, source_commit
 from stochreg.transforms import TRANSFORMS
@@ -74,11 +74,10 @@ class Bare:
         self.optimizer = make_optimizer(cfg, self.model)
         self.x = torch.rand(total, *shape, device=device).contiguous(memory_format=layout)
         self.y = torch.randint(0, 10, (total,), device=device)
-
-        self.bf16 = cfg.precision == "bf16"
+        self.precision = cfg.precision
 
     def __call__(self, step: int) -> None:
-        with torch.autocast(self.x.device.type, dtype=torch.bfloat16, enabled=self.bf16):  # as the learner's
+        with forward_precision(self.x.device, self.precision):  # as the learner runs its forward passes
             logits = self.model(self.x)
         loss = F.cross_entropy(logits.float(), self.y)
         self.optimizer.zero_grad(set_to_none=True)

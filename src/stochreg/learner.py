@@ -36,6 +36,11 @@ from .resume import capture_global_rng, restore_global_rng
 from .transforms import TRANSFORMS
 
 
+def forward_precision(device: torch.device, precision: str):
+    """The context the forward passes run in: bfloat16 autocast for ``bf16``, nothing for ``fp32``."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 class CyclingSampler:
     """Endless batches of indices: a fresh seeded permutation of ``indices`` each pass over them."""
 
@@ -154,7 +159,6 @@ class Learner:
         self.forward_model = self._wrap(self.model) if dist.active else self.model
         if cfg.precision == "bf16" and device.type not in ("cpu", "cuda"):
             raise UsageError(f"--precision bf16 runs on CPUs and CUDA GPUs, not on {device.type}")
-        self.bf16 = cfg.precision == "bf16"
         self.prefetcher = None
         self.strong = RandAugment() if self.method.strong_views else None
         if self.strong is not None:  # rows from here on (labelled, then view-major blocks) are strong views
@@ -188,8 +192,8 @@ class Learner:
         return self.ema.module if self.ema is not None else self.model
 
     def autocast(self):
-        """The forward passes' precision context: bfloat16 autocast with --precision bf16."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+        """The forward passes' precision context (--precision)."""
+        return forward_precision(self.device, self.cfg.precision)
 
     def step(self, step: int) -> tuple[dict[str, torch.Tensor], float]:
         """One optimisation step; returns the loss terms (tensors, not synchronised) and the lr."""
