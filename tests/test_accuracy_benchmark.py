@@ -43,6 +43,7 @@ def test_every_row_of_every_table_is_a_valid_train_command():
             assert cfg.iters > 0 and cfg.dataset == "mnist" and cfg.labels == 100
     variants = table_configs(module, "mnist100")
     assert variants["ts-me-fixmatch-3000"].iters == 3000 and variants["ts-me-fixmatch-bf16"].precision == "bf16"
+    assert variants["ts-me-fixmatch-graph"].lambda_graph == 3 and variants["ts-me-fixmatch-graph"].iters == 6000
 
 
 def test_the_60_minute_rows_scale_the_15_minute_rows_alike():

@@ -14,6 +14,7 @@ import torch
 
 from stochreg.cli import main
 from stochreg.data.idx import read_idx, write_idx
+from test_user_data import write_tree
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 TINY = ["--iters", "6", "--batch-labelled", "10", "--batch-unlabelled", "8", "--views", "3", "--eval-every", "0",
@@ -145,6 +146,9 @@ CASES = [
     Case("not a number", train("--lr", "fast"), "argument --lr: invalid float value: 'fast'"),
     Case("flips on digits", train("--transform", "crop-flip"), "changes the class of digits"),
     Case("negative ramp-up", train("--rampup-iters", "-5"), "rampup_iters must be >= 0"),
+    Case("label-propagation graph of streamed images", ["train", "--dataset", "folder:{tmp}/pets", "--stream", "--labels", "6",
+                                                         "--lambda-graph", "1", "--out", "{tmp}/r", *TINY],
+         "--lambda-graph needs the training images in memory", lambda d, t: write_tree(t / "pets", per_class=6)),
     # data files
     Case("missing data file", train(), "missing data file", remove_labels),
     Case("not an IDX file", train(), "wrong magic number", corrupt_magic),

@@ -9,11 +9,10 @@ import pytest
 import torch
 
 from stochreg.config import resolve_config
-from stochreg.data import labelled_split, load_dataset
-from stochreg.learner import Learner
 from stochreg.losses import transformation_stability
 from stochreg.methods import METHODS, Outputs
 from stochreg.randaugment import OPERATIONS, RandAugment
+from tinydata import tiny_learner
 
 UNSUPERVISED = [name for name in METHODS.names() if METHODS.get(name).uses_unlabelled]
 
@@ -60,11 +59,7 @@ def test_a_few_optimisation_steps_reduce_it(name):
 
 @pytest.mark.parametrize("name", METHODS.names())
 def test_a_few_real_training_steps(name, tiny_data_dir):
-    cfg = resolve_config(overrides={"method": name, "data_dir": str(tiny_data_dir), "labels": 20, "views": 3,
-                                    "batch_labelled": 10, "batch_unlabelled": 8, "net": "compact-small",
-                                    "rampup_iters": 0, "iters": 3})
-    data = load_dataset("mnist", tiny_data_dir)
-    learner = Learner(cfg, data, labelled_split(data.train_labels, 20, 10, 0), torch.device("cpu"))
+    learner, _, _ = tiny_learner(tiny_data_dir, method=name)
     before = [p.detach().clone() for p in learner.model.parameters()]
     for step in range(3):
         losses, _ = learner.step(step)
@@ -122,10 +117,7 @@ def test_anchored_stability_moves_only_the_strong_views():
 @pytest.mark.parametrize("name, weak_views", [("fixmatch", 1), ("ts-me-strong", 1), ("ts-me-anchored", 1),
                                                ("ts-me-fixmatch", 2)])
 def test_strong_methods_strongly_augment_their_strong_views_only(name, weak_views, tiny_data_dir):
-    cfg = resolve_config(overrides={"method": name, "data_dir": str(tiny_data_dir), "labels": 20, "views": 3,
-                                    "batch_labelled": 4, "batch_unlabelled": 4, "transform": "none"})
-    data = load_dataset("mnist", tiny_data_dir)
-    learner = Learner(cfg, data, labelled_split(data.train_labels, 20, 10, 0), torch.device("cpu"))
+    learner, data, _ = tiny_learner(tiny_data_dir, method=name, batch_labelled=4, batch_unlabelled=4, transform="none")
     x = data.train_images[:4].float().div(255).repeat(4, 1, 1, 1)  # 4 labelled rows, then 3 views of 4
     y = learner.transform_views(x)
     weak_rows = 4 + 4 * weak_views
@@ -178,12 +170,7 @@ def test_every_operation_runs_and_identity_changes_nothing(op):
 
 @pytest.mark.parametrize("name", ["ts-me", "fixmatch"])
 def test_the_class_balance_term_joins_any_method(name, tiny_data_dir):
-    cfg = resolve_config(overrides={"method": name, "data_dir": str(tiny_data_dir), "labels": 20, "views": 3,
-                                    "batch_labelled": 10, "batch_unlabelled": 8, "net": "compact-small",
-                                    "rampup_iters": 0, "iters": 2, "lambda_balance": 1.0})
-    data = load_dataset("mnist", tiny_data_dir)
-    labelled = labelled_split(data.train_labels, 20, 10, 0)
-    learner = Learner(cfg, data, labelled, torch.device("cpu"))
+    learner, _, _ = tiny_learner(tiny_data_dir, method=name, lambda_balance=1.0)
     assert torch.allclose(learner.class_prior, torch.full((10,), 0.1))  # the balanced split's frequencies
     losses, _ = learner.step(0)
     assert set(losses) == {"ce", *METHODS.get(name).terms, "balance"}

@@ -27,6 +27,19 @@ def write_idx_dataset(folder, n_train: int = 200, n_test: int = 100, compressed:
         write_idx(folder / (name if compressed else name.removesuffix(".gz")), array)
 
 
+def tiny_learner(data_dir, **overrides):
+    """A Learner on the tiny IDX data of ``data_dir`` (20 labels, 10 labelled + 8 unlabelled images
+    x 3 views per step, the smallest net, no ramp-up) with ``overrides``; returns (learner, data,
+    labelled indices)."""
+    import torch
+    from stochreg.config import resolve_config
+    from stochreg.data import labelled_split, load_dataset
+    from stochreg.learner import Learner
+    settings = {"data_dir": str(data_dir), "labels": 20, "views": 3, "batch_labelled": 10, "batch_unlabelled": 8,
+                "net": "compact-small", "rampup_iters": 0, "iters": 3, **overrides}
+    data = load_dataset("mnist", data_dir)
+    labelled = labelled_split(data.train_labels, 20, 10, 0)
+    return Learner(resolve_config(overrides=settings), data, labelled, torch.device("cpu")), data, labelled
 
 
 def write_cifar(folder, name: str = "cifar10", n_train: int = 100, n_test: int = 50, subfolder: bool = True) -> dict:

@@ -36,6 +36,10 @@ FLAG_HELP = {
     "lambda_balance": "weight of a class-balance term for any method with unlabelled images: KL(class "
                       "frequencies of the labelled images || mean prediction over the step's unlabelled views); "
                       "0 = off",
+    "lambda_graph": "weight of a graph term for any method with unlabelled images: before training the labelled "
+                    "split's labels are propagated over a 10-nearest-neighbour graph of the training images (pixels, "
+                    "50 principal components); every unlabelled view is then pulled toward its image's propagated "
+                    "label by a cross-entropy weighted by the propagation's confidence; 0 = off",
     "threshold": "confidence a prediction needs to become a pseudo-label (pseudo-label, fixmatch, ts-me-fixmatch)",
     "net": "network name (see `stochreg list`)",
     "views": "n: stochastic passes (views) of each unlabelled image",

@@ -44,6 +44,7 @@ class TrainConfig:
     lambda_u: float = 1.0             # weight of the other methods' unsupervised term (pi, mt, pl, fixmatch, ent)
     threshold: float = 0.95           # confidence needed for a pseudo-label (pseudo-label, fixmatch)
     lambda_balance: float = 0.0       # weight of KL(labelled class frequencies || mean unlabelled prediction)
+    lambda_graph: float = 0.0         # weight of the cross-entropy toward label propagation's labels (graph.py)
     rampup_iters: int = 500           # unsupervised weight rises as exp(-5(1-t)^2) over these steps
     # batches: labelled images per step, unlabelled images per step (each seen `views` times)
     batch_labelled: int = 32
@@ -186,7 +187,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for name in ("rampup_iters", "warmup_iters", "eval_every", "threads", "batch_unlabelled", "checkpoint_every"):
         if getattr(cfg, name) < 0:
             raise UsageError(f"{name} must be >= 0, got {getattr(cfg, name)}")
-    for name in ("lambda_ts", "lambda_me", "lambda_u", "lambda_balance", "lr", "momentum", "weight_decay", "lr_decay"):
+    for name in ("lambda_ts", "lambda_me", "lambda_u", "lambda_balance", "lambda_graph", "lr", "momentum", "weight_decay", "lr_decay"):
         value = getattr(cfg, name)
         if not math.isfinite(value) or value < 0:
             raise UsageError(f"{name} must be a finite number >= 0, got {value}")

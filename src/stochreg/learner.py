@@ -28,7 +28,8 @@ from .distributed import SINGLE, Distributed
 from .ema import EMA
 from .errors import UsageError
 from .evaluate import images_to_float
-from .losses import class_balance
+from .graph import propagate_labels
+from .losses import class_balance, weighted_view_cross_entropy
 from .methods import METHODS, Outputs
 from .randaugment import RandAugment
 from .nets import build_net, preferred_memory_format
@@ -149,10 +150,12 @@ class Learner:
         torch.manual_seed(seeds["aug"] + RANK_SEED_STRIDE * dist.rank)
         self.labelled_batches = CyclingSampler(labelled, cfg.batch_labelled, self.data_gen)
         self.unlabelled_batches = CyclingSampler(torch.arange(len(self.images)), cfg.batch_unlabelled, self.data_gen)
-        self.lambdas = {"ts": cfg.lambda_ts, "me": cfg.lambda_me, "balance": cfg.lambda_balance}
+        self.lambdas = {"ts": cfg.lambda_ts, "me": cfg.lambda_me, "balance": cfg.lambda_balance,
+                        "graph": cfg.lambda_graph}
         # The class frequencies the unlabelled predictions should average to: the labelled split's.
         self.class_prior = (torch.bincount(self.labels[labelled.to(device)], minlength=data.num_classes).float()
                             / len(labelled)) if cfg.lambda_balance > 0 else None
+        self.graph = self._graph_labels(data, labelled) if cfg.lambda_graph > 0 and self.method.uses_unlabelled else None
         self.local_labelled = cfg.batch_labelled // dist.world_size
         self.local_unlabelled = cfg.batch_unlabelled // dist.world_size
         self.view_rows = self._view_rows() if dist.world_size > 1 else None
@@ -165,6 +168,18 @@ class Learner:
             self.first_strong_row = self.local_labelled + self.method.first_strong_view(cfg.views) * self.local_unlabelled
         # The authors' "epoch": 2 * N_train * n batch slots (half labelled, half n-fold unlabelled).
         self.iters_per_epoch = 2 * len(self.images) * cfg.views / (cfg.batch_labelled + cfg.views * cfg.batch_unlabelled)
+
+    def _graph_labels(self, data: Dataset, labelled: torch.Tensor):
+        """Label propagation's label and confidence for every training image, on the device
+        (graph.py). Computed from the data and the split alone, so a resumed run recomputes it."""
+        if isinstance(data.train_images, FileImages):
+            raise UsageError("--lambda-graph needs the training images in memory (it builds a neighbour graph "
+                             "of all of them before training); it does not work with --stream")
+        try:
+            graph = propagate_labels(data.train_images, labelled, data.train_labels[labelled], data.num_classes)
+        except ValueError as exc:
+            raise UsageError(f"--lambda-graph: {exc}") from None
+        return graph.labels.to(self.device), graph.weights.to(self.device)
 
     def _view_rows(self) -> torch.Tensor:
         """Which rows of the global view batch (labelled, then n unlabelled blocks) this rank owns."""
@@ -202,7 +217,7 @@ class Learner:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         # --- views: labelled images once, every unlabelled image n times (view-major) ---
-        idx_lb, images_lb, images_ulb = self.next_images()
+        idx_lb, images_lb, idx_ulb, images_ulb = self.next_images()
         batch = [images_to_float(images_lb)]
         if self.method.uses_unlabelled:
             batch.append(images_to_float(images_ulb).repeat(n, 1, 1, 1))
@@ -227,6 +242,9 @@ class Learner:
             terms = self.method.unsupervised_losses(outputs)
             if self.class_prior is not None:
                 terms["balance"] = class_balance(torch.softmax(outputs.logits, dim=-1), self.class_prior)
+            if self.graph is not None:  # every view of an image toward its label-propagation label
+                labels, weights = self.graph
+                terms["graph"] = weighted_view_cross_entropy(outputs.logits, labels[idx_ulb], weights[idx_ulb])
             for name, value in terms.items():
                 losses[name] = value
                 loss = loss + weight * self.lambdas.get(name, cfg.lambda_u) * value
@@ -251,18 +269,21 @@ class Learner:
         return {"labelled": self.labelled_batches.state_dict(), "unlabelled": self.unlabelled_batches.state_dict(),
                 "data": self.data_gen.get_state()}
 
-    def next_images(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(labelled indices, labelled uint8 images, unlabelled uint8 images) on the device: indexed
-        from the device-resident dataset, or decoded ahead by DataLoader workers (--stream)."""
+    def next_images(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """(labelled indices, labelled uint8 images, unlabelled indices, unlabelled uint8 images) on
+        the device: indexed from the device-resident dataset, or decoded ahead by DataLoader
+        workers (--stream)."""
         if not isinstance(self.images, FileImages):
             idx_lb, idx_ulb = self.draw_indices()
             idx_lb = to_device(idx_lb, self.device)
-            images_ulb = self.images[to_device(idx_ulb, self.device)] if idx_ulb is not None else None
-            return idx_lb, self.images[idx_lb], images_ulb
+            idx_ulb = to_device(idx_ulb, self.device) if idx_ulb is not None else None
+            images_ulb = self.images[idx_ulb] if idx_ulb is not None else None
+            return idx_lb, self.images[idx_lb], idx_ulb, images_ulb
         if self.prefetcher is None:  # made at the first step, after a resume has set the samplers
             self.prefetcher = Prefetcher(self.images, self.draw_indices, self.sampler_state, self.cfg.workers)
-        idx_lb, images_lb, _, images_ulb = self.prefetcher.next()
+        idx_lb, images_lb, idx_ulb, images_ulb = self.prefetcher.next()
         return (to_device(idx_lb, self.device), to_device(images_lb, self.device),
+                to_device(idx_ulb, self.device) if idx_ulb is not None else None,
                 to_device(images_ulb, self.device) if images_ulb is not None else None)
 
     def transform_views(self, x: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ dropped into any PyTorch training loop:
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 # 1 - p is clamped away from zero before its logarithm is taken; the gradient of the clamped
 # factor is then zero, which is the correct limit: a class with p_l -> 1 makes the product of
@@ -70,3 +71,13 @@ def class_balance(probs: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
     mean = probs.reshape(-1, probs.shape[-1]).mean(dim=0).clamp_min(1e-12)
     present = prior > 0  # 0 * log 0 = 0: a class the prior rules out contributes nothing
     return (prior[present] * (prior[present].log() - mean[present].log())).sum()
+
+
+def weighted_view_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of every view in ``logits`` (n, B, C) against one hard target per image
+    (``targets``, B), each image weighted by ``weights`` (B; 0 leaves it out); averaged over all
+    images and views. The pseudo-label family's loss (a confidence mask as the weights) and the
+    graph term's (label propagation's confidence)."""
+    n, batch, classes = logits.shape
+    ce = F.cross_entropy(logits.reshape(n * batch, classes), targets.repeat(n), reduction="none").view(n, batch)
+    return (ce * weights.to(ce.dtype)).mean()

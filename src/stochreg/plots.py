@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 LOSS_NAMES = {"ce": "cross-entropy (labelled)", "ts": "transformation/stability", "me": "mutual exclusivity",
-              "balance": "class balance"}
+              "balance": "class balance", "graph": "label-propagation graph"}
 
 
 def _pyplot():

@@ -5,8 +5,8 @@ below --threshold contribute nothing. Hyper-parameters: --lambda-u, --threshold.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
+from ..losses import weighted_view_cross_entropy
 from . import Method, Outputs, register
 
 
@@ -17,9 +17,7 @@ def thresholded_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor, 
     with torch.no_grad():
         confidence, target = target_probs.max(dim=-1)
         mask = (confidence >= threshold).to(logits.dtype)
-    n, batch, classes = logits.shape
-    ce = F.cross_entropy(logits.reshape(n * batch, classes), target.repeat(n), reduction="none").view(n, batch)
-    return (ce * mask).mean()
+    return weighted_view_cross_entropy(logits, target, mask)
 
 
 def confident_cross_entropy(logits: torch.Tensor, threshold: float) -> torch.Tensor:

@@ -1,0 +1,96 @@
+"""Label propagation over a nearest-neighbour graph of the training images (--lambda-graph).
+
+Before training, the labelled split's labels are spread over a k-nearest-neighbour graph of all
+training images in pixel space (Zhou et al. 2004, "Learning with local and global consistency";
+used as pseudo-labels for a network by Iscen et al. 2019). The result, one label and one
+confidence per training image, is a target the network's predictions on the unlabelled views are
+pulled toward, beside the method's own terms.
+
+Why: the network's own consistency terms spread a label along what its transformations and
+features call similar. Where a whole style of a digit has no labelled example, they can hand
+the style to the wrong class; measured on MNIST split 1 (no crossed seven among its ten labelled
+sevens), every method took about 140 of the test set's crossed sevens for twos, while the same
+split's labels propagated over the pixel graph call 640 of the 799 training sevens the network
+took for twos sevens (benchmarks/tuning.md, session 12).
+
+Cost: one pass of dense similarities, O(N^2 d) with d = ``components`` (about 10 s for MNIST's
+60,000 images on 2 CPU cores), and N x k memory. Deterministic: exact PCA (an eigendecomposition
+of the pixel covariance), no random projection.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .evaluate import images_to_float
+
+# Above this many training images the dense similarity pass takes too long to be a sensible
+# preamble on a CPU (it grows as N^2).
+MAX_GRAPH_IMAGES = 200_000
+
+
+@dataclass(frozen=True)
+class GraphLabels:
+    """Label propagation's result for every training image: the argmax class and a weight in
+    [0, 1], 1 - entropy / log C of the normalised scores (0 where the graph cannot tell)."""
+
+    labels: torch.Tensor    # (N,) int64
+    weights: torch.Tensor   # (N,) float32
+
+
+def principal_components(x: torch.Tensor, components: int) -> torch.Tensor:
+    """Rows of ``x`` (N, D) centred and projected on their ``components`` leading principal axes."""
+    x = x - x.mean(dim=0)
+    covariance = (x.T @ x).double() / len(x)
+    _, vectors = torch.linalg.eigh(covariance)                     # ascending eigenvalues
+    axes = vectors[:, -min(components, x.shape[1]):].to(x.dtype)
+    return x @ axes
+
+
+def knn_graph(points: torch.Tensor, k: int, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` nearest neighbours of every row by cosine similarity, itself excluded: (indices,
+    similarities), both (N, k)."""
+    z = points / points.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    n = len(z)
+    k = min(k, n - 1)
+    indices = torch.empty(n, k, dtype=torch.long)
+    similarities = torch.empty(n, k)
+    for start in range(0, n, chunk):
+        sims = z[start:start + chunk] @ z.T
+        rows = torch.arange(len(sims))
+        sims[rows, rows + start] = -math.inf                        # not its own neighbour
+        values, found = sims.topk(k, dim=1)
+        indices[start:start + chunk], similarities[start:start + chunk] = found, values
+    return indices, similarities
+
+
+def propagate_labels(images: torch.Tensor, labelled: torch.Tensor, labels: torch.Tensor, num_classes: int,
+                     k: int = 10, components: int = 50, alpha: float = 0.99, iterations: int = 40,
+                     sharpness: int = 3) -> GraphLabels:
+    """Spreads ``labels`` (of the training images at indices ``labelled``) over a kNN graph of
+    ``images`` (uint8 or float, (N, C, H, W)): F <- alpha S F + Y with S = D^-1/2 W D^-1/2 and W
+    the symmetrised kNN similarities raised to ``sharpness`` (Iscen et al.'s settings)."""
+    if len(images) > MAX_GRAPH_IMAGES:
+        raise ValueError(f"label propagation builds a dense neighbour graph; {len(images)} training images "
+                         f"are more than the {MAX_GRAPH_IMAGES} it handles")
+    x = images_to_float(images).flatten(1) if images.dtype == torch.uint8 else images.float().flatten(1)
+    points = principal_components(x, components)
+    neighbours, similarities = knn_graph(points, k)
+    n = len(points)
+    rows = torch.arange(n).repeat_interleave(neighbours.shape[1])
+    weights = similarities.clamp_min(0).pow(sharpness).flatten()
+    graph = torch.sparse_coo_tensor(torch.stack([rows, neighbours.flatten()]), weights, (n, n), check_invariants=True)
+    graph = (graph + graph.t()).coalesce()
+    scale = torch.sparse.sum(graph, dim=1).to_dense().clamp_min(1e-12).rsqrt()
+    seeds = torch.zeros(n, num_classes)
+    seeds[labelled, labels] = 1.0
+    scores = seeds.clone()
+    for _ in range(iterations):
+        scores = alpha * scale[:, None] * torch.sparse.mm(graph, scale[:, None] * scores) + seeds
+    probs = scores / scores.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    entropy = -(probs * probs.clamp_min(1e-12).log()).sum(dim=1)
+    confidence = (1 - entropy / math.log(num_classes)).clamp(0, 1)
+    confidence[scores.sum(dim=1) == 0] = 0                          # unreachable from any label
+    return GraphLabels(labels=probs.argmax(dim=1), weights=confidence)

@@ -1,0 +1,108 @@
+"""Label propagation over the training images' neighbour graph (graph.py, --lambda-graph): its
+parts on data whose answer is known, and the term it adds to a real training step."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stochreg.graph import knn_graph, principal_components, propagate_labels
+from stochreg.losses import weighted_view_cross_entropy
+from stochreg.methods import METHODS
+from tinydata import tiny_learner
+
+
+def clusters(per_cluster=30, classes=3, dim=40, spread=0.3, seed=0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``classes`` tight clusters around random directions, as (N, 1, 1, dim) 'images'."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, dim, generator=generator) * 3
+    labels = torch.arange(classes).repeat_interleave(per_cluster)
+    points = centres[labels] + spread * torch.randn(len(labels), dim, generator=generator)
+    return points.view(-1, 1, 1, dim), labels
+
+
+def test_one_label_per_cluster_labels_every_point_of_its_cluster():
+    images, labels = clusters()
+    labelled = torch.tensor([0, 30, 60])  # the first point of each cluster
+    graph = propagate_labels(images, labelled, labels[labelled], num_classes=3, k=5)
+    assert torch.equal(graph.labels, labels)
+    assert ((graph.weights > 0.5) & (graph.weights <= 1)).all()
+
+
+def test_a_label_travels_along_a_chain_of_neighbours_past_a_nearer_label():
+    """Two parallel chains of points, 3 apart, labelled at opposite ends. The unlabelled far end
+    of chain 0 is 3 from chain 1's label and 20 from its own, yet propagation follows the chain
+    of near neighbours: chain 0 is 0 to its end (nearest-label would call that end 1). So the
+    crossed sevens can be reached through intermediate sevens rather than by the nearest twos."""
+    dim, steps = 10, 41
+    along = torch.linspace(0, 20, steps)                   # 0.5 between neighbours on a chain
+    chains = torch.zeros(2 * steps, dim)
+    chains[:, 0] = along.repeat(2)
+    chains[steps:, 1] = 3.0                                # chain 1 runs parallel, 3 away
+    # a far blob moves the mean (propagation works on centred points) well away from the chains,
+    # so that their cosine neighbours are their nearest neighbours
+    blob = torch.zeros(400, dim)
+    blob[:, 2] = -500
+    blob[:, 3] = torch.linspace(-1, 1, 400)
+    points = torch.cat([chains, blob]).view(-1, 1, 1, dim)
+    labelled = torch.tensor([0, 2 * steps - 1])            # chain 0's start, chain 1's end
+    graph = propagate_labels(points, labelled, torch.tensor([0, 1]), num_classes=2, k=4, components=dim)
+    assert (graph.labels[:steps] == 0).all() and (graph.labels[steps:2 * steps] == 1).all()
+    assert (graph.weights[:2 * steps] > 0).all()           # every point reached, none left at 0 by default
+    far_end = chains[steps - 1]
+    assert (far_end - chains[2 * steps - 1]).norm() < (far_end - chains[0]).norm() / 5
+
+
+def test_the_result_is_deterministic_and_unreachable_images_get_no_weight():
+    images, labels = clusters(per_cluster=10)
+    first = propagate_labels(images, torch.tensor([0]), torch.tensor([0]), num_classes=3, k=3)
+    again = propagate_labels(images, torch.tensor([0]), torch.tensor([0]), num_classes=3, k=3)
+    assert torch.equal(first.labels, again.labels) and torch.equal(first.weights, again.weights)
+    # with only cluster 0 labelled and 3 neighbours each, clusters 1 and 2 are cut off from it
+    assert (first.weights[10:] == 0).all() and (first.weights[:10] > 0).all()
+
+
+def test_principal_components_keep_the_directions_of_largest_variance():
+    generator = torch.Generator().manual_seed(2)
+    x = torch.randn(500, 6, generator=generator) * torch.tensor([5.0, 0.1, 3.0, 0.1, 0.1, 0.1])
+    projected = principal_components(x, 2)
+    assert projected.shape == (500, 2)
+    # the two kept axes carry the variance of columns 0 and 2 (25 + 9), nearly all of it
+    assert float(projected.var(dim=0).sum()) == pytest.approx(float(x.var(dim=0)[[0, 2]].sum()), rel=0.02)
+
+
+def test_knn_graph_never_lists_a_point_as_its_own_neighbour():
+    images, _ = clusters(per_cluster=8)
+    neighbours, similarities = knn_graph(images.flatten(1), k=4, chunk=5)  # chunks that cut clusters
+    assert neighbours.shape == (24, 4)
+    assert not (neighbours == torch.arange(24)[:, None]).any()
+    assert (similarities[:, :-1] >= similarities[:, 1:]).all()  # nearest first
+
+
+def test_weighted_view_cross_entropy_weighs_each_image():
+    logits = torch.randn(3, 4, 5)
+    targets = torch.tensor([0, 1, 2, 3])
+    full = weighted_view_cross_entropy(logits, targets, torch.ones(4))
+    expected = torch.nn.functional.cross_entropy(logits.reshape(12, 5), targets.repeat(3))
+    assert float(full) == pytest.approx(float(expected), rel=1e-6)
+    only_first = weighted_view_cross_entropy(logits, targets, torch.tensor([1.0, 0, 0, 0]))
+    per_view = torch.stack([torch.nn.functional.cross_entropy(logits[v, :1], targets[:1]) for v in range(3)])
+    assert float(only_first) == pytest.approx(float(per_view.mean()) / 4, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ts-me", "ts-me-fixmatch"])
+def test_the_graph_term_joins_a_training_step_with_labels_from_the_real_split(name, tiny_data_dir):
+    learner, data, labelled = tiny_learner(tiny_data_dir, method=name, lambda_graph=1.0)
+    graph_labels, weights = learner.graph
+    assert torch.equal(graph_labels[labelled], data.train_labels[labelled])
+    # 20 labels spread over 200 synthetic digits: far better than the 10% of chance
+    assert (graph_labels == data.train_labels).float().mean() > 0.5
+    losses, _ = learner.step(0)
+    assert set(losses) == {"ce", *METHODS.get(name).terms, "graph"}
+    assert torch.isfinite(losses["graph"]) and losses["graph"] > 0
+
+
+def test_no_graph_is_built_when_the_term_is_off(tiny_data_dir):
+    learner, _, _ = tiny_learner(tiny_data_dir)
+    assert learner.graph is None
+    losses, _ = learner.step(0)
+    assert "graph" not in losses
