@@ -106,3 +106,15 @@ def test_no_graph_is_built_when_the_term_is_off(tiny_data_dir):
     assert learner.graph is None
     losses, _ = learner.step(0)
     assert "graph" not in losses
+
+
+def test_a_run_with_the_graph_term_reports_its_cost(tiny_data_dir, tmp_path, capsys):
+    import json
+    from stochreg.cli import main
+    assert main(["train", "--data-dir", str(tiny_data_dir), "--labels", "20", "--iters", "2", "--views", "3",
+                 "--batch-labelled", "10", "--batch-unlabelled", "8", "--net", "compact-small", "--eval-every", "0",
+                 "--no-progress", "--lambda-graph", "1", "--out", str(tmp_path / "run")]) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert 0 <= results["graph_seconds"] < 60
+    assert "label propagation over the 200 training images" in capsys.readouterr().out
+    assert "label-propagation graph: lambda=1.0" in (tmp_path / "run" / "summary.md").read_text()

@@ -15,6 +15,7 @@ and DistributedDataParallel averages the gradients.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import torch
@@ -175,10 +176,12 @@ class Learner:
         if isinstance(data.train_images, FileImages):
             raise UsageError("--lambda-graph needs the training images in memory (it builds a neighbour graph "
                              "of all of them before training); it does not work with --stream")
+        started = time.perf_counter()
         try:
             graph = propagate_labels(data.train_images, labelled, data.train_labels[labelled], data.num_classes)
         except ValueError as exc:
             raise UsageError(f"--lambda-graph: {exc}") from None
+        self.graph_seconds = time.perf_counter() - started  # part of the run's cost, reported beside it
         return graph.labels.to(self.device), graph.weights.to(self.device)
 
     def _view_rows(self) -> torch.Tensor:

@@ -245,6 +245,8 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         (out_dir / "labelled_indices.json").write_text(json.dumps(labelled.tolist()))
 
     learner = Learner(cfg, data, labelled, device, dist)
+    if learner.graph is not None:
+        log(f"label propagation over the {len(data.train_labels):,} training images: {learner.graph_seconds:.1f} s")
     model, ema = learner.model, learner.ema
     start, seconds_before, last_error, running = 0, 0.0, float("nan"), {}
     eval_seconds = [0.0]  # time spent on the logged test evaluations, which training does not need
@@ -349,6 +351,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         "tta_passes": cfg.tta_passes, "test_error_single_pass": single_pass_error,
         "evaluated": "ema" if ema is not None else "final", "train_seconds": round(train_seconds, 1),
         "eval_seconds": round(eval_seconds[0], 1),
+        **({"graph_seconds": round(learner.graph_seconds, 1)} if learner.graph is not None else {}),
         "iters": cfg.iters, "dataset": cfg.dataset, "labels": len(labelled), "method": cfg.method,
         "net": cfg.net, "parameters": count_parameters(model), "seed": cfg.seed, "seeds": seeds,
         "resumed_at": start if resume else None, "world_size": dist.world_size,
