@@ -118,3 +118,21 @@ def test_a_run_with_the_graph_term_reports_its_cost(tiny_data_dir, tmp_path, cap
     assert 0 <= results["graph_seconds"] < 60
     assert "label propagation over the 200 training images" in capsys.readouterr().out
     assert "label-propagation graph: lambda=1.0" in (tmp_path / "run" / "summary.md").read_text()
+
+
+def test_too_many_images_for_the_dense_graph_is_one_clear_error(tiny_data_dir, monkeypatch, capsys):
+    from stochreg import graph
+    from stochreg.cli import main
+    monkeypatch.setattr(graph, "MAX_GRAPH_IMAGES", 150)  # the tiny data has 200 training images
+    code = main(["train", "--data-dir", str(tiny_data_dir), "--labels", "20", "--iters", "1", "--no-progress",
+                 "--lambda-graph", "1", "--out", str(tiny_data_dir / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "200 training images are more than the 150 it handles; add --lambda-graph 0" in err[0]
+
+
+def test_the_paper_presets_leave_the_graph_out():
+    from stochreg.config import PRESETS, resolve_config
+    for name in PRESETS:
+        if name.startswith("paper-"):
+            assert resolve_config(name).lambda_graph == 0, name

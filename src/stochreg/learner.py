@@ -175,12 +175,12 @@ class Learner:
         (graph.py). Computed from the data and the split alone, so a resumed run recomputes it."""
         if isinstance(data.train_images, FileImages):
             raise UsageError("--lambda-graph needs the training images in memory (it builds a neighbour graph "
-                             "of all of them before training); it does not work with --stream")
+                             "of all of them before training); it does not work with --stream: add --lambda-graph 0")
         started = time.perf_counter()
         try:
             graph = propagate_labels(data.train_images, labelled, data.train_labels[labelled], data.num_classes)
         except ValueError as exc:
-            raise UsageError(f"--lambda-graph: {exc}") from None
+            raise UsageError(f"--lambda-graph: {exc}; add --lambda-graph 0") from None
         self.graph_seconds = time.perf_counter() - started  # part of the run's cost, reported beside it
         return graph.labels.to(self.device), graph.weights.to(self.device)
 
