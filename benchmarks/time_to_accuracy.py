@@ -48,14 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--views", type=int, help="default: the default recipe's")
     parser.add_argument("--iters", type=int, help="default: the default recipe's")
     parser.add_argument("--precision", help="default: the default recipe's (fp32); bf16: bfloat16 autocast")
+    parser.add_argument("--lambda-graph", help="default: the default recipe's; 0: without the label-propagation term")
     parser.add_argument("--out", help="default: results/time_to_accuracy-METHOD.json")
     args = parser.parse_args(argv)
     command = None
     run_dir = Path(args.from_run) if args.from_run else \
         HERE.parent / "runs" / "bench" / f"time-to-accuracy-{args.method}{'-' + args.precision if args.precision else ''}-s{args.seed}"
     if not args.from_run:
-        recipe = [flag for name in ("views", "iters", "precision") if getattr(args, name) is not None
-                  for flag in (f"--{name}", str(getattr(args, name)))]
+        recipe = [flag for name in ("views", "iters", "precision", "lambda_graph") if getattr(args, name) is not None
+                  for flag in (f"--{name.replace('_', '-')}", str(getattr(args, name)))]
         cmd = ["stochreg", "train", "--dataset", "mnist", "--labels", "100", "--method", args.method, *recipe,
                "--seed", str(args.seed), "--eval-every", str(args.eval_every), "--out", str(run_dir),
                "--overwrite", "--no-progress"]
@@ -64,9 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run([sys.executable, "-m", "stochreg", *cmd[1:]], check=True)
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     results = json.loads((run_dir / "results.json").read_text())
-    precision = yaml.safe_load((run_dir / "config.yaml").read_text()).get("precision", "fp32")  # runs before it: fp32
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    precision = config.get("precision", "fp32")  # runs before --precision: fp32
     report = {"targets": crossings(records), "method": results["method"], "iters": results["iters"],
-              "precision": precision,
+              "precision": precision, "lambda_graph": config.get("lambda_graph", 0.0),
               "command": command or results["command"],
               "eval_every": args.eval_every, "final_test_error": results["test_error"],
               "commit": results["commit"], "machine": results["machine"],

@@ -101,8 +101,10 @@ def test_the_graph_term_joins_a_training_step_with_labels_from_the_real_split(na
     assert torch.isfinite(losses["graph"]) and losses["graph"] > 0
 
 
-def test_no_graph_is_built_when_the_term_is_off(tiny_data_dir):
-    learner, _, _ = tiny_learner(tiny_data_dir)
+def test_the_default_recipe_has_the_graph_term_and_zero_turns_it_off(tiny_data_dir):
+    from stochreg.config import TrainConfig
+    assert TrainConfig().lambda_graph == 3.0  # joined the default by the rule of tuning.md, session 12
+    learner, _, _ = tiny_learner(tiny_data_dir, lambda_graph=0.0)
     assert learner.graph is None
     losses, _ = learner.step(0)
     assert "graph" not in losses
@@ -136,3 +138,26 @@ def test_the_paper_presets_leave_the_graph_out():
     for name in PRESETS:
         if name.startswith("paper-"):
             assert resolve_config(name).lambda_graph == 0, name
+
+
+def test_large_images_are_averaged_down_before_the_graph_is_built():
+    """A 3x224x224 image has 150,528 pixels: their covariance would not fit in memory. The graph
+    is built on the images averaged down to 32 px a side, which keeps a coarse class signal."""
+    generator = torch.Generator().manual_seed(3)
+    labels = torch.arange(2).repeat_interleave(12)
+    images = (torch.rand(24, 3, 224, 224, generator=generator) * 60).to(torch.uint8)
+    images[labels == 1, :, :112] += 150   # class 1: a bright top half
+    graph = propagate_labels(images, torch.tensor([0, 12]), torch.tensor([0, 1]), num_classes=2, k=3)
+    assert torch.equal(graph.labels, labels)
+
+
+def test_fewer_images_than_pixels_give_the_same_components_from_the_gram_matrix():
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(20, 50, generator=generator, dtype=torch.float64) * torch.linspace(3, 0.1, 50, dtype=torch.float64)
+    wide = principal_components(x, 5)                  # 20 rows < 50 pixels: the Gram matrix
+    tall = principal_components(torch.cat([x, x]), 5)[:20]  # the same rows twice: 40 < 50 still
+    padded = torch.cat([x, x.mean(0, keepdim=True).expand(40, 50)])  # 60 rows >= 50: the covariance
+    from_covariance = principal_components(padded, 5)[:20]
+    for projections in (wide, tall):
+        signs = torch.sign((projections * from_covariance).sum(0))
+        assert torch.allclose(projections * signs, from_covariance, atol=1e-6)

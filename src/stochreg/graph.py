@@ -29,6 +29,9 @@ from .evaluate import images_to_float
 # Above this many training images the dense similarity pass takes too long to be a sensible
 # preamble on a CPU (it grows as N^2).
 MAX_GRAPH_IMAGES = 200_000
+# Larger images are averaged down to this side first: the principal components need a D x D
+# covariance (D = channels x side^2), and the graph only needs the coarse shapes.
+MAX_GRAPH_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,17 @@ class GraphLabels:
 
 
 def principal_components(x: torch.Tensor, components: int) -> torch.Tensor:
-    """Rows of ``x`` (N, D) centred and projected on their ``components`` leading principal axes."""
+    """Rows of ``x`` (N, D) centred and projected on their ``components`` leading principal axes.
+    Exact either way: from the D x D covariance, or, when there are fewer rows than pixels, from
+    the N x N Gram matrix (its eigenvectors scaled by the square roots of the eigenvalues are
+    the same projections, up to each axis's sign), whichever is smaller."""
     x = x - x.mean(dim=0)
-    covariance = (x.T @ x).double() / len(x)
-    _, vectors = torch.linalg.eigh(covariance)                     # ascending eigenvalues
-    axes = vectors[:, -min(components, x.shape[1]):].to(x.dtype)
-    return x @ axes
+    keep = min(components, *x.shape)
+    if len(x) < x.shape[1]:
+        values, vectors = torch.linalg.eigh((x @ x.T).double())   # ascending eigenvalues
+        return (vectors[:, -keep:] * values[-keep:].clamp_min(0).sqrt()).to(x.dtype)
+    _, vectors = torch.linalg.eigh((x.T @ x).double() / len(x))
+    return x @ vectors[:, -keep:].to(x.dtype)
 
 
 def knn_graph(points: torch.Tensor, k: int, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,7 +83,10 @@ def propagate_labels(images: torch.Tensor, labelled: torch.Tensor, labels: torch
     if len(images) > MAX_GRAPH_IMAGES:
         raise ValueError(f"label propagation builds a dense neighbour graph; {len(images)} training images "
                          f"are more than the {MAX_GRAPH_IMAGES} it handles")
-    x = images_to_float(images).flatten(1) if images.dtype == torch.uint8 else images.float().flatten(1)
+    x = images_to_float(images) if images.dtype == torch.uint8 else images.float()
+    if max(x.shape[-2:]) > MAX_GRAPH_SIDE:
+        x = torch.nn.functional.adaptive_avg_pool2d(x, [min(MAX_GRAPH_SIDE, side) for side in x.shape[-2:]])
+    x = x.flatten(1)
     points = principal_components(x, components)
     neighbours, similarities = knn_graph(points, k)
     n = len(points)
