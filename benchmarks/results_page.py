@@ -102,7 +102,10 @@ def main() -> int:
                            "has the lowest mean (1.26% against 1.35% for ts-me and 1.39% for pi-model) and is "
                            "lower than ts-me on seeds 0 and 1 (0.74% against 0.77%, 2.05% against 2.31%; seed 2: "
                            "1.00% against 0.97%), so it is the best method for MNIST-100 under this budget and "
-                           "the default recipe uses it (the quick-start table above measures it).")
+                           "the default recipe uses it (the quick-start table above measures it). The row "
+                           "ts-me-fixmatch-graph (session 12, after the graph term joined the default) is "
+                           "ts-me-fixmatch's 11,900 steps with `--lambda-graph 3`, about 24 minutes a run "
+                           "alone on the AMD EPYC machine.")
     lines += table_section("MNIST, 100 labels: every method under the same wall-clock budget", "methods",
                            "python benchmarks/accuracy.py methods",
                            "Every method of stochreg (issue 7), about 15 minutes a run on this machine: each row's "
