@@ -104,7 +104,7 @@ def main() -> int:
                            "1.00% against 0.97%), so it is the best method for MNIST-100 under this budget and "
                            "the default recipe uses it (the quick-start table above measures it). The row "
                            "ts-me-fixmatch-graph (session 12, after the graph term joined the default) is "
-                           "ts-me-fixmatch's 11,900 steps with `--lambda-graph 3`, about 24 minutes a run "
+                           "ts-me-fixmatch's 11,900 steps with `--lambda-graph 3`, about 22 minutes a run "
                            "alone on the AMD EPYC machine.")
     lines += table_section("MNIST, 100 labels: every method under the same wall-clock budget", "methods",
                            "python benchmarks/accuracy.py methods",
