@@ -182,6 +182,8 @@ CASES = [
     Case("eval of a missing run", ["eval", "{tmp}/nothing"], "run folder {tmp}/nothing does not exist"),
     Case("zero test-time passes", ["eval", "{tmp}/run", "--passes", "0"], "--passes must be at least 1",
          finished_run),
+    Case("negative confusion count", ["eval", "{tmp}/run", "--confusions", "-1"], "--confusions must be 0 or more",
+         finished_run),
     # using a model and looking at runs
     Case("predict: a file that is not an image", ["predict", "{tmp}/run", "{tmp}/notes.png"],
          "cannot read image {tmp}/notes.png: UnidentifiedImageError", lambda d, t: (

@@ -103,6 +103,41 @@ def write_test_pngs(workspace: Path) -> tuple[Path, np.ndarray]:
     return folder, data.test_labels.numpy()
 
 
+def test_eval_on_the_unlabelled_pool_counts_its_errors_and_confusions(workspace, capsys):
+    """--split train: the run's training images other than its labelled split, with their
+    dataset labels; --confusions lists the largest off-diagonal counts, largest first."""
+    run = workspace / "runs" / "first"
+    assert main(["eval", str(run), "--split", "train", "--confusions", "4"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    data = load_dataset("mnist", workspace / "data", fetch_missing=False)
+    labelled = json.loads((run / "labelled_indices.json").read_text())
+    pool = torch.ones(len(data.train_labels), dtype=torch.bool)
+    pool[labelled] = False
+    model = stochreg.load(run)
+    predicted = model.predict(data.train_images[pool]).argmax(1)
+    wrong = predicted != data.train_labels[pool]
+    assert report["split"] == "train" and report["images"] == len(data.train_labels) - 20 == int(pool.sum())
+    assert report["errors"] == int(wrong.sum()) > 0 and report["error"] == pytest.approx(wrong.float().mean().item())
+    assert "test_error" not in report                    # only the test split reports a test error
+    counts = [c["count"] for c in report["confusions"]]
+    assert counts == sorted(counts, reverse=True) and 0 < len(counts) <= 4 and sum(counts) <= report["errors"]
+    top = report["confusions"][0]
+    truth, guess = data.train_labels[pool][wrong], predicted[wrong]
+    assert int(((truth == int(top["true"])) & (guess == int(top["predicted"]))).sum()) == top["count"]
+
+
+def test_eval_on_the_train_split_of_a_fully_unlabelled_pool_says_why_not(tmp_path, capsys):
+    from stochreg.cli import _unlabelled_pool_with_labels
+    from stochreg.data.datasets import Dataset
+    from stochreg.errors import DataError
+    images = torch.zeros(6, 1, 8, 8, dtype=torch.uint8)
+    data = Dataset("folder:mine", images, torch.tensor([0, 1, -1, -1, -1, -1]), images[:2], torch.tensor([0, 1]),
+                   num_classes=2, is_digits=False)
+    (tmp_path / "labelled_indices.json").write_text("[0, 1]")
+    with pytest.raises(DataError, match="none"):
+        _unlabelled_pool_with_labels(tmp_path, data)
+
+
 def test_predict_agrees_with_eval(workspace, capsys):
     folder, labels = write_test_pngs(workspace)
     run = workspace / "runs" / "first"

@@ -13,7 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from .config import PRESETS, TrainConfig
-from .errors import StochregError
+from .errors import DataError, StochregError
 
 FLAG_HELP = {
     "dataset": "dataset name (see `stochreg list`), or your own images: folder:ROOT (ROOT/train/CLASS/..., "
@@ -130,10 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(train)
 
     evaluate = sub.add_parser("eval", help="re-evaluate a saved run on its test set",
-                              description="Load RUN_DIR/checkpoint.pt and report its test error.")
+                              description="Load RUN_DIR/checkpoint.pt and report its test error (one JSON line).")
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
     evaluate.add_argument("--passes", type=int, default=1,
                           help="average this many stochastic passes (dropout and pooling kept random)")
+    evaluate.add_argument("--split", choices=("test", "train"), default="test",
+                          help="test: the test set; train: the training images the run used unlabelled, "
+                               "where the dataset knows their labels (how well the run labelled its "
+                               "unlabelled pool; the labelled split is left out)")
+    evaluate.add_argument("--confusions", type=int, default=0, metavar="K",
+                          help="also list the K most frequent confusions (true class taken for predicted class)")
     evaluate.add_argument("--data-dir", help="data folder (default: the one the run used)")
     evaluate.add_argument("--device", default="auto")
 
@@ -261,24 +267,63 @@ def _fresh_run_folder(base: str) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import test_error
+    from .evaluate import predict_probs
+    from .plots import confusion_matrix
+    from .report import most_frequent_confusions
     from .run import load_run
     from .train import pick_device
 
     if args.passes < 1:
         raise StochregError(f"--passes must be at least 1, got {args.passes}")
+    if args.confusions < 0:
+        raise StochregError(f"--confusions must be 0 or more, got {args.confusions}")
     run = load_run(args.run_dir)
     cfg = run.config
     from .data import load_dataset
     from .train import image_options
-    # Only the test set is needed: the user's training images stay on disk (stream).
-    data = load_dataset(cfg.dataset, args.data_dir or cfg.data_dir, **{**image_options(cfg), "stream": True})
+    # The test split needs only the test set: the user's training images stay on disk (stream).
+    stream = cfg.stream if args.split == "train" else True
+    data = load_dataset(cfg.dataset, args.data_dir or cfg.data_dir, **{**image_options(cfg), "stream": stream})
+    if args.split == "test":
+        images, labels = data.test_images, data.test_labels
+    else:
+        images, labels = _unlabelled_pool_with_labels(Path(args.run_dir), data)
     device = pick_device(args.device)
-    error = test_error(run.model.to(device), data.test_images, data.test_labels, cfg.eval_batch,
-                       passes=args.passes, device=device)
-    print(json.dumps({"run": str(args.run_dir), "test_error": error, "passes": args.passes,
-                      "weights": run.weights}))
+    predictions = predict_probs(run.model.to(device), images, cfg.eval_batch, args.passes, device).argmax(dim=1)
+    wrong = predictions != labels
+    report = {"run": str(args.run_dir), "split": args.split, "images": len(labels),
+              "error": wrong.float().mean().item(), "errors": int(wrong.sum())}
+    if args.split == "test":
+        report["test_error"] = report["error"]       # the key earlier versions printed
+    report.update(passes=args.passes, weights=run.weights)
+    if args.confusions:
+        counts = confusion_matrix(labels.numpy(), predictions.numpy(), run.num_classes)
+        names = run.class_names or [str(c) for c in range(run.num_classes)]
+        report["confusions"] = [{"true": names[t], "predicted": names[p], "count": n}
+                                for t, p, n in most_frequent_confusions(counts, args.confusions)]
+    print(json.dumps(report))
     return 0
+
+
+def _unlabelled_pool_with_labels(run_dir: Path, data) -> tuple:
+    """The training images a run used without their labels (all but its labelled split), those of
+    them whose label the dataset knows: (images, labels)."""
+    import torch
+    keep = data.train_labels >= 0                       # -1: an image of the user's unlabelled folder
+    split_file = run_dir / "labelled_indices.json" if run_dir.is_dir() else run_dir.parent / "labelled_indices.json"
+    if split_file.exists():
+        labelled = torch.tensor(json.loads(split_file.read_text()), dtype=torch.long)
+        if len(labelled) and int(labelled.max()) >= len(keep):
+            raise DataError(f"{split_file} lists training images beyond the {len(keep)} of {data.name}: "
+                            "the dataset changed since the run")
+        keep[labelled] = False
+    if not bool(keep.any()):
+        raise DataError(f"--split train needs training images with known labels outside the labelled split; "
+                        f"{data.name} has none (its unlabelled images carry no labels)")
+    indices = torch.nonzero(keep).flatten()
+    images = data.train_images
+    # streamed images (--stream runs) stay undecoded until their batch is evaluated
+    return (images.subset(indices) if hasattr(images, "subset") else images[indices]), data.train_labels[indices]
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

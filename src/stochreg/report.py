@@ -19,6 +19,15 @@ def format_minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+def most_frequent_confusions(counts: np.ndarray, k: int = 3) -> list[tuple[int, int, int]]:
+    """The ``k`` largest off-diagonal cells of ``counts[true, predicted]`` as (true, predicted,
+    count), largest first; cells with no error are left out."""
+    off_diagonal = counts.copy()
+    np.fill_diagonal(off_diagonal, 0)
+    cells = zip(*np.unravel_index(np.argsort(off_diagonal, axis=None, kind="stable")[::-1][:k], counts.shape))
+    return [(int(t), int(p), int(off_diagonal[t, p])) for t, p in cells if off_diagonal[t, p]]
+
+
 def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], test_labels: np.ndarray,
                      predictions: np.ndarray, num_classes: int, data_info: dict[str, Any]) -> None:
     """The figures and the human summary of a finished run."""
@@ -26,10 +35,7 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
     learning_curves(read_metrics(run_dir / "metrics.jsonl"), run_dir / "curves.png", title)
     counts = confusion_matrix(test_labels, predictions, num_classes)
     confusion_png(counts, run_dir / "confusion.png", f"confusion matrix: {title}")
-    off_diagonal = counts.copy()
-    np.fill_diagonal(off_diagonal, 0)
-    worst = zip(*np.unravel_index(np.argsort(off_diagonal, axis=None)[::-1][:3], counts.shape))
-    confusions = ", ".join(f"{t} taken for {p} ({off_diagonal[t, p]})" for t, p in worst if off_diagonal[t, p])
+    confusions = ", ".join(f"{t} taken for {p} ({n})" for t, p, n in most_frequent_confusions(counts))
     from .methods import METHODS
     named = {"ts": f"lambda_TS={cfg.lambda_ts}", "me": f"lambda_ME={cfg.lambda_me}"}
     weights = ", ".join(named.get(term, f"{term}: lambda_u={cfg.lambda_u}") for term in METHODS.get(cfg.method).terms) \

@@ -43,13 +43,19 @@ class FileImages:
         return len(self.files)
 
     def __getitem__(self, indices) -> torch.Tensor:
-        """Decodes ``indices`` (a tensor or list of ints, or one int) into a uint8 tensor."""
+        """Decodes ``indices`` (a tensor or list of ints, a slice, or one int) into a uint8 tensor."""
         if isinstance(indices, int):
             return torch.from_numpy(read_image(self.files[indices], self.image_shape)[0])
+        if isinstance(indices, slice):
+            indices = range(len(self.files))[indices]
         indices = indices.tolist() if isinstance(indices, torch.Tensor) else list(indices)
         if not indices:
             return torch.empty((0, *self.image_shape), dtype=torch.uint8)
         return torch.from_numpy(np.stack([read_image(self.files[i], self.image_shape)[0] for i in indices]))
+
+    def subset(self, indices: torch.Tensor) -> "FileImages":
+        """The images at ``indices``, still undecoded."""
+        return FileImages([self.files[i] for i in indices.tolist()], self.image_shape)
 
     def to(self, device) -> "FileImages":
         return self  # batches move to the device once decoded
