@@ -188,6 +188,21 @@ def test_streamed_training_equals_in_memory_training_and_resumes_exactly(tmp_pat
     assert all(torch.equal(v, resumed[k]) for k, v in reference.items()), f"killed at step >= {kill_at}"
 
 
+def test_eval_of_the_unlabelled_pool_of_a_streamed_run(tmp_path, capsys):
+    """--split train on a --stream run decodes the pool batch by batch; the images of the
+    unlabelled folder (no label) and the labelled split are left out, with class names."""
+    write_tree(tmp_path / "pets", per_class=4, unlabelled=5)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'pets'}", "--labels", "6", *TRAIN, "--stream",
+                 "--workers", "0", "--lambda-graph", "0", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--split", "train", "--confusions", "9"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["images"] == 12 - 6 and 0 <= report["errors"] <= 6
+    assert sum(c["count"] for c in report["confusions"]) == report["errors"]   # 3 classes: every cell listed
+    assert all(c["true"] in CLASSES and c["predicted"] in CLASSES for c in report["confusions"])
+
+
 def test_imagenet_preset_streams_an_imagenet_layout(tmp_path, capsys):
     """train/CLASS/*.JPEG and val/CLASS/*.JPEG, 10% of the labels, 128 px, ResNet-18, streamed:
     a couple of steps with the preset's settings (only the sizes shrink)."""
