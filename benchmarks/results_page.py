@@ -105,7 +105,11 @@ def main() -> int:
                            "the default recipe uses it (the quick-start table above measures it). The row "
                            "ts-me-fixmatch-graph (session 12, after the graph term joined the default) is "
                            "ts-me-fixmatch's 11,900 steps with `--lambda-graph 3`, about 22 minutes a run "
-                           "alone on the AMD EPYC machine.")
+                           "alone on the AMD EPYC machine; ts-me-fixmatch-graph-28000 (session 13) is the same "
+                           "recipe at the 28,000 steps that fill the 60 minutes there. Where the remaining errors "
+                           "come from (about a third are also errors of the same network trained on all 60,000 "
+                           "labels, 0.46%; the rest are whole styles the labelled split lacks) is in "
+                           "[tuning.md](tuning.md), session 13.")
     lines += table_section("MNIST, 100 labels: every method under the same wall-clock budget", "methods",
                            "python benchmarks/accuracy.py methods",
                            "Every method of stochreg (issue 7), about 15 minutes a run on this machine: each row's "
