@@ -110,16 +110,41 @@ def test_the_default_recipe_has_the_graph_term_and_zero_turns_it_off(tiny_data_d
     assert "graph" not in losses
 
 
+def test_the_graph_fade_is_a_half_cosine_to_zero_then_zero():
+    from stochreg.config import TrainConfig
+    from stochreg.learner import graph_fade
+    assert [graph_fade(TrainConfig(graph_fade_iters=0), step) for step in (0, 10 ** 6)] == [1.0, 1.0]
+    cfg = TrainConfig(graph_fade_iters=100)
+    values = [graph_fade(cfg, step) for step in range(0, 121)]
+    assert values[0] == 1.0 and values[50] == pytest.approx(0.5) and values[100:] == [0.0] * 21
+    assert all(a > b for a, b in zip(values[:100], values[1:101]))     # falls at every step until 0
+
+
+def test_a_faded_graph_term_leaves_the_step(tiny_data_dir):
+    """Before the fade's end the term is in the loss (and logged); from its end on it is not
+    computed at all, and the step is the same as without the graph."""
+    learner, _, _ = tiny_learner(tiny_data_dir, lambda_graph=1.0, graph_fade_iters=2)
+    assert "graph" in learner.step(1)[0]
+    assert "graph" not in learner.step(2)[0]
+
+
+def test_a_negative_fade_is_refused():
+    from stochreg.config import resolve_config
+    from stochreg.errors import UsageError
+    with pytest.raises(UsageError, match="graph_fade_iters must be >= 0"):
+        resolve_config(overrides={"graph_fade_iters": -1})
+
+
 def test_a_run_with_the_graph_term_reports_its_cost(tiny_data_dir, tmp_path, capsys):
     import json
     from stochreg.cli import main
     assert main(["train", "--data-dir", str(tiny_data_dir), "--labels", "20", "--iters", "2", "--views", "3",
                  "--batch-labelled", "10", "--batch-unlabelled", "8", "--net", "compact-small", "--eval-every", "0",
-                 "--no-progress", "--lambda-graph", "1", "--out", str(tmp_path / "run")]) == 0
+                 "--no-progress", "--lambda-graph", "1", "--graph-fade-iters", "500", "--out", str(tmp_path / "run")]) == 0
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert 0 <= results["graph_seconds"] < 60
     assert "label propagation over the 200 training images" in capsys.readouterr().out
-    assert "label-propagation graph: lambda=1.0" in (tmp_path / "run" / "summary.md").read_text()
+    assert "label-propagation graph: lambda=1.0 fading to 0 at step 500" in (tmp_path / "run" / "summary.md").read_text()
 
 
 def test_too_many_images_for_the_dense_graph_is_one_clear_error(tiny_data_dir, monkeypatch, capsys):

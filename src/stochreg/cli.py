@@ -40,6 +40,9 @@ FLAG_HELP = {
                     "split's labels are propagated over a 10-nearest-neighbour graph of the training images (pixels, "
                     "50 principal components); every unlabelled view is then pulled toward its image's propagated "
                     "label by a cross-entropy weighted by the propagation's confidence; 0 = off",
+    "graph_fade_iters": "when > 0, the graph term's weight fades (cosine) to 0 at this step and stays 0: the "
+                        "propagated labels guide the start, the network's own terms the rest; 0 = full weight "
+                        "for the whole run",
     "threshold": "confidence a prediction needs to become a pseudo-label (pseudo-label, fixmatch, ts-me-fixmatch)",
     "net": "network name (see `stochreg list`)",
     "views": "n: stochastic passes (views) of each unlabelled image",

@@ -48,6 +48,11 @@ class TrainConfig:
     # graph of the training images (graph.py); 0 = off. It gives the crossed sevens of MNIST
     # split 1 back to the sevens (benchmarks/tuning.md, session 12)
     lambda_graph: float = 3.0
+    # when > 0: the graph term's weight fades (half a cosine) from full at step 0 to 0 at this step
+    # and stays 0; the propagated labels are a prior the network outgrows (they are wrong on whole
+    # styles, e.g. MNIST's curled nines, that the network's own terms would get right; tuning.md,
+    # session 13). 0 = the full weight for the whole run
+    graph_fade_iters: int = 0
     rampup_iters: int = 500           # unsupervised weight rises as exp(-5(1-t)^2) over these steps
     # batches: labelled images per step, unlabelled images per step (each seen `views` times)
     batch_labelled: int = 32
@@ -189,7 +194,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for name in positive:
         if getattr(cfg, name) <= 0:
             raise UsageError(f"{name} must be positive, got {getattr(cfg, name)}")
-    for name in ("rampup_iters", "warmup_iters", "eval_every", "threads", "batch_unlabelled", "checkpoint_every"):
+    for name in ("rampup_iters", "warmup_iters", "eval_every", "threads", "batch_unlabelled", "checkpoint_every",
+                 "graph_fade_iters"):
         if getattr(cfg, name) < 0:
             raise UsageError(f"{name} must be >= 0, got {getattr(cfg, name)}")
     for name in ("lambda_ts", "lambda_me", "lambda_u", "lambda_balance", "lambda_graph", "lr", "momentum", "weight_decay", "lr_decay"):

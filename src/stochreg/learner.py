@@ -97,6 +97,16 @@ def unsupervised_weight(cfg: TrainConfig, step: int) -> float:
     return math.exp(-5.0 * (1.0 - t) ** 2)
 
 
+def graph_fade(cfg: TrainConfig, step: int) -> float:
+    """Factor on the graph term's weight: (1 + cos(pi t)) / 2 for t = step / graph_fade_iters < 1,
+    then 0; always 1 when graph_fade_iters is 0."""
+    if cfg.graph_fade_iters <= 0:
+        return 1.0
+    if step >= cfg.graph_fade_iters:
+        return 0.0
+    return 0.5 * (1.0 + math.cos(math.pi * step / cfg.graph_fade_iters))
+
+
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, foreach: bool = True) -> torch.optim.Optimizer:
     # No weight decay on batch-norm parameters and biases: decaying them only hurts.
     decay = [p for p in model.parameters() if p.dim() > 1]
@@ -245,12 +255,13 @@ class Learner:
             terms = self.method.unsupervised_losses(outputs)
             if self.class_prior is not None:
                 terms["balance"] = class_balance(torch.softmax(outputs.logits, dim=-1), self.class_prior)
-            if self.graph is not None:  # every view of an image toward its label-propagation label
+            fade = graph_fade(cfg, step)
+            if self.graph is not None and fade > 0:  # every view of an image toward its label-propagation label
                 labels, weights = self.graph
                 terms["graph"] = weighted_view_cross_entropy(outputs.logits, labels[idx_ulb], weights[idx_ulb])
             for name, value in terms.items():
                 losses[name] = value
-                loss = loss + weight * self.lambdas.get(name, cfg.lambda_u) * value
+                loss = loss + weight * self.lambdas.get(name, cfg.lambda_u) * (fade if name == "graph" else 1.0) * value
         # --- backward, step, EMA ---
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
