@@ -10,6 +10,7 @@ import torch
 import yaml
 
 from stochreg.cli import main
+from stochreg.config import PRESETS, resolve_config
 
 TINY = ["--iters", "12", "--batch-labelled", "10", "--batch-unlabelled", "8", "--views", "3",
         "--eval-every", "6", "--eval-batch", "50", "--rampup-iters", "4", "--no-progress"]
@@ -85,6 +86,12 @@ def test_paper_preset_runs(tiny_data_dir, tmp_path, capsys):
     assert code == 0, stderr
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert (cfg["net"], cfg["views"], cfg["momentum"], cfg["schedule"]) == ("fmp-mnist", 5, 0.99, "exp")
+
+
+@pytest.mark.parametrize("preset", [name for name in PRESETS if name.startswith("paper-")])
+def test_paper_presets_are_the_papers_method_whatever_the_defaults(preset):
+    cfg = resolve_config(preset)
+    assert (cfg.method, cfg.lambda_ts, cfg.lambda_me, cfg.lambda_graph) == ("ts-me", 1.0, 0.1, 0.0)
 
 
 def test_list_names_everything(capsys):

@@ -208,3 +208,18 @@ def test_compare_writes_table_and_overlaid_curves(workspace, capsys):
     table = (workspace / "cmp.md").read_text()
     assert "| ts-me-fixmatch |" in table and "| supervised |" in table and "![test error](cmp.png)" in table
     assert png_size(workspace / "cmp.png") == (700, 450)
+
+
+def test_eval_of_a_stopped_run_names_its_latest_checkpoint_which_evaluates(workspace, capsys):
+    stopped = workspace / "runs" / "stopped-eval"
+    shutil.copytree(workspace / "runs" / "first", stopped)
+    (stopped / "checkpoint.pt").unlink()
+    assert main(["eval", str(stopped)]) != 0
+    latest = stopped / "checkpoints" / "step-00000040.pt"
+    assert f"`stochreg eval {latest}` evaluates its latest checkpoint" in capsys.readouterr().err
+    assert main(["eval", str(latest)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # the run's last step was 40: that checkpoint holds the weights the finished run reported
+    finished = json.loads((workspace / "runs" / "first" / "results.json").read_text())["test_error"]
+    assert result["run"] == str(latest) and result["test_error"] == pytest.approx(finished)
+    shutil.rmtree(stopped)

@@ -53,8 +53,10 @@ def load_run(path: str | Path) -> Run:
         except FileNotFoundError:
             raise DataError(f"{folder} is not a run folder (no config.yaml)") from None
         if not (folder / "checkpoint.pt").exists():
+            partial = sorted((folder / "checkpoints").glob("step-*.pt"))
+            latest = f"; `stochreg eval {partial[-1]}` evaluates its latest checkpoint" if partial else ""
             raise DataError(f"run {folder} has no final checkpoint.pt yet (unfinished? `stochreg train --resume "
-                            f"{folder}` completes it)")
+                            f"{folder}` completes it{latest})")
         state = load_checkpoint(folder / "checkpoint.pt")
     else:
         raise DataError(f"run folder {path} does not exist")
