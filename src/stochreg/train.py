@@ -58,6 +58,9 @@ def pick_device(name: str, local_rank: int | None = None) -> torch.device:
             raise UsageError(f"process with LOCAL_RANK {local_rank} has no GPU: this machine has "
                              f"{torch.cuda.device_count()}; use --nproc_per_node at most that", every_rank=False)
         device = torch.device("cuda", local_rank)
+    if device.type == "cuda" and device.index is None:
+        # plain "cuda" is the current GPU; name it, since set_device rejects a device without an index
+        device = torch.device("cuda", torch.cuda.current_device())
     if device.type == "cuda":
         torch.cuda.set_device(device)
     return device
