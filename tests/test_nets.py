@@ -98,3 +98,14 @@ def test_an_input_larger_than_the_fmp_field_is_refused_not_cropped():
     net = build_net("fmp-mnist", (1, 28, 28), 10)
     with pytest.raises(UsageError, match="takes inputs up to 38px, got 60x60"):
         net(torch.zeros(1, 1, 60, 60))
+
+
+def test_fractional_pooling_draws_one_grid_per_image_shared_by_its_channels():
+    from stochreg.nets import FractionalMaxPool
+    pool = FractionalMaxPool(7).train()
+    image = torch.randn(8, 1, 11, 11)
+    out = pool(image.expand(8, 16, 11, 11))   # 16 identical channels per image
+    assert torch.equal(out, out[:, :1].expand_as(out))                        # one grid for all channels
+    assert not torch.equal(pool(image.expand(8, 16, 11, 11)), out)            # a new draw each pass
+    pool.eval()
+    assert torch.equal(pool(image), pool(image))                              # fixed grid in eval mode

@@ -28,9 +28,14 @@ NETS: Registry[Callable[[tuple[int, int, int], int], nn.Module]] = Registry("net
 class FractionalMaxPool(nn.Module):
     """Fractional max-pooling (Graham 2014) to a fixed output size, pseudo-random regions.
 
-    In training mode every sample and channel draws its own pooling regions (a perturbation);
-    in eval mode the regions are fixed (the centre of the random range) so predictions are
-    deterministic, unless ``stochastic_eval`` is set for test-time averaging.
+    In training mode every sample draws its own pooling regions (a perturbation), one grid for
+    all its channels as in Graham's SparseConvNet; in eval mode the regions are fixed (the centre
+    of the random range) so predictions are deterministic, unless ``stochastic_eval`` is set for
+    test-time averaging.
+
+    PyTorch alone would draw a grid per channel. A net trained that way never sees its channels
+    pooled on one grid, and the fixed grid of eval mode is exactly that: fmp-mnist after 2,000
+    GPU steps erred on 57% of the test images in eval mode against 5% for one random pass.
     """
 
     def __init__(self, output_size: int):
@@ -39,11 +44,13 @@ class FractionalMaxPool(nn.Module):
         self.stochastic_eval = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        samples = None
-        if not (self.training or self.stochastic_eval):
-            samples = torch.full((x.shape[0], x.shape[1], 2), 0.5, dtype=x.dtype, device=x.device)
+        n, c = x.shape[:2]
+        if self.training or self.stochastic_eval:
+            samples = torch.rand(n, 1, 2, dtype=x.dtype, device=x.device)
+        else:
+            samples = torch.full((n, 1, 2), 0.5, dtype=x.dtype, device=x.device)
         return F.fractional_max_pool2d(x, kernel_size=2, output_size=self.output_size,
-                                       _random_samples=samples)
+                                       _random_samples=samples.expand(n, c, 2).contiguous())
 
 
 class StochasticDropout(nn.Dropout):
