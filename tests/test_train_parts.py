@@ -30,9 +30,9 @@ def test_cosine_schedule_starts_at_lr_and_ends_at_zero():
 
 
 def test_paper_schedule_is_exponential_in_epochs():
-    cfg = resolve_config("paper-mnist")
-    assert learning_rate(cfg, 0, 6000) == pytest.approx(0.003)
-    assert learning_rate(cfg, 6000 * 100, 6000) == pytest.approx(0.003 * math.exp(-1.0))
+    cfg = resolve_config("paper-mnist")   # 0.003 in SparseConvNet's update is 0.0015 in torch's
+    assert learning_rate(cfg, 0, 6000) == pytest.approx(0.0015)
+    assert learning_rate(cfg, 6000 * 100, 6000) == pytest.approx(0.0015 * math.exp(-1.0))
 
 
 def test_warmup_is_linear():
