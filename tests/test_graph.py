@@ -186,3 +186,38 @@ def test_fewer_images_than_pixels_give_the_same_components_from_the_gram_matrix(
     for projections in (wide, tall):
         signs = torch.sign((projections * from_covariance).sum(0))
         assert torch.allclose(projections * signs, from_covariance, atol=1e-6)
+
+
+def test_a_run_goes_on_after_the_graph_term_leaves_the_step(tiny_data_dir, tmp_path, capsys):
+    """The watch for non-finite losses follows the terms by name: the faded term leaving the
+    step mid-run once crashed it at that step."""
+    import json
+
+    from stochreg.cli import main
+    out = tmp_path / "run"
+    assert main(["train", "--data-dir", str(tiny_data_dir), "--labels", "20", "--out", str(out), "--iters", "22",
+                 "--batch-labelled", "10", "--batch-unlabelled", "8", "--views", "3", "--eval-every", "0",
+                 "--eval-batch", "50", "--rampup-iters", "2", "--no-progress", "--net", "compact-small",
+                 "--lambda-graph", "1", "--graph-fade-iters", "3", "--checkpoint-every", "1"]) == 0
+    logged = {row["step"]: row for row in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())}
+    assert "graph" in logged[1] and "graph" not in logged[21] and (out / "checkpoint.pt").exists()
+
+
+def test_the_watch_names_a_term_that_joined_late_and_ignores_one_that_left():
+    from stochreg.errors import StochregError
+    from stochreg.train import NonFiniteWatch
+
+    class OneProcess:
+        def min(self, t):
+            return t
+
+        def max(self, t):
+            return t
+
+    watch = NonFiniteWatch(torch.device("cpu"), OneProcess())
+    watch.observe(1, {"ce": torch.tensor(1.0), "graph": torch.tensor(0.5)})
+    watch.observe(2, {"ce": torch.tensor(1.0)})
+    watch.check("none")                                   # a term that left is not an error
+    watch.observe(3, {"ce": torch.tensor(1.0), "late": torch.tensor(float("nan"))})
+    with pytest.raises(StochregError, match="loss term late became NaN or infinite at step 3"):
+        watch.check("none")

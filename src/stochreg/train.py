@@ -141,10 +141,16 @@ class NonFiniteWatch:
         self.names: list[str] = []
 
     def observe(self, step: int, losses: dict[str, torch.Tensor]) -> None:
-        if self.bad_terms is None:
-            self.names = list(losses)
-            self.bad_terms = torch.zeros(len(losses), dtype=torch.bool, device=self.first_step.device)
-        nonfinite = ~torch.isfinite(torch.stack([v.detach() for v in losses.values()]))
+        # Terms can join or leave the step (a faded graph term leaves it): track them by name.
+        device = self.first_step.device
+        new_names = [name for name in losses if name not in self.names]
+        if new_names or self.bad_terms is None:
+            grow = torch.zeros(len(new_names), dtype=torch.bool, device=device)
+            self.bad_terms = grow if self.bad_terms is None else torch.cat([self.bad_terms, grow])
+            self.names += new_names
+        absent = torch.zeros((), device=device)
+        values = [losses[name].detach() if name in losses else absent for name in self.names]
+        nonfinite = ~torch.isfinite(torch.stack(values))
         newly = (self.first_step < 0) & nonfinite.any()
         self.first_step = torch.where(newly, step, self.first_step)
         self.bad_terms = torch.where(newly, nonfinite, self.bad_terms)
