@@ -123,9 +123,10 @@ class FMPNet(nn.Module):
                  base: int, dropouts: list[float], head_1x1: int = 0):
         super().__init__()
         c, h, w = image_shape
-        if len(dropouts) != layers + 1 + (head_1x1 > 0):
+        rates = layers + 1 + (head_1x1 > 0)
+        if len(dropouts) != rates:
             raise ValueError(f"FMPNet with {layers} layers{' and a 1x1 head' if head_1x1 else ''} takes "
-                             f"{layers + 1 + (head_1x1 > 0)} dropout rates, got {len(dropouts)}")
+                             f"{rates} dropout rates, got {len(dropouts)}")
         sizes = [2]  # spatial size after each pooling, built from the last one backwards
         for _ in range(layers):
             sizes.insert(0, math.ceil(sizes[0] * ratio) + 1)  # before the pooling and its 2x2 conv

@@ -137,19 +137,17 @@ class NonFiniteWatch:
     def __init__(self, device: torch.device, dist: Distributed):
         self.dist = dist
         self.first_step = torch.tensor(-1, device=device)
-        self.bad_terms: torch.Tensor | None = None
+        self.bad_terms = torch.zeros(0, dtype=torch.bool, device=device)   # one flag per name in self.names
         self.names: list[str] = []
+        self._absent = torch.zeros((), device=device)   # the value of a term that left the step
 
     def observe(self, step: int, losses: dict[str, torch.Tensor]) -> None:
         # Terms can join or leave the step (a faded graph term leaves it): track them by name.
-        device = self.first_step.device
         new_names = [name for name in losses if name not in self.names]
-        if new_names or self.bad_terms is None:
-            grow = torch.zeros(len(new_names), dtype=torch.bool, device=device)
-            self.bad_terms = grow if self.bad_terms is None else torch.cat([self.bad_terms, grow])
+        if new_names:
+            self.bad_terms = torch.cat([self.bad_terms, self.bad_terms.new_zeros(len(new_names))])
             self.names += new_names
-        absent = torch.zeros((), device=device)
-        values = [losses[name].detach() if name in losses else absent for name in self.names]
+        values = [losses[name].detach() if name in losses else self._absent for name in self.names]
         nonfinite = ~torch.isfinite(torch.stack(values))
         newly = (self.first_step < 0) & nonfinite.any()
         self.first_step = torch.where(newly, step, self.first_step)
@@ -161,7 +159,7 @@ class NonFiniteWatch:
         first = self.dist.min(torch.where(self.first_step < 0, never, self.first_step).view(1))
         step = int(first)
         if step != never:
-            bad_terms = self.dist.max(self.bad_terms.int()) if self.bad_terms is not None else []
+            bad_terms = self.dist.max(self.bad_terms.int())
             bad = ", ".join(n for n, b in zip(self.names, bad_terms.tolist()) if b)
             raise StochregError(f"loss term {bad} became NaN or infinite at step {step}; training stopped. "
                                 f"Last good checkpoint: {last_good}. Lower --lr or the lambdas "
