@@ -4,8 +4,9 @@
 # nets leave the GPU mostly idle, so runs side by side cost each other little), each then stopped
 # by SIGTERM, since the paper preset's 2.4M steps are days even there:
 #   paper-mnist       the authors' configuration, unchanged (--preset paper-mnist), split seed 0;
-#   paper-mnist-s1    the same on split seed 1;
-#   default           the quick-start recipe (the CPU default), for its time on a GPU.
+#   paper-mnist-sN    the same on split seed N, for each N in PAPER_SEEDS (default "0 1");
+#   default           the quick-start recipe (the CPU default), for its time on a GPU (WITH_DEFAULT=1,
+#                     the default; 0 leaves it out).
 # Each stopped run's final weights are evaluated (`stochreg eval` of the latest checkpoint: 1 pass,
 # and the paper's averaging of 10 stochastic passes), and the paper runs come back as archives that a
 # later GPU session continues with --resume (put NAME.tar.gz under gpu-runs/ and carry gpu-runs).
@@ -19,6 +20,8 @@ set -uo pipefail
 OUT=${OUT:-gpu-check}
 PAPER_SECONDS=${PAPER_SECONDS:-400}
 EVAL_PASSES=${EVAL_PASSES:-1 10}
+PAPER_SEEDS=${PAPER_SEEDS:-0 1}
+WITH_DEFAULT=${WITH_DEFAULT:-1}
 mkdir -p "$OUT"
 if ls .whl/*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -52,12 +55,16 @@ train_for_budget() {  # NAME ARGS...: train, resuming gpu-runs/NAME.tar.gz if ca
     done
 }
 
-train_for_budget paper-mnist --preset paper-mnist &
-train_for_budget paper-mnist-s1 --preset paper-mnist --seed 1 &
-train_for_budget default --dataset mnist --labels 100 &
+paper_runs=()
+for seed in $PAPER_SEEDS; do
+    name=paper-mnist; [ "$seed" = 0 ] || name=paper-mnist-s$seed
+    paper_runs+=("$name")
+    train_for_budget "$name" --preset paper-mnist --seed "$seed" &
+done
+[ "$WITH_DEFAULT" = 1 ] && train_for_budget default --dataset mnist --labels 100 &
 wait
 grep -h '^{"run"' "$OUT"/*.log > "$OUT/eval.jsonl"
-for name in paper-mnist paper-mnist-s1; do
+for name in "${paper_runs[@]}"; do
     tar -czf "$OUT/$name.tar.gz" -C /tmp/runs "$name"
 done
 tail -n 6 "$OUT"/*.log

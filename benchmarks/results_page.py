@@ -8,6 +8,7 @@ truth), with the command that reruns it. Sections whose results do not exist yet
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from stochreg.config import TrainConfig
@@ -70,6 +71,42 @@ def time_to_accuracy_section() -> list[str]:
     return lines
 
 
+def paper_preset_section() -> list[str]:
+    """The authors' configuration (``--preset paper-mnist``) on a GPU: one table per measurement
+    (results/gpu/*-paper-corrected.json), a row per stop of its three runs, mean +- std over the
+    splits of the final weights' test error in one pass and averaging 10 stochastic passes."""
+    lines = ["## MNIST, 100 labels: the authors' configuration on a GPU", "",
+             "`--preset paper-mnist`: the authors' released settings in stochreg's terms (README, Presets), "
+             "three labelled splits side by side on one GPU, each stopped by SIGTERM long before the preset's "
+             "2.4M steps and continued with `--resume`; the weights at each stop evaluated with `stochreg eval "
+             "--passes 1` and `--passes 10` (the paper averaged passes). Not the paper's number: its full run.",
+             "", "Rerun (on a GPU): `PAPER_SEEDS='0 1 2' WITH_DEFAULT=0 bash benchmarks/gpu_check.sh`", ""]
+    reports = sorted((RESULTS / "gpu").glob("*-paper-corrected.json"))
+    if not reports:
+        return lines + ["(no runs yet)", ""]
+    for path in reports:
+        report = json.loads(path.read_text())
+        lines += [f"On {report['machine']}, commit {report['commit']} ([{path.name}](results/gpu/{path.name})):", "",
+                  "| steps (mean) | training minutes (mean) | test error, 1 pass | test error, 10 passes |",
+                  "|---|---|---|---|"]
+        for i in range(len(report["runs"][0]["stops"])):
+            stops = [run["stops"][i] for run in report["runs"]]
+            cells = []
+            for key in ("test_error_1_pass", "test_error_10_passes"):
+                values = [100 * stop[key] for stop in stops]
+                cells.append(f"{statistics.mean(values):.2f}% +- {statistics.stdev(values):.2f} "
+                             f"({', '.join(f'{v:.2f}' for v in values)})")
+            lines.append(f"| {round(statistics.mean(stop['step'] for stop in stops)):,} | "
+                         f"{statistics.mean(stop['training_seconds'] for stop in stops) / 60:.1f} | "
+                         + " | ".join(cells) + " |")
+        plot = path.parent / "h200-paper-corrected.png"
+        lines += ["", report["speed"][0].upper() + report["speed"][1:] + "."]
+        if plot.exists():
+            lines += ["", f"![test error against steps](results/gpu/{plot.name})"]
+        lines.append("")
+    return lines
+
+
 def main() -> int:
     lines = ["# Results", "",
              "Every number here comes from a benchmark script in this folder that wrote JSON next to it "
@@ -120,6 +157,7 @@ def main() -> int:
                            "whose labelled sevens include no crossed seven; symmetric TS across weak and strong "
                            "views (ts-me-strong) collapses on every split. The best method under the "
                            "60-minute budget is named by the table above.")
+    lines += paper_preset_section()
     lines += time_to_accuracy_section()
     lines += table_section("Speed of the training step", "speed", "python benchmarks/speed.py",
                            "a: the network's own supervised step on the same number of images; b: stochreg's "

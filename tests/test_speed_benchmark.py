@@ -68,3 +68,19 @@ def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_
                                     f"**ts-me-fixmatch**, {steps // 2:,} steps, on CPU (AMD EPYC)",
                                     f"**ts-me-fixmatch**, {steps:,} steps, bf16, on CPU (AMD EPYC)",
                                     f"**ts-me-fixmatch**, {steps:,} steps, graph term 0, on CPU (AMD EPYC)"]
+
+
+def test_results_page_shows_the_paper_preset_runs_per_stop_with_mean_and_std(tmp_path, monkeypatch):
+    """Each stop of the GPU runs is a row: mean steps and minutes, and the test error over the splits
+    in one pass and averaging 10 passes, with the values behind each mean."""
+    module = load_benchmark("results_page")
+    monkeypatch.setattr(module, "RESULTS", tmp_path)
+    assert module.paper_preset_section()[-2:] == ["(no runs yet)", ""]
+    (tmp_path / "gpu").mkdir()
+    runs = [{"stops": [{"step": step, "training_seconds": 600.0, "test_error_1_pass": one,
+                        "test_error_10_passes": ten}]}
+            for step, one, ten in ((100, 0.012, 0.008), (200, 0.014, 0.010), (300, 0.010, 0.006))]
+    report = {"machine": "one GPU", "commit": "abc", "speed": "about 150 steps/s", "runs": runs}
+    (tmp_path / "gpu" / "x-paper-corrected.json").write_text(json.dumps(report))
+    rows = [line for line in module.paper_preset_section() if line.startswith("| 2")]
+    assert rows == ["| 200 | 10.0 | 1.20% +- 0.20 (1.20, 1.40, 1.00) | 0.80% +- 0.20 (0.80, 1.00, 0.60) |"]
