@@ -108,7 +108,9 @@ TABLES = {
         "same time (" + ", ".join(f"{row} {iters:,}" for row, iters in LONG_ITERS.items() if row != "ts-me") + " steps), "
         "and ts-me-fixmatch with the label-propagation graph term (`--lambda-graph 3`) at ts-me-fixmatch's steps "
         f"and at {GRAPH_LONG_ITERS:,} steps (ts-me-fixmatch-graph-{GRAPH_LONG_ITERS}: the step count that fills 60 "
-        "minutes on the AMD EPYC machine of sessions 10-13, where the other rows take 25-50 minutes).",
+        "minutes on the AMD EPYC machine of sessions 10-13, where the other rows take 25-50 minutes), and that "
+        f"with the graph term faded to 0 at step 3,000 (`--graph-fade-iters 3000`, ts-me-fixmatch-graph-fade-"
+        f"{GRAPH_LONG_ITERS}).",
         ["--dataset", "mnist", "--labels", "100", "--rampup-iters", "2000", "--eval-every", "1000"],
         {**{row: as_flags({**METHOD_SETTINGS[row], "iters": LONG_ITERS[row]}) for row in LONG_ITERS},
          # the leader with the label-propagation graph term (session 12), at the leader's cost per run
@@ -117,7 +119,12 @@ TABLES = {
          # the same at the step count that fills the 60 minutes on the faster machine of sessions 10-13
          # (0.11-0.12 s/step alone: 52-56 minutes plus evaluations and the graph), session 13
          f"ts-me-fixmatch-graph-{GRAPH_LONG_ITERS}": as_flags({**METHOD_SETTINGS["ts-me-fixmatch"],
-                                                              "iters": GRAPH_LONG_ITERS, "lambda_graph": 3})},
+                                                              "iters": GRAPH_LONG_ITERS, "lambda_graph": 3}),
+         # the same with the graph term faded to 0 at step 3,000 (session 15): the propagated labels
+         # steer the start, the network's own terms the rest (run R: the curled nines come back)
+         f"ts-me-fixmatch-graph-fade-{GRAPH_LONG_ITERS}": as_flags({**METHOD_SETTINGS["ts-me-fixmatch"],
+                                                                   "iters": GRAPH_LONG_ITERS, "lambda_graph": 3,
+                                                                   "graph_fade_iters": 3000})},
         [0, 1, 2],
     ),
     "methods": (
