@@ -95,6 +95,8 @@ TABLES = {
         "transformations and schedule, without the unlabelled images.",
         ["--dataset", "mnist", "--labels", "100"],
         {"ts-me-fixmatch-graph": ["--method", "ts-me-fixmatch", "--lambda-graph", "3"],
+         # the graph built on deskewed images (session 15)
+         "ts-me-fixmatch-graph-deskew": ["--method", "ts-me-fixmatch", "--lambda-graph", "3", "--graph-deskew"],
          "ts-me-fixmatch": ["--method", "ts-me-fixmatch"],
          "ts-me-fixmatch-3000": ["--method", "ts-me-fixmatch", "--iters", "3000"],
          "ts-me-fixmatch-bf16": ["--method", "ts-me-fixmatch", "--precision", "bf16"],

@@ -43,6 +43,8 @@ FLAG_HELP = {
     "graph_fade_iters": "when > 0, the graph term's weight fades (cosine) to 0 at this step and stays 0: the "
                         "propagated labels guide the start, the network's own terms the rest; 0 = full weight "
                         "for the whole run",
+    "graph_deskew": "shear each image upright about its centre of mass before the graph is built (single-channel "
+                    "images such as digits): slant is a style, not a class",
     "threshold": "confidence a prediction needs to become a pseudo-label (pseudo-label, fixmatch, ts-me-fixmatch)",
     "net": "network name (see `stochreg list`)",
     "views": "n: stochastic passes (views) of each unlabelled image",

@@ -13,6 +13,13 @@ sevens), every method took about 140 of the test set's crossed sevens for twos, 
 split's labels propagated over the pixel graph call 640 of the 799 training sevens the network
 took for twos sevens (benchmarks/tuning.md, session 12).
 
+With ``deskew`` (--graph-deskew, single-channel images such as digits), each image is first
+sheared upright about its centre of mass (the classic moment-based deskewing of MNIST, which also
+halves a nearest-neighbour classifier's error there): slant is a style, not a class, and in raw
+pixels a slanted one sits nearer to slanted digits of other classes than to upright ones of its
+own. Measured on MNIST's three 100-label splits, the propagated labels' error on the unlabelled
+pool falls from 6.35%, 5.85%, 5.32% to 3.50%, 2.99%, 2.70% (benchmarks/tuning.md, session 15).
+
 Cost: one pass of dense similarities, O(N^2 d) with d = ``components`` (about 10 s for MNIST's
 60,000 images on 2 CPU cores), and N x k memory. Deterministic: exact PCA (an eigendecomposition
 of the pixel covariance), no random projection.
@@ -57,6 +64,33 @@ def principal_components(x: torch.Tensor, components: int) -> torch.Tensor:
     return x @ vectors[:, -keep:].to(x.dtype)
 
 
+def deskew(x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    """Single-channel images ``x`` (N, 1, H, W, float) sheared so that their principal stroke
+    stands upright and their centre of mass sits at the image centre: the shear is the ratio of
+    the second-order moments mu11 / mu02 (x against y about the centre of mass). Blank images
+    stay blank."""
+    if x.shape[1] != 1:
+        raise ValueError(f"deskewing is for single-channel images (digits); these have {x.shape[1]} channels")
+    n, _, h, w = x.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=x.dtype), torch.arange(w, dtype=x.dtype), indexing="ij")
+    out = torch.empty_like(x)
+    for start in range(0, n, chunk):
+        img = x[start:start + chunk, 0]
+        mass = img.sum(dim=(1, 2)).clamp_min(1e-12)
+        cx = (img * xs).sum(dim=(1, 2)) / mass
+        cy = (img * ys).sum(dim=(1, 2)) / mass
+        dx, dy = xs - cx[:, None, None], ys - cy[:, None, None]
+        shear = (img * dx * dy).sum(dim=(1, 2)) / (img * dy * dy).sum(dim=(1, 2)).clamp_min(1e-12)
+        # output pixel (u, v) reads input (u + shear * (v - centre_y) + cx - centre_x, v + cy - centre_y)
+        centre_x, centre_y = (w - 1) / 2, (h - 1) / 2
+        source_x = xs + shear[:, None, None] * (ys - centre_y) + (cx - centre_x)[:, None, None]
+        source_y = ys + (cy - centre_y)[:, None, None]
+        grid = torch.stack([source_x / (w - 1) * 2 - 1, source_y / (h - 1) * 2 - 1], dim=-1)
+        out[start:start + chunk] = torch.nn.functional.grid_sample(x[start:start + chunk], grid, mode="bilinear",
+                                                                    padding_mode="zeros", align_corners=True)
+    return out
+
+
 def knn_graph(points: torch.Tensor, k: int, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``k`` nearest neighbours of every row by cosine similarity, itself excluded: (indices,
     similarities), both (N, k)."""
@@ -76,14 +110,17 @@ def knn_graph(points: torch.Tensor, k: int, chunk: int = 2048) -> tuple[torch.Te
 
 def propagate_labels(images: torch.Tensor, labelled: torch.Tensor, labels: torch.Tensor, num_classes: int,
                      k: int = 10, components: int = 50, alpha: float = 0.99, iterations: int = 40,
-                     sharpness: int = 3) -> GraphLabels:
+                     sharpness: int = 3, deskew_images: bool = False) -> GraphLabels:
     """Spreads ``labels`` (of the training images at indices ``labelled``) over a kNN graph of
-    ``images`` (uint8 or float, (N, C, H, W)): F <- alpha S F + Y with S = D^-1/2 W D^-1/2 and W
-    the symmetrised kNN similarities raised to ``sharpness`` (Iscen et al.'s settings)."""
+    ``images`` (uint8 or float, (N, C, H, W)), deskewed first if ``deskew_images``: F <- alpha S F + Y
+    with S = D^-1/2 W D^-1/2 and W the symmetrised kNN similarities raised to ``sharpness`` (Iscen
+    et al.'s settings)."""
     if len(images) > MAX_GRAPH_IMAGES:
         raise ValueError(f"label propagation builds a dense neighbour graph; {len(images)} training images "
                          f"are more than the {MAX_GRAPH_IMAGES} it handles")
     x = images_to_float(images) if images.dtype == torch.uint8 else images.float()
+    if deskew_images:
+        x = deskew(x)
     if max(x.shape[-2:]) > MAX_GRAPH_SIDE:
         x = torch.nn.functional.adaptive_avg_pool2d(x, [min(MAX_GRAPH_SIDE, side) for side in x.shape[-2:]])
     x = x.flatten(1)

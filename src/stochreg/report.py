@@ -44,7 +44,8 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
         weights += f", class balance: lambda={cfg.lambda_balance}"
     if cfg.lambda_graph > 0 and METHODS.get(cfg.method).uses_unlabelled:
         weights += f", label-propagation graph: lambda={cfg.lambda_graph}" + (
-            f" fading to 0 at step {cfg.graph_fade_iters}" if cfg.graph_fade_iters > 0 else "")
+            f" fading to 0 at step {cfg.graph_fade_iters}" if cfg.graph_fade_iters > 0 else "") + (
+            " (deskewed images)" if cfg.graph_deskew else "")
     lines = [
         f"# Run {run_dir.name}", "",
         f"**Final test error: {100 * results['test_error']:.2f}%** ({results['test_errors']} of "
