@@ -75,7 +75,12 @@ GRAPH_LONG_ITERS = 28000
 
 
 def as_flags(settings: dict) -> list[str]:
-    return [item for key, value in settings.items() for item in ("--" + key.replace("_", "-"), str(value))]
+    """Command-line flags for config settings: ``--key value``, and ``--key`` / ``--no-key`` for a switch."""
+    flags = []
+    for key, value in settings.items():
+        name = key.replace("_", "-")
+        flags += ([f"--{name}" if value else f"--no-{name}"] if isinstance(value, bool) else [f"--{name}", str(value)])
+    return flags
 
 
 # The quick-start table's ablation of the paper's method (each loss alone, and neither): the
@@ -112,6 +117,7 @@ TABLES = {
         f"and at {GRAPH_LONG_ITERS:,} steps (ts-me-fixmatch-graph-{GRAPH_LONG_ITERS}: the step count that fills 60 "
         "minutes on the AMD EPYC machine of sessions 10-13, where the other rows take 25-50 minutes), and that "
         f"with the graph term faded to 0 at step 3,000 (`--graph-fade-iters 3000`, ts-me-fixmatch-graph-fade-"
+        f"{GRAPH_LONG_ITERS}) or built on deskewed images (`--graph-deskew`, ts-me-fixmatch-graph-deskew-"
         f"{GRAPH_LONG_ITERS}).",
         ["--dataset", "mnist", "--labels", "100", "--rampup-iters", "2000", "--eval-every", "1000"],
         {**{row: as_flags({**METHOD_SETTINGS[row], "iters": LONG_ITERS[row]}) for row in LONG_ITERS},
@@ -126,7 +132,11 @@ TABLES = {
          # steer the start, the network's own terms the rest (run R: the curled nines come back)
          f"ts-me-fixmatch-graph-fade-{GRAPH_LONG_ITERS}": as_flags({**METHOD_SETTINGS["ts-me-fixmatch"],
                                                                    "iters": GRAPH_LONG_ITERS, "lambda_graph": 3,
-                                                                   "graph_fade_iters": 3000})},
+                                                                   "graph_fade_iters": 3000}),
+         # the same recipe with the graph built on deskewed images (session 15)
+         f"ts-me-fixmatch-graph-deskew-{GRAPH_LONG_ITERS}": as_flags({**METHOD_SETTINGS["ts-me-fixmatch"],
+                                                                     "iters": GRAPH_LONG_ITERS, "lambda_graph": 3,
+                                                                     "graph_deskew": True})},
         [0, 1, 2],
     ),
     "methods": (

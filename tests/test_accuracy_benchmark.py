@@ -60,6 +60,8 @@ def test_the_60_minute_rows_scale_the_15_minute_rows_alike():
     # and the same with the graph term faded out at step 3,000 (session 15), nothing else changed
     faded = long.pop(f"ts-me-fixmatch-graph-fade-{module.GRAPH_LONG_ITERS}")
     assert vars(faded) == {**vars(filled), "graph_fade_iters": 3000}
+    deskewed = long.pop(f"ts-me-fixmatch-graph-deskew-{module.GRAPH_LONG_ITERS}")
+    assert vars(deskewed) == {**vars(filled), "graph_deskew": True}
     for row, cfg in long.items():
         base = short[cfg.method]  # a variant row (ts-me-fixmatch-graph) scales its method's row
         assert (cfg.method, cfg.views, cfg.lambda_u) == (base.method, base.views, base.lambda_u)
