@@ -2,6 +2,8 @@
 parts on data whose answer is known, and the term it adds to a real training step."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -136,7 +138,6 @@ def test_a_negative_fade_is_refused():
 
 
 def test_a_run_with_the_graph_term_reports_its_cost(tiny_data_dir, tmp_path, capsys):
-    import json
     from stochreg.cli import main
     assert main(["train", "--data-dir", str(tiny_data_dir), "--labels", "20", "--iters", "2", "--views", "3",
                  "--batch-labelled", "10", "--batch-unlabelled", "8", "--net", "compact-small", "--eval-every", "0",
@@ -191,7 +192,6 @@ def test_fewer_images_than_pixels_give_the_same_components_from_the_gram_matrix(
 def test_a_run_goes_on_after_the_graph_term_leaves_the_step(tiny_data_dir, tmp_path, capsys):
     """The watch for non-finite losses follows the terms by name: the faded term leaving the
     step mid-run once crashed it at that step."""
-    import json
 
     from stochreg.cli import main
     out = tmp_path / "run"
@@ -287,9 +287,28 @@ def test_deskewing_refuses_colour_images_with_a_clear_error(tmp_path, capsys):
     assert "--graph-deskew is for single-channel images such as digits; cifar10 has 3 channels: leave it out" in err[0]
 
 
+def test_the_default_deskews_single_channel_images_only_and_false_turns_it_off(tiny_data_dir, tmp_path):
+    """Unset (the default) deskews digits' graph, not colour images' (where --graph-deskew is
+    refused above); --no-graph-deskew builds it on the raw pixels."""
+    from stochreg.cli import main
+    from stochreg.config import TrainConfig
+    from tinydata import write_cifar
+    assert TrainConfig().graph_deskew is None  # joined the default by the rule of tuning.md, session 15
+    assert tiny_learner(tiny_data_dir, lambda_graph=1.0)[0].graph_deskewed is True
+    assert tiny_learner(tiny_data_dir, lambda_graph=1.0, graph_deskew=False)[0].graph_deskewed is False
+    write_cifar(tmp_path / "data" / "cifar10", "cifar10")
+    assert main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--labels", "20", "--iters", "1",
+                 "--views", "3", "--batch-labelled", "10", "--batch-unlabelled", "8", "--net", "compact-small",
+                 "--eval-every", "0", "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["graph_deskewed"] is False
+    assert "(deskewed images)" not in (tmp_path / "run" / "summary.md").read_text()
+
+
 def test_a_run_with_the_deskewed_graph_trains_and_says_so(tiny_data_dir, tmp_path):
     from stochreg.cli import main
     learner, data, labelled = tiny_learner(tiny_data_dir, lambda_graph=1.0, graph_deskew=True)
+    assert learner.graph_deskewed is True
     graph_labels, _ = learner.graph
     assert torch.equal(graph_labels[labelled], data.train_labels[labelled])
     assert (graph_labels == data.train_labels).float().mean() > 0.5

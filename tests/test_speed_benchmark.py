@@ -44,20 +44,22 @@ def test_time_to_accuracy_reads_the_first_crossing(tmp_path):
 def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_path, monkeypatch):
     """Time to accuracy depends on the machine: each measurement keeps its own, the default's
     first; the default's method at another step count (an earlier default), in bf16 or without
-    the graph term (measurements before the field existed ran without it) is another recipe."""
+    the graph term (measurements before the field existed ran without it), or with the graph on raw
+    pixels (before session 15) is another recipe."""
     from stochreg.config import TrainConfig
     module = load_benchmark("results_page")
     monkeypatch.setattr(module, "RESULTS", tmp_path)
     hit = {"step": 1200, "test_error": 0.0195, "wall_minutes": 5.7, "train_minutes": 5.1}
     steps, graph = TrainConfig.iters, TrainConfig.lambda_graph
+    deskewed = {"lambda_graph": graph, "graph_deskewed": True}   # the default's graph, from session 15
     for name, method, iters, machine, extra in (
             ("ts-me", "ts-me", 4000, "old CPU", {}),
-            ("ts-me-fixmatch", "ts-me-fixmatch", steps, "old CPU", {"lambda_graph": graph}),
-            ("ts-me-fixmatch-epyc", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", {"lambda_graph": graph}),
+            ("ts-me-fixmatch", "ts-me-fixmatch", steps, "old CPU", deskewed),
+            ("ts-me-fixmatch-epyc", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", deskewed),
             ("ts-me-fixmatch-nograph", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", {}),
-            ("ts-me-fixmatch-half", "ts-me-fixmatch", steps // 2, "CPU (AMD EPYC)", {"lambda_graph": graph}),
-            ("ts-me-fixmatch-bf16", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", {"precision": "bf16",
-                                                                                 "lambda_graph": graph})):
+            ("ts-me-fixmatch-raw", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", {"lambda_graph": graph}),
+            ("ts-me-fixmatch-half", "ts-me-fixmatch", steps // 2, "CPU (AMD EPYC)", deskewed),
+            ("ts-me-fixmatch-bf16", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", {"precision": "bf16", **deskewed})):
         report = {"targets": {"2%": hit, "1%": None}, "method": method, "iters": iters, "command": "stochreg train",
                   "eval_every": 100, "final_test_error": 0.0129, "commit": "abc", "machine": machine, **extra}
         (tmp_path / f"time_to_accuracy-{name}.json").write_text(json.dumps(report))
@@ -67,6 +69,7 @@ def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_
     assert sorted(headings[2:]) == ["**ts-me**, 4,000 steps, graph term 0, on old CPU",
                                     f"**ts-me-fixmatch**, {steps // 2:,} steps, on CPU (AMD EPYC)",
                                     f"**ts-me-fixmatch**, {steps:,} steps, bf16, on CPU (AMD EPYC)",
+                                    f"**ts-me-fixmatch**, {steps:,} steps, graph on raw pixels, on CPU (AMD EPYC)",
                                     f"**ts-me-fixmatch**, {steps:,} steps, graph term 0, on CPU (AMD EPYC)"]
 
 

@@ -43,8 +43,9 @@ FLAG_HELP = {
     "graph_fade_iters": "when > 0, the graph term's weight fades (cosine) to 0 at this step and stays 0: the "
                         "propagated labels guide the start, the network's own terms the rest; 0 = full weight "
                         "for the whole run",
-    "graph_deskew": "shear each image upright about its centre of mass before the graph is built (single-channel "
-                    "images such as digits): slant is a style, not a class",
+    "graph_deskew": "shear each image upright about its centre of mass before the graph is built: slant is a "
+                    "style, not a class; single-channel images only (digits); unset (None) = for single-channel "
+                    "images, not for colour ones",
     "threshold": "confidence a prediction needs to become a pseudo-label (pseudo-label, fixmatch, ts-me-fixmatch)",
     "net": "network name (see `stochreg list`)",
     "views": "n: stochastic passes (views) of each unlabelled image",
@@ -95,7 +96,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training settings (override the preset and --config)")
     for f in fields(TrainConfig):
         default = getattr(defaults, f.name)
-        if str(f.type) == "bool":
+        if str(f.type) in ("bool", "bool | None"):
             group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
                                action=argparse.BooleanOptionalAction, help=f"{FLAG_HELP[f.name]} (default: {default})")
             continue

@@ -53,9 +53,11 @@ class TrainConfig:
     # styles, e.g. MNIST's curled nines, that the network's own terms would get right; tuning.md,
     # session 13). 0 = the full weight for the whole run
     graph_fade_iters: int = 0
-    # deskew single-channel images before building the graph (graph.py): slant is a style, not a
-    # class; halves the propagated labels' error on MNIST's unlabelled pool (tuning.md, session 15)
-    graph_deskew: bool = False
+    # deskew the images before building the graph (graph.py): slant is a style, not a class; halves
+    # the propagated labels' error on MNIST's unlabelled pool, and joined the default by the rule of
+    # tuning.md, session 15. None (the default) = for single-channel images (digits), not for colour
+    # ones; true = always (refused for colour images), false = never
+    graph_deskew: bool | None = None
     rampup_iters: int = 500           # unsupervised weight rises as exp(-5(1-t)^2) over these steps
     # batches: labelled images per step, unlabelled images per step (each seen `views` times)
     batch_labelled: int = 32
@@ -193,11 +195,13 @@ PRESETS.update({
 
 
 def _check_type(name: str, value: Any, annotation: str) -> Any:
-    kinds = {"int": int, "float": float, "str": str, "int | None": (int, type(None)), "bool": bool}
+    kinds = {"int": int, "float": float, "str": str, "int | None": (int, type(None)), "bool": bool,
+             "bool | None": (bool, type(None))}
     expected = kinds[annotation]
-    if annotation == "bool":
-        if not isinstance(value, bool):
-            raise UsageError(f"config key {name!r} must be true or false, got {value!r}")
+    if annotation in ("bool", "bool | None"):
+        if not isinstance(value, expected):
+            raise UsageError(f"config key {name!r} must be true or false{' or null' if 'None' in annotation else ''}, "
+                             f"got {value!r}")
         return value
     if isinstance(value, bool) or not isinstance(value, expected):
         if annotation == "float" and isinstance(value, int) and not isinstance(value, bool):

@@ -186,13 +186,15 @@ class Learner:
         if isinstance(data.train_images, FileImages):
             raise UsageError("--lambda-graph needs the training images in memory (it builds a neighbour graph "
                              "of all of them before training); it does not work with --stream: add --lambda-graph 0")
-        if self.cfg.graph_deskew and data.train_images.shape[1] != 1:
+        channels = data.train_images.shape[1]
+        if self.cfg.graph_deskew and channels != 1:
             raise UsageError(f"--graph-deskew is for single-channel images such as digits; {data.name} has "
-                             f"{data.train_images.shape[1]} channels: leave it out")
+                             f"{channels} channels: leave it out")
+        self.graph_deskewed = channels == 1 if self.cfg.graph_deskew is None else self.cfg.graph_deskew
         started = time.perf_counter()
         try:
             graph = propagate_labels(data.train_images, labelled, data.train_labels[labelled], data.num_classes,
-                                     deskew_images=self.cfg.graph_deskew)
+                                     deskew_images=self.graph_deskewed)
         except ValueError as exc:
             raise UsageError(f"--lambda-graph: {exc}; add --lambda-graph 0") from None
         self.graph_seconds = time.perf_counter() - started  # part of the run's cost, reported beside it

@@ -45,7 +45,7 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
     if cfg.lambda_graph > 0 and METHODS.get(cfg.method).uses_unlabelled:
         weights += f", label-propagation graph: lambda={cfg.lambda_graph}" + (
             f" fading to 0 at step {cfg.graph_fade_iters}" if cfg.graph_fade_iters > 0 else "") + (
-            " (deskewed images)" if cfg.graph_deskew else "")
+            " (deskewed images)" if results.get("graph_deskewed") else "")
     lines = [
         f"# Run {run_dir.name}", "",
         f"**Final test error: {100 * results['test_error']:.2f}%** ({results['test_errors']} of "

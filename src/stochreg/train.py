@@ -358,7 +358,8 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         "tta_passes": cfg.tta_passes, "test_error_single_pass": single_pass_error,
         "evaluated": "ema" if ema is not None else "final", "train_seconds": round(train_seconds, 1),
         "eval_seconds": round(eval_seconds[0], 1),
-        **({"graph_seconds": round(learner.graph_seconds, 1)} if learner.graph is not None else {}),
+        **({"graph_seconds": round(learner.graph_seconds, 1), "graph_deskewed": learner.graph_deskewed}
+           if learner.graph is not None else {}),
         "iters": cfg.iters, "dataset": cfg.dataset, "labels": len(labelled), "method": cfg.method,
         "net": cfg.net, "parameters": count_parameters(model), "seed": cfg.seed, "seeds": seeds,
         "resumed_at": start if resume else None, "world_size": dist.world_size,
