@@ -15,6 +15,7 @@ import torch
 from stochreg.cli import main
 from stochreg.data.idx import read_idx, write_idx
 from test_user_data import write_tree
+from tinydata import write_cifar
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 TINY = ["--iters", "6", "--batch-labelled", "10", "--batch-unlabelled", "8", "--views", "3", "--eval-every", "0",
@@ -201,6 +202,10 @@ CASES = [
     Case("runs: no such folder", ["runs", "{tmp}/nowhere"], "no such folder: {tmp}/nowhere"),
     Case("compare: not a run folder", ["compare", "{tmp}"], "is not a run folder (no readable config.yaml)"),
     Case("CUDA without a GPU", train("--device", "cuda:0"), "no CUDA GPU is available"),
+    Case("deskewing colour images", ["train", "--dataset", "cifar10", "--data-dir", "{tmp}/colour", "--labels", "20",
+                                     "--out", "{tmp}/r", *TINY, "--graph-deskew"],
+         "--graph-deskew is for single-channel images such as digits; cifar10 has 3 channels: leave it out",
+         setup=lambda data, tmp: write_cifar(tmp / "colour" / "cifar10", "cifar10")),
 ]
 
 

@@ -273,18 +273,11 @@ def test_deskewed_propagation_tells_one_stroke_from_two_whatever_their_slant():
     assert (raw.labels == labels).float().mean() < 0.9
 
 
-def test_deskewing_refuses_colour_images_with_a_clear_error(tmp_path, capsys):
-    from stochreg.cli import main
+def test_deskewing_refuses_colour_images():
+    """(The command line's one-line error for --graph-deskew on colour data: test_bad_inputs.py.)"""
     from stochreg.graph import deskew
-    from tinydata import write_cifar
     with pytest.raises(ValueError, match="single-channel"):
         deskew(torch.zeros(2, 3, 8, 8))
-    write_cifar(tmp_path / "data" / "cifar10", "cifar10")
-    code = main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--labels", "20", "--iters", "1",
-                 "--no-progress", "--graph-deskew", "--out", str(tmp_path / "run")])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1
-    assert "--graph-deskew is for single-channel images such as digits; cifar10 has 3 channels: leave it out" in err[0]
 
 
 def test_the_default_deskews_single_channel_images_only_and_false_turns_it_off(tiny_data_dir, tmp_path):
