@@ -281,14 +281,25 @@ def test_deskewing_refuses_colour_images():
 
 
 def test_the_default_deskews_single_channel_images_only_and_false_turns_it_off(tiny_data_dir, tmp_path):
-    """Unset (the default) deskews digits' graph, not colour images' (where --graph-deskew is
-    refused above); --no-graph-deskew builds it on the raw pixels."""
+    """Unset (the default) deskews the graph of single-channel digits (MNIST), not colour images'
+    (where --graph-deskew is refused) nor other data's; --no-graph-deskew builds it on the raw pixels."""
     from stochreg.cli import main
     from stochreg.config import TrainConfig
     from tinydata import write_cifar
     assert TrainConfig().graph_deskew is None  # joined the default by the rule of tuning.md, session 15
     assert tiny_learner(tiny_data_dir, lambda_graph=1.0)[0].graph_deskewed is True
     assert tiny_learner(tiny_data_dir, lambda_graph=1.0, graph_deskew=False)[0].graph_deskewed is False
+    # single-channel but not digits (as Fashion-MNIST): raw pixels unless asked
+    import dataclasses
+    from stochreg.config import resolve_config
+    from stochreg.learner import Learner
+    _, data, labelled = tiny_learner(tiny_data_dir)
+    clothes = dataclasses.replace(data, is_digits=False)
+    for setting, expected in ((None, False), (True, True)):
+        cfg = resolve_config(overrides={"data_dir": str(tiny_data_dir), "labels": 20, "views": 3, "net": "compact-small",
+                                        "batch_labelled": 10, "batch_unlabelled": 8, "lambda_graph": 1.0,
+                                        "graph_deskew": setting})
+        assert Learner(cfg, clothes, labelled, torch.device("cpu")).graph_deskewed is expected
     write_cifar(tmp_path / "data" / "cifar10", "cifar10")
     assert main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--labels", "20", "--iters", "1",
                  "--views", "3", "--batch-labelled", "10", "--batch-unlabelled", "8", "--net", "compact-small",

@@ -44,8 +44,8 @@ FLAG_HELP = {
                         "propagated labels guide the start, the network's own terms the rest; 0 = full weight "
                         "for the whole run",
     "graph_deskew": "shear each image upright about its centre of mass before the graph is built: slant is a "
-                    "style, not a class; single-channel images only (digits); unset (None) = for single-channel "
-                    "images, not for colour ones",
+                    "style, not a class; single-channel images only; unset (None) = for single-channel digit "
+                    "datasets (MNIST), not for others",
     "threshold": "confidence a prediction needs to become a pseudo-label (pseudo-label, fixmatch, ts-me-fixmatch)",
     "net": "network name (see `stochreg list`)",
     "views": "n: stochastic passes (views) of each unlabelled image",

@@ -55,8 +55,8 @@ class TrainConfig:
     graph_fade_iters: int = 0
     # deskew the images before building the graph (graph.py): slant is a style, not a class; halves
     # the propagated labels' error on MNIST's unlabelled pool, and joined the default by the rule of
-    # tuning.md, session 15. None (the default) = for single-channel images (digits), not for colour
-    # ones; true = always (refused for colour images), false = never
+    # tuning.md, session 15. None (the default) = for single-channel digit datasets (MNIST), not for
+    # others; true = always (refused for colour images), false = never
     graph_deskew: bool | None = None
     rampup_iters: int = 500           # unsupervised weight rises as exp(-5(1-t)^2) over these steps
     # batches: labelled images per step, unlabelled images per step (each seen `views` times)

@@ -190,7 +190,8 @@ class Learner:
         if self.cfg.graph_deskew and channels != 1:
             raise UsageError(f"--graph-deskew is for single-channel images such as digits; {data.name} has "
                              f"{channels} channels: leave it out")
-        self.graph_deskewed = channels == 1 if self.cfg.graph_deskew is None else self.cfg.graph_deskew
+        # unset: handwritten digits only (deskewing is a digit-writing correction; unmeasured elsewhere)
+        self.graph_deskewed = channels == 1 and data.is_digits if self.cfg.graph_deskew is None else self.cfg.graph_deskew
         started = time.perf_counter()
         try:
             graph = propagate_labels(data.train_images, labelled, data.train_labels[labelled], data.num_classes,
