@@ -150,18 +150,15 @@ TABLES = {
     ),
 }
 
-# The rows run before the label-propagation graph term became the default (session 12) ran
-# without it: every row that does not set --lambda-graph itself pins it off, so that it reruns
-# as it ran (their recorded commands say so too).
+# Rows pin the defaults they ran under, so that they rerun as they ran (their recorded commands
+# say so too): the rows run before the label-propagation graph term became the default (session
+# 12) ran without it, and the graph rows run before it was built on deskewed digits by default
+# (session 15) built it on the raw pixels.
 for _, _, _rows, _ in TABLES.values():
     for _flags in _rows.values():
         if "--lambda-graph" not in _flags:
             _flags.extend(["--lambda-graph", "0"])
-# Likewise the graph rows run before the graph was built on deskewed digits by default (session 15)
-# built it on the raw pixels: a row with the graph that does not choose pins the raw pixels.
-for _, _, _rows, _ in TABLES.values():
-    for _flags in _rows.values():
-        if _flags[_flags.index("--lambda-graph") + 1] != "0" and not {"--graph-deskew", "--no-graph-deskew"} & set(_flags):
+        elif _flags[_flags.index("--lambda-graph") + 1] != "0" and not {"--graph-deskew", "--no-graph-deskew"} & set(_flags):
             _flags.append("--no-graph-deskew")
 
 

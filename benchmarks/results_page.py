@@ -44,7 +44,7 @@ def time_to_accuracy_section() -> list[str]:
     def deskewed(report: dict) -> bool:
         return report.get("graph_deskewed", False)  # measurements before --graph-deskew: raw pixels
 
-    # MNIST's graph is built on deskewed digits by default (unset = for single-channel images)
+    # MNIST's graph is built on deskewed digits by default (unset = for single-channel digit datasets)
     default_deskewed = TrainConfig.graph_deskew is not False
 
     def is_default(report: dict) -> bool:
@@ -106,10 +106,9 @@ def paper_preset_section() -> list[str]:
             lines.append(f"| {round(statistics.mean(stop['step'] for stop in stops)):,} | "
                          f"{statistics.mean(stop['training_seconds'] for stop in stops) / 60:.1f} | "
                          + " | ".join(cells) + " |")
-        plot = path.parent / "h200-paper-corrected.png"
         lines += ["", report["speed"][0].upper() + report["speed"][1:] + "."]
-        if plot.exists():
-            lines += ["", f"![test error against steps](results/gpu/{plot.name})"]
+        if "plot" in report:
+            lines += ["", f"![test error against steps](results/gpu/{report['plot']})"]
         lines.append("")
     return lines
 

@@ -73,6 +73,7 @@ def deskew(x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
         raise ValueError(f"deskewing is for single-channel images (digits); these have {x.shape[1]} channels")
     n, _, h, w = x.shape
     ys, xs = torch.meshgrid(torch.arange(h, dtype=x.dtype), torch.arange(w, dtype=x.dtype), indexing="ij")
+    centre_x, centre_y = (w - 1) / 2, (h - 1) / 2
     out = torch.empty_like(x)
     for start in range(0, n, chunk):
         img = x[start:start + chunk, 0]
@@ -82,7 +83,6 @@ def deskew(x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
         dx, dy = xs - cx[:, None, None], ys - cy[:, None, None]
         shear = (img * dx * dy).sum(dim=(1, 2)) / (img * dy * dy).sum(dim=(1, 2)).clamp_min(1e-12)
         # output pixel (u, v) reads input (u + shear * (v - centre_y) + cx - centre_x, v + cy - centre_y)
-        centre_x, centre_y = (w - 1) / 2, (h - 1) / 2
         source_x = xs + shear[:, None, None] * (ys - centre_y) + (cx - centre_x)[:, None, None]
         source_y = ys + (cy - centre_y)[:, None, None]
         grid = torch.stack([source_x / (w - 1) * 2 - 1, source_y / (h - 1) * 2 - 1], dim=-1)
