@@ -200,11 +200,12 @@ def mean_curve(runs: list[dict]) -> list[dict]:
     return [{"step": step, "test_error": statistics.mean(errors)} for step, errors in sorted(by_step.items())]
 
 
-def row_results(table: str, row: str) -> list[Path]:
-    """The JSON files of one row, by seed. An exact name match: a glob such as `ts-me-s*` would
-    also take in `ts-me-strong-s0.json`, another row."""
+def row_results(table: str, row: str, results: Path | None = None) -> list[Path]:
+    """The JSON files of one row, by seed (under `results`, by default this script's results/). An
+    exact name match: a glob such as `ts-me-s*` would also take in `ts-me-strong-s0.json`, another row."""
     pattern = re.compile(rf"{re.escape(row)}-s(\d+)\.json")
-    matches = [(int(m.group(1)), p) for p in (RESULTS / table).glob("*.json") if (m := pattern.fullmatch(p.name))]
+    matches = [(int(m.group(1)), p) for p in ((results or RESULTS) / table).glob("*.json")
+               if (m := pattern.fullmatch(p.name))]
     return [p for _, p in sorted(matches)]
 
 

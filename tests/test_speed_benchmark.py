@@ -87,3 +87,25 @@ def test_results_page_shows_the_paper_preset_runs_per_stop_with_mean_and_std(tmp
     (tmp_path / "gpu" / "x-paper-corrected.json").write_text(json.dumps(report))
     rows = [line for line in module.paper_preset_section() if line.startswith("| 2")]
     assert rows == ["| 200 | 10.0 | 1.20% +- 0.20 (1.20, 1.40, 1.00) | 0.80% +- 0.20 (0.80, 1.00, 0.60) |"]
+
+
+def test_results_page_summary_meets_a_target_only_with_three_splits_under_it_in_time(tmp_path, monkeypatch):
+    """The summary reads each named row's JSON; a target counts as met only with three splits, a
+    mean at or under it and every run within the budget, and says which of these failed."""
+    module = load_benchmark("results_page")
+    monkeypatch.setattr(module, "RESULTS", tmp_path)
+    monkeypatch.setattr(module, "SUMMARY_ROWS", (("fast", "t", "good", 0.6, 60), ("short", "t", "two", 0.6, 60),
+                                                 ("slow", "t", "slow", 0.6, 60), ("base", "t", "absent", None, 15)))
+    (tmp_path / "t").mkdir()
+    for row, errors, minutes in (("good", (0.0060, 0.0051, 0.0055), 55), ("two", (0.0050, 0.0052), 50),
+                                 ("slow", (0.0059, 0.0061, 0.0070), 61)):
+        for seed, error in enumerate(errors):
+            run = {"test_error": error, "train_seconds": 60 * (minutes - seed), "seed": seed}
+            (tmp_path / "t" / f"{row}-s{seed}.json").write_text(json.dumps(run))
+    (tmp_path / "t" / "good-extra-s0.json").write_text(json.dumps({"test_error": 0.5, "train_seconds": 1, "seed": 0}))
+    rows = {line.split(" | ")[0][2:]: line for line in module.summary_section() if line.startswith("| ")}
+    assert rows["fast"] == ("| fast | t: good | 0.55% +- 0.05 | s0: 0.60%, s1: 0.51%, s2: 0.55% | 53.0-55.0 min | "
+                            "at most 0.6% within 60 min: met |")
+    assert rows["short"].endswith("at most 0.6% within 60 min: not met (2 splits) |")
+    assert rows["slow"].endswith("not met (mean over 0.6%; a run took 61.0 min) |")
+    assert rows["base"] == "| base | t: absent | (no runs yet) | | | |"
