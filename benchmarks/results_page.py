@@ -200,7 +200,12 @@ def main() -> int:
                            "ts-me-fixmatch-graph (session 12, after the graph term joined the default) is "
                            "ts-me-fixmatch's 11,900 steps with `--lambda-graph 3`, about 22 minutes a run "
                            "alone on the AMD EPYC machine; ts-me-fixmatch-graph-28000 (session 13) is the same "
-                           "recipe at the 28,000 steps that fill the 60 minutes there. Where the remaining errors "
+                           "recipe at the 28,000 steps that fill the 60 minutes there, and "
+                           "ts-me-fixmatch-graph-deskew-28000 (sessions 15-16) that with the graph built on "
+                           "deskewed digits: it replaced ts-me-fixmatch-graph-28000 as the best 60-minute row by "
+                           "the rule fixed before it ran (a lower mean, 0.62% against 0.70%, and lower on at "
+                           "least two splits: 0.60% against 0.65%, 0.51% against 0.72%; split 2: 0.74% against "
+                           "0.72%), but stays just over the 0.6% target. Where the remaining errors "
                            "come from (about a third are also errors of the same network trained on all 60,000 "
                            "labels, 0.46%; the rest are whole styles the labelled split lacks) is in "
                            "[tuning.md](tuning.md), session 13.")
