@@ -93,7 +93,9 @@ TABLES = {
     "mnist100": (
         "MNIST with 100 labels (10 per class), the quick-start recipe: the default (`make train` is its "
         "seed 0) is ts-me-fixmatch with the label-propagation graph term (`--lambda-graph 3`) built on "
-        "deskewed digits (the row ts-me-fixmatch-graph-deskew), 6,000 steps; beside it the same with the graph "
+        "deskewed digits (the row ts-me-fixmatch-graph-deskew), 6,000 steps; beside it that with no graph term on the "
+        "images whose propagated label is unsure (`--graph-min-confidence 0.4`, ts-me-fixmatch-graph-deskew-conf04), "
+        "the same with the graph "
         "on raw pixels (ts-me-fixmatch-graph, the default until session 15), without the graph term (the "
         "default until session 12), that in bfloat16 (`--precision bf16`) and at half its steps (3,000, the default until "
         "session 11), and at that cost per run the paper's method and its ablation with n=4 views and "
@@ -102,6 +104,9 @@ TABLES = {
         ["--dataset", "mnist", "--labels", "100"],
         {# the default from session 15: the graph built on deskewed images
          "ts-me-fixmatch-graph-deskew": ["--method", "ts-me-fixmatch", "--lambda-graph", "3", "--graph-deskew"],
+         # that with no graph term on images whose propagated label is unsure (session 16's trial)
+         "ts-me-fixmatch-graph-deskew-conf04": ["--method", "ts-me-fixmatch", "--lambda-graph", "3", "--graph-deskew",
+                                                "--graph-min-confidence", "0.4"],
          "ts-me-fixmatch-graph": ["--method", "ts-me-fixmatch", "--lambda-graph", "3"],
          "ts-me-fixmatch": ["--method", "ts-me-fixmatch"],
          "ts-me-fixmatch-3000": ["--method", "ts-me-fixmatch", "--iters", "3000"],

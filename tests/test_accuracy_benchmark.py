@@ -45,6 +45,8 @@ def test_every_row_of_every_table_is_a_valid_train_command():
     assert variants["ts-me-fixmatch-3000"].iters == 3000 and variants["ts-me-fixmatch-bf16"].precision == "bf16"
     assert variants["ts-me-fixmatch-graph"].lambda_graph == 3 and variants["ts-me-fixmatch-graph"].iters == 6000
     assert vars(variants["ts-me-fixmatch-graph-deskew"]) == {**vars(variants["ts-me-fixmatch-graph"]), "graph_deskew": True}
+    assert vars(variants["ts-me-fixmatch-graph-deskew-conf04"]) == {**vars(variants["ts-me-fixmatch-graph-deskew"]),
+                                                                    "graph_min_confidence": 0.4}
 
 
 def test_the_60_minute_rows_scale_the_15_minute_rows_alike():

@@ -130,6 +130,33 @@ def test_a_faded_graph_term_leaves_the_step(tiny_data_dir):
     assert "graph" not in learner.step(2)[0]
 
 
+def test_images_less_confident_than_graph_min_confidence_get_no_graph_term(tiny_data_dir, monkeypatch):
+    """The threshold zeroes the weights under it and keeps the others and every label as they were
+    (the tiny digits propagate with full confidence, so the propagation here spreads its weights)."""
+    import stochreg.learner
+    from stochreg.graph import GraphLabels
+
+    def spread(images, *args, **kwargs):
+        labels = torch.arange(len(images)) % 10
+        return GraphLabels(labels=labels, weights=torch.linspace(0, 1, len(images)))
+    monkeypatch.setattr(stochreg.learner, "propagate_labels", spread)
+    plain, _, _ = tiny_learner(tiny_data_dir, lambda_graph=1.0)
+    strict, _, _ = tiny_learner(tiny_data_dir, lambda_graph=1.0, graph_min_confidence=0.5)
+    (labels, weights), (strict_labels, strict_weights) = plain.graph, strict.graph
+    assert torch.equal(strict_labels, labels)
+    kept = weights >= 0.5
+    assert torch.equal(strict_weights[kept], weights[kept]) and not strict_weights[~kept].any()
+    assert 0 < int(kept.sum()) < len(weights)
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, 2.0])
+def test_a_graph_min_confidence_outside_0_1_is_refused(value):
+    from stochreg.config import resolve_config
+    from stochreg.errors import UsageError
+    with pytest.raises(UsageError, match=r"graph_min_confidence must be in \[0, 1\)"):
+        resolve_config(overrides={"graph_min_confidence": value})
+
+
 def test_a_negative_fade_is_refused():
     from stochreg.config import resolve_config
     from stochreg.errors import UsageError

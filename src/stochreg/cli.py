@@ -46,6 +46,8 @@ FLAG_HELP = {
     "graph_deskew": "shear each image upright about its centre of mass before the graph is built: slant is a "
                     "style, not a class; single-channel images only; unset (None) = for single-channel digit "
                     "datasets (MNIST), not for others",
+    "graph_min_confidence": "images whose propagated label is less confident than this (0-1) get no graph "
+                            "term; 0 = every image, weighted by its confidence",
     "threshold": "confidence a prediction needs to become a pseudo-label (pseudo-label, fixmatch, ts-me-fixmatch)",
     "net": "network name (see `stochreg list`)",
     "views": "n: stochastic passes (views) of each unlabelled image",

@@ -58,6 +58,11 @@ class TrainConfig:
     # tuning.md, session 15. None (the default) = for single-channel digit datasets (MNIST), not for
     # others; true = always (refused for colour images), false = never
     graph_deskew: bool | None = None
+    # images whose propagated label has a confidence below this get no graph term (0 = every image,
+    # weighted by its confidence): the wrong propagated labels are mostly the unsure ones (on
+    # MNIST's pool, 0.35-0.47 mean confidence against 0.72-0.76 for the right ones; tuning.md,
+    # session 16)
+    graph_min_confidence: float = 0.0
     rampup_iters: int = 500           # unsupervised weight rises as exp(-5(1-t)^2) over these steps
     # batches: labelled images per step, unlabelled images per step (each seen `views` times)
     batch_labelled: int = 32
@@ -248,6 +253,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise UsageError(f"ema must be in [0, 1), got {cfg.ema}")
     if not 0 <= cfg.threshold <= 1:
         raise UsageError(f"threshold must be in [0, 1], got {cfg.threshold}")
+    if not 0 <= cfg.graph_min_confidence < 1:
+        raise UsageError(f"graph_min_confidence must be in [0, 1), got {cfg.graph_min_confidence}")
     if method.needs_teacher and cfg.ema <= 0:
         raise UsageError(f"method {cfg.method} needs a teacher: the EMA of the weights (--ema > 0, e.g. 0.99)")
     if cfg.views < method.min_views:

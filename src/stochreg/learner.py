@@ -199,7 +199,8 @@ class Learner:
         except ValueError as exc:
             raise UsageError(f"--lambda-graph: {exc}; add --lambda-graph 0") from None
         self.graph_seconds = time.perf_counter() - started  # part of the run's cost, reported beside it
-        return graph.labels.to(self.device), graph.weights.to(self.device)
+        weights = graph.weights.where(graph.weights >= self.cfg.graph_min_confidence, 0.0)
+        return graph.labels.to(self.device), weights.to(self.device)
 
     def _view_rows(self) -> torch.Tensor:
         """Which rows of the global view batch (labelled, then n unlabelled blocks) this rank owns."""
