@@ -183,7 +183,9 @@ def main() -> int:
                            "against 0.99% and 0.89% against 2.07%; split 2: 0.96% against 0.93%; "
                            "[tuning.md](tuning.md), session 12), and the deskewed graph by the same rule "
                            "(0.87% against 0.93%, lower on all three splits: 0.90%, 0.84%, 0.88% against 0.95%, "
-                           "0.89%, 0.96%; [tuning.md](tuning.md), session 15).")
+                           "0.89%, 0.96%; [tuning.md](tuning.md), session 15). No graph term on unsure "
+                           "propagated labels (`--graph-min-confidence 0.4`) failed the same rule: 0.90% against "
+                           "0.87%, lower on split 0 only ([tuning.md](tuning.md), session 16).")
     lines += table_section("MNIST, 100 labels: the 60-minute CPU recipe", "mnist100-60min",
                            "python benchmarks/accuracy.py mnist100-60min",
                            "ts-me with four times the steps of the default recipe, and the leaders of the methods "
