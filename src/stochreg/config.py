@@ -60,7 +60,7 @@ class TrainConfig:
     graph_deskew: bool | None = None
     # images whose propagated label has a confidence below this get no graph term (0 = every image,
     # weighted by its confidence): the wrong propagated labels are mostly the unsure ones (on
-    # MNIST's pool, 0.35-0.47 mean confidence against 0.72-0.76 for the right ones), but 0.4 lost
+    # MNIST's pool, 0.44-0.47 mean confidence against 0.72-0.76 for the right ones), but 0.4 lost
     # to 0 on two of MNIST's three splits (the unguided nines went to the fives; tuning.md, session 16)
     graph_min_confidence: float = 0.0
     rampup_iters: int = 500           # unsupervised weight rises as exp(-5(1-t)^2) over these steps
