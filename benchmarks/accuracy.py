@@ -229,6 +229,14 @@ def wall_time_cell(minutes: list[float]) -> str:
     return f"{statistics.mean(minutes):.1f} min"
 
 
+def error_cells(runs: list[dict], unit: str = "seed") -> tuple[str, str]:
+    """A row's test error cells: mean +- std over its runs (or "(one seed)"), and each run's error."""
+    errors = [100 * run["test_error"] for run in runs]
+    spread = f" +- {statistics.stdev(errors):.2f}" if len(errors) > 1 else f" (one {unit})"
+    return (f"{statistics.mean(errors):.2f}%{spread}",
+            ", ".join(f"s{run['seed']}: {error:.2f}%" for run, error in zip(runs, errors)))
+
+
 def write_table(table: str) -> Path:
     description, _, rows, _ = TABLES[table]
     lines = [f"# Table `{table}`", "", description, "",
@@ -241,15 +249,11 @@ def write_table(table: str) -> Path:
         if not runs:
             continue
         mean_curves[f"{row} ({len(runs)} seed{'s' if len(runs) > 1 else ''})"] = mean_curve(runs)
-        errors = [100 * r["test_error"] for r in runs]
-        std = statistics.stdev(errors) if len(errors) > 1 else float("nan")
         minutes = [r["train_seconds"] / 60 for r in runs]
         machines.update(r["machine"] for r in runs)
         commits.update(str(r["commit"])[:10] for r in runs)
-        spread = f" +- {std:.2f}" if len(errors) > 1 else " (one seed)"
-        lines.append(f"| {row} | {len(runs)} | {statistics.mean(errors):.2f}%{spread} | "
-                     + ", ".join(f"s{r['seed']}: {e:.2f}%" for r, e in zip(runs, errors))
-                     + f" | {wall_time_cell(minutes)} |")
+        mean_cell, per_seed_cell = error_cells(runs)
+        lines.append(f"| {row} | {len(runs)} | {mean_cell} | {per_seed_cell} | {wall_time_cell(minutes)} |")
     notes = [f"- {p.stem}: {json.loads(p.read_text())['note']}" for p in sorted((RESULTS / table).glob("*.json"))
              if "note" in json.loads(p.read_text())]
     if notes:

@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from accuracy import row_results  # noqa: E402
+from accuracy import error_cells, row_results  # noqa: E402
 from stochreg.config import TrainConfig  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -56,20 +56,19 @@ def summary_section() -> list[str]:
         if not runs:
             lines.append(f"| {what} | {table}: {row} | (no runs yet) | | | |")
             continue
-        errors = [100 * run["test_error"] for run in runs]
         minutes = [run["train_seconds"] / 60 for run in runs]
-        spread = f" +- {statistics.stdev(errors):.2f}" if len(errors) > 1 else " (one split)"
         if most_error is None:
             target = "-"
         else:
-            missing = [f"{len(errors)} split{'s' if len(errors) > 1 else ''}"] if len(errors) < 3 else []
-            missing += [f"mean over {most_error}%"] if statistics.mean(errors) > most_error else []
+            missing = [f"{len(runs)} split{'s' if len(runs) > 1 else ''}"] if len(runs) < 3 else []
+            mean_error = statistics.mean(100 * run["test_error"] for run in runs)
+            missing += [f"mean over {most_error}%"] if mean_error > most_error else []
             missing += [f"a run took {max(minutes):.1f} min"] if max(minutes) > budget_minutes else []
             target = f"at most {most_error}% within {budget_minutes} min: " + (
                 f"not met ({'; '.join(missing)})" if missing else "met")
-        lines.append(f"| {what} | {table}: {row} | {statistics.mean(errors):.2f}%{spread} | "
-                     + ", ".join(f"s{run['seed']}: {e:.2f}%" for run, e in zip(runs, errors))
-                     + f" | {min(minutes):.1f}-{max(minutes):.1f} min | {target} |")
+        mean_cell, per_split_cell = error_cells(runs, unit="split")
+        lines.append(f"| {what} | {table}: {row} | {mean_cell} | {per_split_cell} | "
+                     f"{min(minutes):.1f}-{max(minutes):.1f} min | {target} |")
     return lines + [""]
 
 

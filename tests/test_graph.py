@@ -318,15 +318,11 @@ def test_the_default_deskews_single_channel_images_only_and_false_turns_it_off(t
     assert tiny_learner(tiny_data_dir, lambda_graph=1.0, graph_deskew=False)[0].graph_deskewed is False
     # single-channel but not digits (as Fashion-MNIST): raw pixels unless asked
     import dataclasses
-    from stochreg.config import resolve_config
-    from stochreg.learner import Learner
-    _, data, labelled = tiny_learner(tiny_data_dir)
+    _, data, _ = tiny_learner(tiny_data_dir)
     clothes = dataclasses.replace(data, is_digits=False)
     for setting, expected in ((None, False), (True, True)):
-        cfg = resolve_config(overrides={"data_dir": str(tiny_data_dir), "labels": 20, "views": 3, "net": "compact-small",
-                                        "batch_labelled": 10, "batch_unlabelled": 8, "lambda_graph": 1.0,
-                                        "graph_deskew": setting})
-        assert Learner(cfg, clothes, labelled, torch.device("cpu")).graph_deskewed is expected
+        learner, _, _ = tiny_learner(tiny_data_dir, data=clothes, lambda_graph=1.0, graph_deskew=setting)
+        assert learner.graph_deskewed is expected
     write_cifar(tmp_path / "data" / "cifar10", "cifar10")
     assert main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--labels", "20", "--iters", "1",
                  "--views", "3", "--batch-labelled", "10", "--batch-unlabelled", "8", "--net", "compact-small",

@@ -27,17 +27,17 @@ def write_idx_dataset(folder, n_train: int = 200, n_test: int = 100, compressed:
         write_idx(folder / (name if compressed else name.removesuffix(".gz")), array)
 
 
-def tiny_learner(data_dir, **overrides):
+def tiny_learner(data_dir, data=None, **overrides):
     """A Learner on the tiny IDX data of ``data_dir`` (20 labels, 10 labelled + 8 unlabelled images
-    x 3 views per step, the smallest net, no ramp-up, no graph term: a method's own terms) with
-    ``overrides``; returns (learner, data, labelled indices)."""
+    x 3 views per step, the smallest net, no ramp-up, no graph term: a method's own terms), or on
+    ``data`` (a Dataset derived from it), with ``overrides``; returns (learner, data, labelled indices)."""
     import torch
     from stochreg.config import resolve_config
     from stochreg.data import labelled_split, load_dataset
     from stochreg.learner import Learner
     settings = {"data_dir": str(data_dir), "labels": 20, "views": 3, "batch_labelled": 10, "batch_unlabelled": 8,
                 "net": "compact-small", "rampup_iters": 0, "iters": 3, "lambda_graph": 0.0, **overrides}
-    data = load_dataset("mnist", data_dir)
+    data = load_dataset("mnist", data_dir) if data is None else data
     labelled = labelled_split(data.train_labels, 20, 10, 0)
     return Learner(resolve_config(overrides=settings), data, labelled, torch.device("cpu")), data, labelled
 
