@@ -72,6 +72,8 @@ LONG_ITERS.update({row: int(round(METHOD_ITERS[row] * LONG_ITERS["ts-me"] / METH
 # ts-me-fixmatch-graph's 11,900 steps took 22-24 minutes alone on the AMD EPYC machine of sessions
 # 10-13; this many fill the 60 minutes there.
 GRAPH_LONG_ITERS = 28000
+# the leader with the graph term at that step count: the 60-minute graph rows add one setting each
+GRAPH_LONG_SETTINGS = {**METHOD_SETTINGS["ts-me-fixmatch"], "iters": GRAPH_LONG_ITERS, "lambda_graph": 3}
 
 
 def as_flags(settings: dict) -> list[str]:
@@ -133,23 +135,16 @@ TABLES = {
                                            "lambda_graph": 3}),
          # the same at the step count that fills the 60 minutes on the faster machine of sessions 10-13
          # (0.11-0.12 s/step alone: 52-56 minutes plus evaluations and the graph), session 13
-         f"ts-me-fixmatch-graph-{GRAPH_LONG_ITERS}": as_flags({**METHOD_SETTINGS["ts-me-fixmatch"],
-                                                              "iters": GRAPH_LONG_ITERS, "lambda_graph": 3}),
+         f"ts-me-fixmatch-graph-{GRAPH_LONG_ITERS}": as_flags(GRAPH_LONG_SETTINGS),
          # the same with the graph term faded to 0 at step 3,000 (session 15): the propagated labels
          # steer the start, the network's own terms the rest (run R: the curled nines come back)
-         f"ts-me-fixmatch-graph-fade-{GRAPH_LONG_ITERS}": as_flags({**METHOD_SETTINGS["ts-me-fixmatch"],
-                                                                   "iters": GRAPH_LONG_ITERS, "lambda_graph": 3,
-                                                                   "graph_fade_iters": 3000}),
+         f"ts-me-fixmatch-graph-fade-{GRAPH_LONG_ITERS}": as_flags({**GRAPH_LONG_SETTINGS, "graph_fade_iters": 3000}),
          # the same recipe with the graph built on deskewed images (session 15)
-         f"ts-me-fixmatch-graph-deskew-{GRAPH_LONG_ITERS}": as_flags({**METHOD_SETTINGS["ts-me-fixmatch"],
-                                                                     "iters": GRAPH_LONG_ITERS, "lambda_graph": 3,
-                                                                     "graph_deskew": True}),
+         f"ts-me-fixmatch-graph-deskew-{GRAPH_LONG_ITERS}": as_flags({**GRAPH_LONG_SETTINGS, "graph_deskew": True}),
          # that with the graph term fading over the whole run (session 16): full while the crossed
          # sevens are learnt, half at 14,000 steps, gone at the end, when split 2's curled nines are lost
-         f"ts-me-fixmatch-graph-deskew-fade-{GRAPH_LONG_ITERS}": as_flags({**METHOD_SETTINGS["ts-me-fixmatch"],
-                                                                          "iters": GRAPH_LONG_ITERS, "lambda_graph": 3,
-                                                                          "graph_deskew": True,
-                                                                          "graph_fade_iters": GRAPH_LONG_ITERS})},
+         f"ts-me-fixmatch-graph-deskew-fade-{GRAPH_LONG_ITERS}": as_flags(
+             {**GRAPH_LONG_SETTINGS, "graph_deskew": True, "graph_fade_iters": GRAPH_LONG_ITERS})},
         [0, 1, 2],
     ),
     "methods": (
