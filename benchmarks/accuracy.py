@@ -69,8 +69,8 @@ LONG_ITERS = {"ts-me": 16000}
 LONG_ITERS.update({row: int(round(METHOD_ITERS[row] * LONG_ITERS["ts-me"] / METHOD_ITERS["ts-me"], -2))
                    for row in ("pi-model", "ts-me-fixmatch")})
 
-# ts-me-fixmatch-graph's 11,900 steps took 22-24 minutes alone on the AMD EPYC machine of sessions
-# 10-13; this many fill the 60 minutes there.
+# ts-me-fixmatch-graph's 11,900 steps take 22-24 minutes alone on a 2-core Zen 4 AMD EPYC; this many
+# fill the 60 minutes there.
 GRAPH_LONG_ITERS = 28000
 # the leader with the graph term at that step count: the 60-minute graph rows add one setting each
 GRAPH_LONG_SETTINGS = {**METHOD_SETTINGS["ts-me-fixmatch"], "iters": GRAPH_LONG_ITERS, "lambda_graph": 3}
@@ -87,7 +87,7 @@ def as_flags(settings: dict) -> list[str]:
 
 # The quick-start table's ablation of the paper's method (each loss alone, and neither): the
 # recipe that was the default until ts-me-fixmatch replaced it, 4,000 steps with n=4, which takes
-# the time of 3,000 steps of ts-me-fixmatch (the default's step count until session 11).
+# the time of 3,000 steps of ts-me-fixmatch (the default's step count before 2026-11-30).
 QUICK_ABLATION = {"views": 4, "iters": 4000}
 
 # table name -> (description, shared flags, {row name: extra flags}, default seeds)
@@ -98,15 +98,15 @@ TABLES = {
         "deskewed digits (the row ts-me-fixmatch-graph-deskew), 6,000 steps; beside it that with no graph term on the "
         "images whose propagated label is unsure (`--graph-min-confidence 0.4`, ts-me-fixmatch-graph-deskew-conf04), "
         "the same with the graph "
-        "on raw pixels (ts-me-fixmatch-graph, the default until session 15), without the graph term (the "
-        "default until session 12), that in bfloat16 (`--precision bf16`) and at half its steps (3,000, the default until "
-        "session 11), and at that cost per run the paper's method and its ablation with n=4 views and "
+        "on raw pixels (ts-me-fixmatch-graph), without the graph term (ts-me-fixmatch), that in bfloat16 "
+        "(`--precision bf16`) and at half its steps (3,000), and at that cost per run the paper's method and its "
+        "ablation with n=4 views and "
         "4,000 steps: the supervised baseline trains on the same labelled split with the same network, "
         "transformations and schedule, without the unlabelled images.",
         ["--dataset", "mnist", "--labels", "100"],
-        {# the default from session 15: the graph built on deskewed images
+        {# the default: the graph built on deskewed images
          "ts-me-fixmatch-graph-deskew": ["--method", "ts-me-fixmatch", "--lambda-graph", "3", "--graph-deskew"],
-         # that with no graph term on images whose propagated label is unsure (session 16's trial)
+         # that with no graph term on images whose propagated label is unsure (a trial)
          "ts-me-fixmatch-graph-deskew-conf04": ["--method", "ts-me-fixmatch", "--lambda-graph", "3", "--graph-deskew",
                                                 "--graph-min-confidence", "0.4"],
          "ts-me-fixmatch-graph": ["--method", "ts-me-fixmatch", "--lambda-graph", "3"],
@@ -123,25 +123,25 @@ TABLES = {
         "same time (" + ", ".join(f"{row} {iters:,}" for row, iters in LONG_ITERS.items() if row != "ts-me") + " steps), "
         "and ts-me-fixmatch with the label-propagation graph term (`--lambda-graph 3`) at ts-me-fixmatch's steps "
         f"and at {GRAPH_LONG_ITERS:,} steps (ts-me-fixmatch-graph-{GRAPH_LONG_ITERS}: the step count that fills 60 "
-        "minutes on the AMD EPYC machine of sessions 10-13, where the other rows take 25-50 minutes), and that "
+        "minutes on a 2-core Zen 4 AMD EPYC, where the other rows take 25-50 minutes), and that "
         f"with the graph term faded to 0 at step 3,000 (`--graph-fade-iters 3000`, ts-me-fixmatch-graph-fade-"
         f"{GRAPH_LONG_ITERS}) or built on deskewed images (`--graph-deskew`, ts-me-fixmatch-graph-deskew-"
         f"{GRAPH_LONG_ITERS}), and that with the graph term fading over the whole run (`--graph-fade-iters "
         f"{GRAPH_LONG_ITERS}`, ts-me-fixmatch-graph-deskew-fade-{GRAPH_LONG_ITERS}).",
         ["--dataset", "mnist", "--labels", "100", "--rampup-iters", "2000", "--eval-every", "1000"],
         {**{row: as_flags({**METHOD_SETTINGS[row], "iters": LONG_ITERS[row]}) for row in LONG_ITERS},
-         # the leader with the label-propagation graph term (session 12), at the leader's cost per run
+         # the leader with the label-propagation graph term, at the leader's cost per run
          "ts-me-fixmatch-graph": as_flags({**METHOD_SETTINGS["ts-me-fixmatch"], "iters": LONG_ITERS["ts-me-fixmatch"],
                                            "lambda_graph": 3}),
-         # the same at the step count that fills the 60 minutes on the faster machine of sessions 10-13
-         # (0.11-0.12 s/step alone: 52-56 minutes plus evaluations and the graph), session 13
+         # the same at the step count that fills the 60 minutes on a 2-core Zen 4 AMD EPYC
+         # (0.11-0.12 s/step alone: 52-56 minutes plus evaluations and the graph)
          f"ts-me-fixmatch-graph-{GRAPH_LONG_ITERS}": as_flags(GRAPH_LONG_SETTINGS),
-         # the same with the graph term faded to 0 at step 3,000 (session 15): the propagated labels
-         # steer the start, the network's own terms the rest (run R: the curled nines come back)
+         # the same with the graph term faded to 0 at step 3,000: the propagated labels steer the
+         # start, the network's own terms the rest (at 6,000 steps the curled nines came back)
          f"ts-me-fixmatch-graph-fade-{GRAPH_LONG_ITERS}": as_flags({**GRAPH_LONG_SETTINGS, "graph_fade_iters": 3000}),
-         # the same recipe with the graph built on deskewed images (session 15)
+         # the same recipe with the graph built on deskewed images
          f"ts-me-fixmatch-graph-deskew-{GRAPH_LONG_ITERS}": as_flags({**GRAPH_LONG_SETTINGS, "graph_deskew": True}),
-         # that with the graph term fading over the whole run (session 16): full while the crossed
+         # that with the graph term fading over the whole run: full while the crossed
          # sevens are learnt, half at 14,000 steps, gone at the end, when split 2's curled nines are lost
          f"ts-me-fixmatch-graph-deskew-fade-{GRAPH_LONG_ITERS}": as_flags(
              {**GRAPH_LONG_SETTINGS, "graph_deskew": True, "graph_fade_iters": GRAPH_LONG_ITERS})},
@@ -158,9 +158,9 @@ TABLES = {
 }
 
 # Rows pin the defaults they ran under, so that they rerun as they ran (their recorded commands
-# say so too): the rows run before the label-propagation graph term became the default (session
-# 12) ran without it, and the graph rows run before it was built on deskewed digits by default
-# (session 15) built it on the raw pixels.
+# say so too): the rows run before the label-propagation graph term became the default ran
+# without it, and the graph rows run before it was built on deskewed digits by default built it
+# on the raw pixels.
 for _, _, _rows, _ in TABLES.values():
     for _flags in _rows.values():
         if "--lambda-graph" not in _flags:
@@ -177,7 +177,7 @@ def run_one(table: str, row: str, seed: int, flags: list[str]) -> dict:
     run_dir = HERE.parent / "runs" / "bench" / table / f"{row}-s{seed}"
     cmd = ["stochreg", "train", *flags, "--seed", str(seed), "--out", str(run_dir.relative_to(HERE.parent)),
            "--overwrite", "--no-progress"]
-    # A run stopped or killed earlier (a session ended) continues from its last checkpoint and
+    # A run stopped or killed earlier continues from its last checkpoint and
     # ends exactly as it would have uninterrupted; its recorded time is the sum of the segments.
     resumable = (run_dir / "config.yaml").exists() and any((run_dir / "checkpoints").glob("step-*.pt"))
     launch = ["stochreg", "train", "--resume", str(run_dir.relative_to(HERE.parent)), "--no-progress"] \
@@ -258,7 +258,7 @@ def write_table(table: str) -> Path:
               "Rows with fewer seeds are partial: the rest are still to run (`--only-seeds`).",
               f"Machine: {'; '.join(sorted(machines))}. Commits: {', '.join(sorted(commits))}. "
               "Wall times vary by up to 40% with the load of other users of the machine, and more between the "
-              "machines that sessions were given (a run's note says so where that matters; the step counts, "
+              "machine kinds (a run's note names its machine; the step counts, "
               "not the wall times, fix each run's budget).",
               f"Rerun: `python benchmarks/accuracy.py {table}` (one JSON per run in `results/{table}/`, "
               "each with its exact command)."]

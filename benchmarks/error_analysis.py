@@ -1,4 +1,4 @@
-"""Where a finished run's errors come from: the error analysis of benchmarks/tuning.md (session 13).
+"""Where a finished run's errors come from: the error analysis of benchmarks/tuning.md (2026-11-30).
 
     python benchmarks/error_analysis.py RUN... [--reference RUN] [--feature-graph] [--passes 16]
     python benchmarks/error_analysis.py RUN_A RUN_B --ensemble       # two runs of one split, averaged
@@ -6,7 +6,7 @@
 For each run (a `stochreg train` folder on a dataset whose training images all have labels):
 - its errors on the test set and on the training images it used unlabelled, with the most
   frequent confusions of each (the pool's errors show which styles the labelled split lacks);
-- with --reference (a run trained on every label, such as tuning run Q): how many of its test
+- with --reference (a run trained on every label, such as results/tuning/supervised-all-labels.json's): how many of its test
   errors the reference makes too (hard for the network) and the confusions of the others;
 - with --passes K: the test error averaging K stochastic passes (test-time averaging);
 - with --feature-graph: label propagation (graph.py, the settings of --lambda-graph) over the

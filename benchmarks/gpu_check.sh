@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of issue 3 as one prepared script for a lent GPU (one call of about 9 minutes):
+# The GPU checks as one prepared script for a lent GPU (one call of about 9 minutes):
 # training runs side by side on the one GPU for PAPER_SECONDS of wall time (default 400; these small
 # nets leave the GPU mostly idle, so runs side by side cost each other little), each then stopped
 # by SIGTERM, since the paper preset's 2.4M steps are days even there:
@@ -9,7 +9,7 @@
 #                     the default; 0 leaves it out).
 # Each stopped run's final weights are evaluated (`stochreg eval` of the latest checkpoint: 1 pass,
 # and the paper's averaging of 10 stochastic passes), and the paper runs come back as archives that a
-# later GPU session continues with --resume (put NAME.tar.gz under gpu-runs/ and carry gpu-runs).
+# later GPU run continues with --resume (put NAME.tar.gz under gpu-runs/ and carry gpu-runs).
 # Before the call, here (see /work/.library/device/README.md): wheels of what the device lacks
 # (kornia, kornia_rs) in an ignored .whl/ folder, and MNIST's IDX files in data/mnist. Then
 #   run(command="bash benchmarks/gpu_check.sh", carry=[".whl", "data/mnist"], timeout_s=600)

@@ -20,7 +20,7 @@ from stochreg.config import TrainConfig  # noqa: E402
 
 RESULTS = HERE / "results"
 
-# The rows the summary shows, with the target each must meet (issue 3): (what the row is, table,
+# The rows the summary shows, with the target each must meet: (what the row is, table,
 # row, the most mean test error allowed in %, the minutes per run allowed). The headline row is the
 # one the 60-minute table's rules named (tuning.md): a challenger replaced the row before it only
 # with a lower mean over the three splits and a lower error on at least two of them.
@@ -167,63 +167,23 @@ def main() -> int:
     lines += summary_section()
     lines += table_section("MNIST, 100 labels: the quick-start recipe", "mnist100",
                            "python benchmarks/accuracy.py mnist100",
-                           "The default recipe (`make train`: ts-me-fixmatch with the label-propagation graph "
-                           "term built on deskewed digits, 6,000 steps; the row ts-me-fixmatch-graph-deskew), about "
-                           "12 minutes a run on the 2-core AMD EPYC machine of sessions 10-15. Beside it the same "
-                           "with the graph on raw pixels (the default until session 15), without the graph term "
-                           "(the default until session 12), in bfloat16, at 3,000 steps (the default until "
-                           "session 11, about 13 minutes a run on the slower machine of sessions 1-9) and at "
-                           "that cost per run (n=4, 4,000 steps, the default until ts-me-fixmatch replaced it) "
-                           "the paper's method and its ablation (each loss alone, and neither). The default "
-                           "switched method by the 60-minute table's rule (below), step count when the faster "
-                           "machine left the 3,000 steps short of 1% ([tuning.md](tuning.md), run O), and took "
-                           "the graph term by a rule fixed before its three runs: a lower mean, and lower on at "
-                           "least two of the three splits (0.93% against 1.33%; lower on splits 0 and 1, 0.95% "
-                           "against 0.99% and 0.89% against 2.07%; split 2: 0.96% against 0.93%; "
-                           "[tuning.md](tuning.md), session 12), and the deskewed graph by the same rule "
-                           "(0.87% against 0.93%, lower on all three splits: 0.90%, 0.84%, 0.88% against 0.95%, "
-                           "0.89%, 0.96%; [tuning.md](tuning.md), session 15). No graph term on unsure "
-                           "propagated labels (`--graph-min-confidence 0.4`) failed the same rule: 0.90% against "
-                           "0.87%, lower on split 0 only ([tuning.md](tuning.md), session 16).")
+                           "The default recipe (`make train`) is the row ts-me-fixmatch-graph-deskew: ts-me-fixmatch "
+                           "with the label-propagation graph term built on deskewed digits, 6,000 steps. The other "
+                           "rows are the recipes it was chosen against (graph on raw pixels, no graph term, bfloat16, "
+                           "3,000 steps) and the paper's method with its ablation at the same cost per run; how each "
+                           "decision was made is in [tuning.md](tuning.md).")
     lines += table_section("MNIST, 100 labels: the 60-minute CPU recipe", "mnist100-60min",
                            "python benchmarks/accuracy.py mnist100-60min",
-                           "ts-me with four times the steps of the default recipe, and the leaders of the methods "
-                           "table below at the same cost per run. How the default was tuned is in "
-                           "[tuning.md](tuning.md). The rule that names the best method under this budget "
-                           "was fixed before seeds 1 and 2 of the challengers ran: the lowest mean over the "
-                           "three splits; the default recipe switches from ts-me to it only if it is also "
-                           "lower on at least two of the three splits, compared split by split (the same "
-                           "labelled images). Applied once the three rows were complete: ts-me-fixmatch "
-                           "has the lowest mean (1.26% against 1.35% for ts-me and 1.39% for pi-model) and is "
-                           "lower than ts-me on seeds 0 and 1 (0.74% against 0.77%, 2.05% against 2.31%; seed 2: "
-                           "1.00% against 0.97%), so it is the best method for MNIST-100 under this budget and "
-                           "the default recipe uses it (the quick-start table above measures it). The row "
-                           "ts-me-fixmatch-graph (session 12, after the graph term joined the default) is "
-                           "ts-me-fixmatch's 11,900 steps with `--lambda-graph 3`, about 22 minutes a run "
-                           "alone on the AMD EPYC machine; ts-me-fixmatch-graph-28000 (session 13) is the same "
-                           "recipe at the 28,000 steps that fill the 60 minutes there, and "
-                           "ts-me-fixmatch-graph-deskew-28000 (sessions 15-16) that with the graph built on "
-                           "deskewed digits: it replaced ts-me-fixmatch-graph-28000 as the best 60-minute row by "
-                           "the rule fixed before it ran (a lower mean, 0.62% against 0.70%, and lower on at "
-                           "least two splits: 0.60% against 0.65%, 0.51% against 0.72%; split 2: 0.74% against "
-                           "0.72%), but stays just over the 0.6% target. ts-me-fixmatch-graph-deskew-fade-28000 "
-                           "(sessions 16-17) fades the graph term over the whole run (`--graph-fade-iters "
-                           "28000`); it replaced that row as the headline by the same rule, fixed before it "
-                           "ran (0.58% against 0.62%, lower on splits 0 and 2: 0.59% against 0.60%, 0.59% "
-                           "against 0.74%; split 1: 0.56% against 0.51%), and meets the 0.6% target. Where the remaining errors "
-                           "come from (about a third are also errors of the same network trained on all 60,000 "
-                           "labels, 0.46%; the rest are whole styles the labelled split lacks) is in "
-                           "[tuning.md](tuning.md), session 13.")
+                           "The headline row is ts-me-fixmatch-graph-deskew-fade-28000: the default recipe at the "
+                           "28,000 steps that fill 60 minutes on a 2-core Zen 4 AMD EPYC, with the graph term fading "
+                           "over the whole run. The other rows are the challengers it replaced, each by a rule "
+                           "fixed before it ran ([tuning.md](tuning.md)).")
     lines += table_section("MNIST, 100 labels: every method under the same wall-clock budget", "methods",
                            "python benchmarks/accuracy.py methods",
-                           "Every method of stochreg (issue 7), about 15 minutes a run on this machine: each row's "
-                           "step count fills the budget given its per-step cost "
+                           "Every method of stochreg, about 15 minutes a run on the machine named in each run's note: "
+                           "each row's step count fills the budget given its per-step cost "
                            "([method_costs.json](results/method_costs.json), `python benchmarks/method_costs.py`). "
-                           "Each method's usual settings, untuned here. Every row has its three splits; "
-                           "every semi-supervised method that does not collapse is worst on seed 1, "
-                           "whose labelled sevens include no crossed seven; symmetric TS across weak and strong "
-                           "views (ts-me-strong) collapses on every split. The best method under the "
-                           "60-minute budget is named by the table above.")
+                           "Each method's usual settings, untuned here, without the graph term.")
     lines += paper_preset_section()
     lines += time_to_accuracy_section()
     lines += table_section("Speed of the training step", "speed", "python benchmarks/speed.py",

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     precision = config.get("precision", "fp32")  # runs before --precision: fp32
     report = {"targets": crossings(records), "method": results["method"], "iters": results["iters"],
               "precision": precision, "lambda_graph": config.get("lambda_graph", 0.0),
-              # whether the graph was built on deskewed images (runs before session 15: raw pixels)
+              # whether the graph was built on deskewed images (runs before 2026-11-30's deskewing: raw pixels)
               "graph_deskewed": results.get("graph_deskewed", False),
               "command": command or results["command"],
               "eval_every": args.eval_every, "final_test_error": results["test_error"],

@@ -55,16 +55,16 @@ def test_the_60_minute_rows_scale_the_15_minute_rows_alike():
     module = load_benchmark("accuracy")
     short, long = table_configs(module, "methods"), table_configs(module, "mnist100-60min")
     factor = long["ts-me"].iters / short["ts-me"].iters
-    # the one row that fills the 60 minutes on a faster machine instead (session 13)
+    # the one row that fills the 60 minutes on a faster machine instead
     filled = long.pop(f"ts-me-fixmatch-graph-{module.GRAPH_LONG_ITERS}")
     assert (filled.iters, filled.lambda_graph, filled.rampup_iters) == (28000, 3, 2000)
     assert vars(filled) == {**vars(long["ts-me-fixmatch-graph"]), "iters": 28000}
-    # and the same with the graph term faded out at step 3,000 (session 15), nothing else changed
+    # and the same with the graph term faded out at step 3,000, nothing else changed
     faded = long.pop(f"ts-me-fixmatch-graph-fade-{module.GRAPH_LONG_ITERS}")
     assert vars(faded) == {**vars(filled), "graph_fade_iters": 3000}
     deskewed = long.pop(f"ts-me-fixmatch-graph-deskew-{module.GRAPH_LONG_ITERS}")
     assert vars(deskewed) == {**vars(filled), "graph_deskew": True}
-    # and that with the graph term fading over the whole run (session 16)
+    # and that with the graph term fading over the whole run
     deskewed_faded = long.pop(f"ts-me-fixmatch-graph-deskew-fade-{module.GRAPH_LONG_ITERS}")
     assert vars(deskewed_faded) == {**vars(deskewed), "graph_fade_iters": module.GRAPH_LONG_ITERS}
     for row, cfg in long.items():

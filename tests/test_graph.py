@@ -105,7 +105,7 @@ def test_the_graph_term_joins_a_training_step_with_labels_from_the_real_split(na
 
 def test_the_default_recipe_has_the_graph_term_and_zero_turns_it_off(tiny_data_dir):
     from stochreg.config import TrainConfig
-    assert TrainConfig().lambda_graph == 3.0  # joined the default by the rule of tuning.md, session 12
+    assert TrainConfig().lambda_graph == 3.0  # joined the default by a rule of tuning.md
     learner, _, _ = tiny_learner(tiny_data_dir, lambda_graph=0.0)
     assert learner.graph is None
     losses, _ = learner.step(0)
@@ -313,7 +313,7 @@ def test_the_default_deskews_single_channel_images_only_and_false_turns_it_off(t
     from stochreg.cli import main
     from stochreg.config import TrainConfig
     from tinydata import write_cifar
-    assert TrainConfig().graph_deskew is None  # joined the default by the rule of tuning.md, session 15
+    assert TrainConfig().graph_deskew is None  # joined the default by a rule of tuning.md
     assert tiny_learner(tiny_data_dir, lambda_graph=1.0)[0].graph_deskewed is True
     assert tiny_learner(tiny_data_dir, lambda_graph=1.0, graph_deskew=False)[0].graph_deskewed is False
     # single-channel but not digits (as Fashion-MNIST): raw pixels unless asked

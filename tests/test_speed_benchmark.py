@@ -45,13 +45,13 @@ def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_
     """Time to accuracy depends on the machine: each measurement keeps its own, the default's
     first; the default's method at another step count (an earlier default), in bf16 or without
     the graph term (measurements before the field existed ran without it), or with the graph on raw
-    pixels (before session 15) is another recipe."""
+    pixels (the earlier default) is another recipe."""
     from stochreg.config import TrainConfig
     module = load_benchmark("results_page")
     monkeypatch.setattr(module, "RESULTS", tmp_path)
     hit = {"step": 1200, "test_error": 0.0195, "wall_minutes": 5.7, "train_minutes": 5.1}
     steps, graph = TrainConfig.iters, TrainConfig.lambda_graph
-    deskewed = {"lambda_graph": graph, "graph_deskewed": True}   # the default's graph, from session 15
+    deskewed = {"lambda_graph": graph, "graph_deskewed": True}   # the default's graph
     for name, method, iters, machine, extra in (
             ("ts-me", "ts-me", 4000, "old CPU", {}),
             ("ts-me-fixmatch", "ts-me-fixmatch", steps, "old CPU", deskewed),

@@ -45,23 +45,21 @@ class TrainConfig:
     threshold: float = 0.95           # confidence needed for a pseudo-label (pseudo-label, fixmatch)
     lambda_balance: float = 0.0       # weight of KL(labelled class frequencies || mean unlabelled prediction)
     # weight of the cross-entropy toward label propagation's labels over a pixel-space neighbour
-    # graph of the training images (graph.py); 0 = off. It gives the crossed sevens of MNIST
-    # split 1 back to the sevens (benchmarks/tuning.md, session 12)
+    # graph of the training images (graph.py); 0 = off. It reaches styles of a class that no
+    # labelled image shows but that pixel neighbours connect (benchmarks/tuning.md)
     lambda_graph: float = 3.0
     # when > 0: the graph term's weight fades (half a cosine) from full at step 0 to 0 at this step
     # and stays 0; the propagated labels are a prior the network outgrows (they are wrong on whole
-    # styles, e.g. MNIST's curled nines, that the network's own terms would get right; tuning.md,
-    # session 13). 0 = the full weight for the whole run
+    # styles, e.g. MNIST's curled nines, that the network's own terms would get right).
+    # 0 = the full weight for the whole run
     graph_fade_iters: int = 0
-    # deskew the images before building the graph (graph.py): slant is a style, not a class; halves
-    # the propagated labels' error on MNIST's unlabelled pool, and joined the default by the rule of
-    # tuning.md, session 15. None (the default) = for single-channel digit datasets (MNIST), not for
-    # others; true = always (refused for colour images), false = never
+    # deskew the images before building the graph (graph.py): slant is a style of handwriting, not
+    # a class. None (the default) = for single-channel digit datasets (MNIST), not for others;
+    # true = always (refused for colour images), false = never
     graph_deskew: bool | None = None
     # images whose propagated label has a confidence below this get no graph term (0 = every image,
-    # weighted by its confidence): the wrong propagated labels are mostly the unsure ones (on
-    # MNIST's pool, 0.44-0.47 mean confidence against 0.72-0.76 for the right ones), but 0.4 lost
-    # to 0 on two of MNIST's three splits (the unguided nines went to the fives; tuning.md, session 16)
+    # weighted by its confidence): the wrong propagated labels are mostly the unsure ones, but the
+    # unsure right ones still guide the network (benchmarks/tuning.md)
     graph_min_confidence: float = 0.0
     rampup_iters: int = 500           # unsupervised weight rises as exp(-5(1-t)^2) over these steps
     # batches: labelled images per step, unlabelled images per step (each seen `views` times)
@@ -69,9 +67,8 @@ class TrainConfig:
     batch_unlabelled: int = 32
     transform: str = "digits"         # applied to every view and to the labelled images
     # optimisation
-    # about 12 minutes on the 2-core AMD EPYC machine of sessions 10-11 (0.12 s/step), within the
-    # quick start's 15; 3,000 steps took as long on the slower machine of sessions 1-9 but never
-    # reached 1% test error (benchmarks/tuning.md, run O)
+    # the quick start's budget on a 2-core Zen 4 CPU; fewer steps end short of 1% test error on
+    # MNIST-100 (benchmarks/tuning.md)
     iters: int = 6000
     optimizer: str = "sgd"            # sgd (momentum, nesterov) or adam
     lr: float = 0.1
@@ -113,12 +110,8 @@ class TrainConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # The quick-start recipe (the dataclass defaults): MNIST with 100 labels in about 11 minutes
-    # on 2 CPU cores. Tuned for ts-me on seed 0 (benchmarks/tuning.md): lambda_TS=4 beat 1, the
-    # compact net beat its half-width version at equal wall time, EMA weights for evaluation;
-    # then ts-me-fixmatch (views=5: 4 weak + 1 strong) replaced ts-me by the 60-minute table's rule,
-    # 6,000 steps filled the budget on a faster machine, and the label-propagation graph term
-    # (lambda_graph=3) joined by the rule of tuning.md, session 12.
+    # The quick-start recipe (the dataclass defaults): MNIST with 100 labels on 2 CPU cores. How
+    # each value was chosen is logged in benchmarks/tuning.md.
     "default": {},
     # "paper-mnist", the authors' MNIST configuration, follows the helpers below.
 }

@@ -7,18 +7,15 @@ confidence per training image, is a target the network's predictions on the unla
 pulled toward, beside the method's own terms.
 
 Why: the network's own consistency terms spread a label along what its transformations and
-features call similar. Where a whole style of a digit has no labelled example, they can hand
-the style to the wrong class; measured on MNIST split 1 (no crossed seven among its ten labelled
-sevens), every method took about 140 of the test set's crossed sevens for twos, while the same
-split's labels propagated over the pixel graph call 640 of the 799 training sevens the network
-took for twos sevens (benchmarks/tuning.md, session 12).
+features call similar. Where a whole style of a class has no labelled example (MNIST's crossed
+sevens in a split whose labelled sevens are all plain), they can hand the style to the wrong
+class, while in pixel space that style's nearest neighbours are still of its own class
+(benchmarks/tuning.md).
 
 With ``deskew`` (--graph-deskew, single-channel images such as digits), each image is first
-sheared upright about its centre of mass (the classic moment-based deskewing of MNIST, which also
-halves a nearest-neighbour classifier's error there): slant is a style, not a class, and in raw
-pixels a slanted one sits nearer to slanted digits of other classes than to upright ones of its
-own. Measured on MNIST's three 100-label splits, the propagated labels' error on the unlabelled
-pool falls from 6.35%, 5.85%, 5.32% to 3.50%, 2.99%, 2.70% (benchmarks/tuning.md, session 15).
+sheared upright about its centre of mass (the classic moment-based deskewing of MNIST): slant is
+a style, not a class, and in raw pixels a slanted digit sits nearer to slanted digits of other
+classes than to upright ones of its own.
 
 Cost: one pass of dense similarities, O(N^2 d) with d = ``components`` (about 10 s for MNIST's
 60,000 images on 2 CPU cores), and N x k memory. Deterministic: exact PCA (an eigendecomposition

@@ -159,7 +159,7 @@ TRANSFORMS.register("digits")(AffineAugment(stretch=0.2, deform=0.2, translate=2
 # Weak transformations: a random crop (translation on a zero-padded canvas), with and without
 # a horizontal flip (the flip is for natural images, never digits).
 # The digit transformation plus a 10-pixel cutout square (see AffineAugment.cutout). Measured
-# harmful on MNIST with 100 labels (benchmarks/tuning.md, run G): kept as an option, not a default.
+# harmful on MNIST with 100 labels (benchmarks/tuning.md): kept as an option, not a default.
 TRANSFORMS.register("digits-cutout")(AffineAugment(stretch=0.2, deform=0.2, translate=2.0, cutout=10))
 TRANSFORMS.register("crop")(AffineAugment(translate=2.0))
 TRANSFORMS.register("crop-flip")(AffineAugment(translate=2.0, hflip=True))

@@ -2,7 +2,7 @@
 run's --transform) and n-1 strongly augmented ones (RandAugment-style, as FixMatch), plus ME.
 
 - ``ts-me-strong`` takes the paper's symmetric TS over all n views. Measured on MNIST with 100
-  labels (benchmarks/tuning.md, run I) it collapses: the symmetric TS pulls the weak view toward
+  labels (benchmarks/tuning.md) it collapses: the symmetric TS pulls the weak view toward
   whatever the strong views agree on (threes and twos toward eight), 26% test error at step
   1,000 on seed 1. It stays registered so that the comparison table measures it.
 - ``ts-me-anchored`` anchors the stability at the weak view instead, as FixMatch and UDA do:
