@@ -171,3 +171,22 @@ def test_tta_passes_sets_the_reported_error_and_keeps_the_single_pass_one(tiny_d
     assert "averaged over 4 stochastic passes (single pass: " in (out / "summary.md").read_text()
     code, _, _ = run_cli(["train", "--resume", out, "--tta-passes", "8", "--no-progress"], capsys)
     assert code == 0  # a test-time setting: no --force needed
+
+
+def test_validation_split_is_scored_and_never_labelled(tiny_data_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, stderr = run_cli(["train", "--data-dir", tiny_data_dir, "--labels", "20", "--val-size", "50",
+                                    "--out", out, *TINY], capsys)
+    assert code == 0, stderr
+    validation = json.loads((out / "validation_indices.json").read_text())
+    labelled = json.loads((out / "labelled_indices.json").read_text())
+    assert len(validation) == 50 and len(labelled) == 20 and not set(validation) & set(labelled)
+    results = json.loads((out / "results.json").read_text())
+    assert 0 <= results["val_error"] <= 1 and results["val_size"] == 50
+    evaluations = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if "test_error" in line]
+    assert all("val_error" in record for record in evaluations)
+    assert "validation error" in stdout
+    # without --val-size the split is the one every earlier run had
+    again = tmp_path / "plain"
+    assert run_cli(["train", "--data-dir", tiny_data_dir, "--labels", "20", "--out", again, *TINY], capsys)[0] == 0
+    assert "val_error" not in json.loads((again / "results.json").read_text())

@@ -128,8 +128,8 @@ def test_two_process_run_killed_and_resumed_ends_where_the_uninterrupted_one_doe
             break
         time.sleep(0.01)
     assert proc.poll() is None, f"the run ended before step {kill_at}: {proc.stderr.read()}"
-    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers, as when a machine dies
-    proc.wait()
+    kill_agent(proc)  # the launcher and both workers, as when a machine dies
+    assert not (workdir / "killed" / "results.json").exists()
     assert not (workdir / "killed" / "results.json").exists()
     resumed = run_to_end(workdir, "train", "--resume", str(workdir / "killed"))
     assert resumed.returncode == 0, resumed.stderr
@@ -156,6 +156,25 @@ def test_a_dead_rank_stops_the_job_instead_of_hanging(workdir):
     err = proc.stderr.read()
     assert proc.returncode != 0
     assert "rank" in err and "1" in err and "SIGKILL" in err, err[-2000:]
+
+
+def kill_agent(proc: subprocess.Popen) -> None:
+    """SIGKILL a torchrun launcher and its workers, which torchrun starts in process groups of
+    their own (a kill of the launcher's process group alone leaves them running)."""
+    workers = worker_pids(proc.pid)
+    os.killpg(proc.pid, signal.SIGKILL)
+    for pid in workers:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    for pid in workers:   # reaped by init once orphaned; wait until they are gone
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                break
+            time.sleep(0.01)
 
 
 def worker_pids(launcher: int) -> list[int]:

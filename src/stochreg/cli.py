@@ -12,8 +12,9 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from . import __version__
 from .config import PRESETS, TrainConfig
-from .errors import DataError, StochregError
+from .errors import DataError, StochregError, UsageError
 
 FLAG_HELP = {
     "dataset": "dataset name (see `stochreg list`), or your own images: folder:ROOT (ROOT/train/CLASS/..., "
@@ -67,10 +68,13 @@ FLAG_HELP = {
     "warmup_iters": "steps of linear learning-rate warm-up",
     "ema": "decay of an exponential moving average of the weights, used for evaluation; 0 = off",
     "precision": "fp32, or bf16: the forward passes under bfloat16 autocast (weights, optimiser, losses and "
-                 "evaluation stay float32); faster where the hardware computes bf16 natively (GPUs, recent "
-                 "x86 CPUs: 1.6x on an AMD EPYC), far slower where it does not (10x on an older x86 CPU)",
+                 "evaluation stay float32); faster where the hardware computes bf16 natively (GPUs, x86 CPUs "
+                 "with AVX-512 BF16), far slower where it does not (benchmarks/RESULTS.md)",
     "eval_every": "log the test error every this many steps (never used to pick a model); 0 = only at the end",
     "eval_batch": "images per evaluation batch",
+    "val_size": "keep this many labelled training images out of the labelled split and report the error on "
+                "them (the validation error) beside the test error; they stay in the unlabelled pool. For "
+                "choosing settings without looking at the test set; 0 = none",
     "tta_passes": "the final test error averages this many stochastic passes (dropout and pooling kept random), "
                   "as the paper did; fixed before training, 1 = a single deterministic pass",
     "checkpoint_every": "write a full training checkpoint (for --resume) every this many steps; 0 = only at the end and on SIGINT/SIGTERM",
@@ -93,11 +97,28 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+# The groups of `train --help`, in the order a newcomer needs them; every config field is in one.
+FLAG_GROUPS = {
+    "data": ("dataset", "data_dir", "labels", "label_fraction", "image_size", "channels", "stream", "workers"),
+    "method": ("method", "net", "transform", "views", "lambda_ts", "lambda_me", "lambda_u", "threshold",
+               "lambda_balance", "lambda_graph", "graph_fade_iters", "graph_deskew", "graph_min_confidence",
+               "rampup_iters"),
+    "optimisation": ("iters", "batch_labelled", "batch_unlabelled", "optimizer", "lr", "momentum", "weight_decay",
+                     "schedule", "lr_decay", "warmup_iters", "ema", "precision"),
+    "evaluation": ("eval_every", "eval_batch", "tta_passes", "val_size"),
+    "run and machine": ("seed", "init_seed", "data_seed", "aug_seed", "checkpoint_every", "keep_checkpoints",
+                        "device", "threads", "sync_bn"),
+}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> dict[str, argparse._ArgumentGroup]:
+    """Every TrainConfig field as a flag, in its FLAG_GROUPS group; returns the groups."""
     defaults = TrainConfig()
-    group = parser.add_argument_group("training settings (override the preset and --config)")
+    groups = {title: parser.add_argument_group(title) for title in FLAG_GROUPS}
+    group_of = {name: groups[title] for title, names in FLAG_GROUPS.items() for name in names}
     for f in fields(TrainConfig):
         default = getattr(defaults, f.name)
+        group = group_of[f.name]
         if str(f.type) in ("bool", "bool | None"):
             group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
                                action=argparse.BooleanOptionalAction, help=f"{FLAG_HELP[f.name]} (default: {default})")
@@ -106,6 +127,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
                            metavar=f.name.split("_")[-1].upper(),
                            help=f"{FLAG_HELP[f.name]} (default: {default})")
+    return groups
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,28 +136,41 @@ def build_parser() -> argparse.ArgumentParser:
         description="Semi-supervised image classification with stochastic transformations and "
                     "perturbations (Sajjadi et al., NIPS 2016): the transformation/stability and "
                     "mutual-exclusivity losses.")
+    parser.add_argument("--version", action="version", version=f"stochreg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = sub.add_parser("train", help="train a model and report the final model's test error",
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
                            description="Train one run into a run folder (config, labelled split, metrics, "
-                                       "checkpoint, results.json). The result is the test error of the "
-                                       "final model; periodic test errors are only logged.")
+                                       "checkpoint, results.json).\nThe result is the test error of the "
+                                       "final model; periodic test errors are only logged.\n\n"
+                                       "The flags to start with: --dataset (mnist, or folder:ROOT for your own "
+                                       "images), --labels,\n--method, --iters and --out. Every flag below is "
+                                       "also a key of a --config YAML file.\n\n"
+                                       "  stochreg train --dataset mnist --labels 100 --seed 0\n"
+                                       "  stochreg train --dataset folder:photos --labels 0 --transform crop-flip "
+                                       "--out runs/photos")
+    groups = _add_config_flags(train)
+    run = groups["run and machine"]
     train.add_argument("--preset", default="default", choices=sorted(PRESETS),
-                       help="named settings: default (the quick CPU recipe for MNIST) or the authors' released "
-                            "configuration for a dataset: paper-mnist, paper-cifar10, paper-cifar100, paper-svhn, "
-                            "paper-norb (GPU jobs)")
-    train.add_argument("--config", metavar="YAML", help="YAML file of settings (keys as below, with underscores)")
-    train.add_argument("--out", metavar="DIR", help="run folder (default: runs/DATASET@LABELS.sSEED-METHOD)")
-    train.add_argument("--overwrite", action="store_true", help="reuse a non-empty run folder")
-    train.add_argument("--resume", metavar="RUN_DIR",
-                       help="continue a stopped or killed run from its newest good checkpoint, with its saved "
-                            "settings; it ends exactly where an uninterrupted run would")
-    train.add_argument("--force", action="store_true",
-                       help="with --resume: accept settings that differ from the run's saved config")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.add_argument("--tensorboard", action="store_true",
-                       help="also write TensorBoard event files to RUN/tensorboard (needs the tensorboard package)")
-    _add_config_flags(train)
+                       help="named settings under the flags and --config: default (the quick CPU recipe) or the "
+                            "authors' released configuration of a dataset (paper-*: GPU jobs); see `stochreg list`")
+    train.add_argument("--config", metavar="YAML", help="YAML file of settings (keys as the flags, with underscores)")
+    run.add_argument("--out", metavar="DIR", help="run folder (default: runs/DATASET@LABELS.sSEED-METHOD)")
+    run.add_argument("--overwrite", action="store_true", help="reuse a non-empty run folder")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="continue a stopped or killed run from its newest good checkpoint, with its saved "
+                          "settings; it ends exactly where an uninterrupted run would")
+    run.add_argument("--resume-if-exists", action="store_true",
+                     help="with --out RUN_DIR: start the run, or continue it exactly when RUN_DIR already holds a "
+                          "checkpoint of the same settings (refused when they differ); for schedulers that restart "
+                          "a preempted job with the same command")
+    run.add_argument("--force", action="store_true",
+                     help="with --resume or --resume-if-exists: accept settings that differ from the run's saved "
+                          "config")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--tensorboard", action="store_true",
+                     help="also write TensorBoard event files to RUN/tensorboard (needs the tensorboard package)")
 
     evaluate = sub.add_parser("eval", help="re-evaluate a saved run on its test set",
                               description="Load RUN_DIR/checkpoint.pt and report its test error (one JSON line).")
@@ -228,7 +263,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = _resumed_config(args, overrides)
         train(cfg, args.resume, progress=not args.no_progress, resume=True, tensorboard=args.tensorboard)
         return 0
-    cfg = resolve_config(args.preset, args.config, overrides)
+    cfg = with_absolute_paths(resolve_config(args.preset, args.config, overrides))
+    if args.resume_if_exists:
+        if not args.out:
+            raise UsageError("--resume-if-exists needs --out RUN_DIR: the folder to start, or to continue")
+        # start the run, or continue it exactly when RUN_DIR holds one of the same settings
+        train(cfg, args.out, progress=not args.no_progress, resume=True, tensorboard=args.tensorboard,
+              same_settings=not args.force)
+        return 0
     # folder:ROOT and csv:FILE datasets are named after the folder or file in the run folder's name
     name = Path(cfg.dataset.partition(":")[2]).stem if ":" in cfg.dataset else cfg.dataset
     labels = f"{cfg.label_fraction:g}" if cfg.label_fraction > 0 else cfg.labels or "all"
@@ -237,12 +279,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def with_absolute_paths(cfg: TrainConfig) -> TrainConfig:
+    """The data folder and a folder:/csv: dataset's path made absolute, so that the saved config
+    finds the same data when the run is resumed from another working directory."""
+    from dataclasses import replace
+    kind, _, where = cfg.dataset.partition(":")
+    dataset = f"{kind}:{Path(where).expanduser().resolve()}" if kind in ("folder", "csv") and where else cfg.dataset
+    return replace(cfg, data_dir=str(Path(cfg.data_dir).expanduser().resolve()), dataset=dataset)
+
+
 def _resumed_config(args: argparse.Namespace, overrides: dict) -> TrainConfig:
     """The run's saved config, with any settings given now; refused if they change the training
     (unless --force), because the resumed run would no longer be the run that was started."""
     import yaml
     from .config import from_dict, load_yaml, validate
-    from .errors import UsageError
     from .train import config_differences
 
     if args.out or args.overwrite or args.preset != "default":

@@ -84,6 +84,10 @@ class TrainConfig:
     # evaluation (logged only: the result is always the final model)
     eval_every: int = 500
     eval_batch: int = 1000
+    # labelled training images kept out of the labelled split, whose labels only score the model
+    # (the validation error, logged beside the test error); they stay in the unlabelled pool, as a
+    # user's spare labelled images would. Tuning decisions compare this, never the test error. 0 = none
+    val_size: int = 0
     tta_passes: int = 1               # the final result averages this many stochastic passes (the paper's TTA)
     # resume: a full training checkpoint every this many steps (and on SIGINT/SIGTERM), last k kept
     checkpoint_every: int = 500
@@ -219,7 +223,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     method = METHODS.get(cfg.method)
     if cfg.channels not in (0, 1, 3):
         raise UsageError(f"channels must be 1 (grayscale) or 3 (colour), got {cfg.channels}")
-    for name in ("image_size", "workers"):
+    for name in ("image_size", "workers", "val_size"):
         if getattr(cfg, name) < 0:
             raise UsageError(f"{name} must be >= 0, got {getattr(cfg, name)}")
     if not 0 <= cfg.label_fraction <= 1:

@@ -119,8 +119,28 @@ def init_distributed(device: torch.device, timeout_minutes: float = 30) -> Distr
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         kwargs = {"device_id": device} if device.type == "cuda" else {}
-        dist.init_process_group(backend, timeout=datetime.timedelta(minutes=timeout_minutes), **kwargs)
+        timeout = datetime.timedelta(minutes=timeout_minutes)
+        dist.init_process_group(backend, store=_job_store(rank, world, timeout), rank=rank, world_size=world,
+                                timeout=timeout, **kwargs)
     return Distributed(rank=rank, world_size=world, local_rank=local, active=True)
+
+
+def _job_store(rank: int, world: int, timeout: datetime.timedelta) -> dist.Store:
+    """The key-value store the processes meet in, with a namespace of its own for every start.
+
+    torchrun's agent keeps one store for the whole job and, when it restarts failed workers
+    (``--max-restarts``), the new processes meet in it again. Under the plain ``env://`` names
+    they could read the addresses the dead processes left there and wait for them until the
+    timeout; the restart count in the prefix keeps every round's keys apart.
+    """
+    agent_hosts_it = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    try:
+        host, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    except (KeyError, ValueError):
+        raise UsageError("MASTER_ADDR and MASTER_PORT must name the rendezvous (torchrun sets them)") from None
+    store = dist.TCPStore(host, port, world, is_master=rank == 0 and not agent_hosts_it, timeout=timeout,
+                          wait_for_workers=False)
+    return dist.PrefixStore(f"stochreg/start-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 
 def close_distributed(ctx: Distributed) -> None:

@@ -27,8 +27,8 @@ import yaml
 from tqdm import tqdm
 
 from .checkpoint import save_checkpoint
-from .config import TrainConfig
-from .data import Dataset, labelled_split, load_dataset
+from .config import TrainConfig, from_dict
+from .data import Dataset, labelled_split, load_dataset, validation_split
 from .distributed import Distributed, close_distributed, init_distributed, launched_by_torchrun
 from .errors import DataError, StochregError, UsageError
 from .evaluate import predict_probs, test_error
@@ -180,13 +180,15 @@ def config_differences(saved: TrainConfig, new: TrainConfig) -> list[str]:
 
 def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False, progress: bool = True,
           log: Callable[[str], None] = print, dataset: Dataset | None = None,
-          resume: bool = False, tensorboard: bool = False) -> dict[str, Any] | None:
+          resume: bool = False, tensorboard: bool = False, same_settings: bool = False) -> dict[str, Any] | None:
     """Trains one run into ``out_dir`` and returns its results (also written to results.json).
 
     With ``resume=True`` the run continues from the newest good checkpoint in
     ``out_dir/checkpoints`` (from step 0 when there is none) and ends exactly where an
-    uninterrupted run would: same final weights on the CPU. Under torchrun, call it in every
-    process: rank 0 returns the results, the other ranks None.
+    uninterrupted run would: same final weights on the CPU; a finished run is left as it is.
+    ``same_settings`` refuses to continue a run saved with other settings (what
+    ``--resume-if-exists`` needs: the command that started the run also continues it). Under
+    torchrun, call it in every process: rank 0 returns the results, the other ranks None.
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -195,9 +197,21 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     dist = init_distributed(device)
     try:
         try:
-            results = _train(cfg, Path(out_dir), overwrite, progress, log, dataset, resume, tensorboard, device, dist)
+            results = _train(cfg, Path(out_dir), overwrite, progress, log, dataset, resume, tensorboard, device, dist,
+                             same_settings)
         except Stopped:
             dist.barrier()  # every rank stops at the same agreed step: tear down together (below)
+            raise
+        except torch.distributed.DistError as exc:  # a peer process or node went away mid-run
+            raise StochregError(f"lost contact with another process of the job ({_first_line(exc)}); training "
+                                f"stopped. The checkpoints in {Path(out_dir) / 'checkpoints'} are intact: start the "
+                                "same command again to continue from the newest (with --resume-if-exists, or "
+                                f"stochreg train --resume {out_dir})") from None
+        except RuntimeError as exc:
+            if dist.active and _is_connection_error(exc):
+                raise StochregError(f"lost contact with another process of the job ({_first_line(exc)}); "
+                                    f"training stopped. The checkpoints in {Path(out_dir) / 'checkpoints'} are "
+                                    "intact: start the same command again to continue from the newest") from None
             raise
         # The other ranks wait here while rank 0 evaluates and writes the run's files: a rank that
         # tore its gloo connections down while rank 0 still held them aborted now and then
@@ -206,6 +220,36 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         return results
     finally:
         close_distributed(dist)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _is_connection_error(exc: RuntimeError) -> bool:
+    """gloo reports a peer that died as a RuntimeError about its connection."""
+    text = str(exc).lower()
+    return any(word in text for word in ("connection closed", "connection reset", "broken pipe", "gloo"))
+
+
+def finished_steps(folder: Path) -> int | None:
+    """The step count a finished run reported (its results.json beside its final checkpoint.pt),
+    None while it is unfinished."""
+    if not (folder / "checkpoint.pt").is_file():
+        return None
+    try:
+        return int(json.loads((folder / "results.json").read_text())["iters"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def saved_settings(folder: Path) -> dict[str, Any] | None:
+    """The settings a run folder was started with (its config.yaml), None where it has none."""
+    try:
+        return yaml.safe_load((folder / "config.yaml").read_text()) or None
+    except (OSError, yaml.YAMLError):
+        return None
 
 
 def _load_data(cfg: TrainConfig, dist: Distributed, log: Callable[[str], None]) -> Dataset:
@@ -226,12 +270,24 @@ def image_options(cfg: TrainConfig) -> dict[str, Any]:
 
 def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log: Callable[[str], None],
            dataset: Dataset | None, resume: bool, tensorboard: bool, device: torch.device,
-           dist: Distributed) -> dict[str, Any] | None:
+           dist: Distributed, same_settings: bool = False) -> dict[str, Any] | None:
     main = dist.is_main  # rank 0 alone writes files and evaluates
     if not main:
         log, progress = (lambda message: None), False
     if main:
         prepare_run_folder(out_dir, overwrite or resume)
+    if resume:
+        # Rank 0 reads the run folder (the other nodes need not share it) and tells the others.
+        saved, finished = dist.broadcast((saved_settings(out_dir), finished_steps(out_dir)) if main else None)
+        if same_settings and saved is not None:
+            changed = config_differences(from_dict(saved), cfg)
+            if changed:
+                raise UsageError(f"cannot continue {out_dir}: it was started with other settings "
+                                 f"({'; '.join(changed)}); choose another --out, or pass --force to continue "
+                                 "with these")
+        if finished == cfg.iters:
+            log(f"run {out_dir} is finished ({finished} steps): nothing left to do")
+            return json.loads((out_dir / "results.json").read_text()) if main else None
     commit = source_commit()  # taken now: the code that runs, not the code at the end of the run
     if device.type == "cpu":
         keep_freed_memory()
@@ -239,7 +295,15 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     data = dataset if dataset is not None else _load_data(cfg, dist, log)
     if label_count(cfg, data) > len(data.train_labels):
         raise UsageError(f"--labels {cfg.labels} exceeds the {len(data.train_labels)} training images")
-    labelled = labelled_split(data.train_labels, label_count(cfg, data), data.num_classes, seeds["split"])
+    # The validation images' labels only score: they are never picked as labelled.
+    validation = validation_split(data.train_labels, cfg.val_size, seeds["split"]) if cfg.val_size else None
+    split_labels = data.train_labels if validation is None else data.train_labels.index_fill(0, validation, -1)
+    labelled = labelled_split(split_labels, label_count(cfg, data), data.num_classes, seeds["split"])
+    scored = {"test": (data.test_images, data.test_labels)}
+    if validation is not None:
+        images = data.train_images
+        scored["val"] = (images.subset(validation) if hasattr(images, "subset") else images[validation],
+                         data.train_labels[validation])
     checkpoints = CheckpointFolder(out_dir / "checkpoints", cfg.keep_checkpoints)
     # Rank 0 reads the checkpoint and sends it to the others: the run folder need not be shared.
     state = dist.broadcast(checkpoints.load_latest(warn=log) if resume and main else None)
@@ -250,6 +314,8 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     if main:
         (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         (out_dir / "labelled_indices.json").write_text(json.dumps(labelled.tolist()))
+        if validation is not None:
+            (out_dir / "validation_indices.json").write_text(json.dumps(validation.tolist()))
 
     learner = Learner(cfg, data, labelled, device, dist)
     if learner.graph is not None:
@@ -315,11 +381,12 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
                     metrics.write({"step": done, "seconds": round(elapsed(), 2), "lr": lr, **running})
             if is_eval and main:
                 eval_started = time.perf_counter()
-                last_error = test_error(learner.eval_model, data.test_images, data.test_labels,
-                                        cfg.eval_batch, device=device)
+                errors = {f"{split}_error": test_error(learner.eval_model, images, labels, cfg.eval_batch,
+                                                         device=device) for split, (images, labels) in scored.items()}
+                last_error = errors["test_error"]
                 eval_seconds[0] += time.perf_counter() - eval_started
                 metrics.write({"step": done, "seconds": round(elapsed(), 2), "eval_seconds": round(eval_seconds[0], 2),
-                               "lr": lr, **running, "test_error": last_error})
+                               "lr": lr, **running, **errors})
             # A signal stops the run after this step; under torchrun the processes agree on it at
             # the synchronisation points (every 20 steps), so that they all stop at the same step.
             stop_now = stop.signal_name is not None
@@ -347,8 +414,11 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         final_error = single_pass_error
         if cfg.tta_passes > 1:  # the result is the k-pass average: a rule fixed in the config
             predictions, final_error = predict(cfg.tta_passes)
+        final = {"test_error": final_error}
+        if "val" in scored:  # the same rule (passes) as the test error
+            final["val_error"] = test_error(learner.eval_model, *scored["val"], cfg.eval_batch, cfg.tta_passes, device)
         metrics.write({"step": cfg.iters, "seconds": round(train_seconds, 2), "eval_seconds": round(eval_seconds[0], 2),
-                       **running, "test_error": final_error})
+                       **running, **final})
     save_checkpoint(out_dir / "checkpoint.pt", {
         "model": model.state_dict(), "ema": ema.state_dict() if ema is not None else None,
         "step": cfg.iters, "config": cfg.to_dict(), "image_shape": list(data.image_shape),
@@ -358,6 +428,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         "tta_passes": cfg.tta_passes, "test_error_single_pass": single_pass_error,
         "evaluated": "ema" if ema is not None else "final", "train_seconds": round(train_seconds, 1),
         "eval_seconds": round(eval_seconds[0], 1),
+        **({"val_error": final["val_error"], "val_size": cfg.val_size} if "val_error" in final else {}),
         **({"graph_seconds": round(learner.graph_seconds, 1), "graph_deskewed": learner.graph_deskewed}
            if learner.graph is not None else {}),
         "iters": cfg.iters, "dataset": cfg.dataset, "labels": len(labelled), "method": cfg.method,
@@ -370,6 +441,9 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     write_run_report(out_dir, cfg, results, data.test_labels.numpy(), predictions.numpy(), data.num_classes,
                      {"train": len(data.train_labels), "test": len(data.test_labels),
                       "shape": "x".join(map(str, data.image_shape))})
+    if "val_error" in results:
+        log(f"validation error {100 * results['val_error']:.2f}% on {cfg.val_size} labelled training images "
+            "kept out of the labelled split")
     log(f"final test error {100 * final_error:.2f}% ({results['test_errors']} of {len(data.test_labels)}) "
         f"after {cfg.iters} steps in {train_seconds / 60:.1f} min; results in {out_dir / 'results.json'}")
     return results

@@ -42,3 +42,17 @@ def labelled_split(labels: torch.Tensor, num_labels: int, num_classes: int, seed
                              f"but the training set has only {len(members)}")
         chosen.append(members[torch.randperm(len(members), generator=generator)[:counts[c]]])
     return torch.cat(chosen).sort().values
+
+
+def validation_split(labels: torch.Tensor, size: int, seed: int) -> torch.Tensor:
+    """``size`` training images with known labels (label >= 0), drawn uniformly with a generator
+    of their own seeded by ``seed``, sorted: the validation images, whose labels only score.
+
+    >>> validation_split(torch.arange(10) % 2, 3, seed=0).tolist()
+    [6, 8, 9]
+    """
+    known = torch.nonzero(labels >= 0).flatten()
+    if size > len(known):
+        raise UsageError(f"--val-size {size} asks for more images than the {len(known)} labelled training images")
+    order = torch.randperm(len(known), generator=torch.Generator().manual_seed(seed + 4001))
+    return known[order[:size]].sort().values
