@@ -1,0 +1,79 @@
+"""README.md stays short and true: its own-images commands and its Python example run, and every
+number of its results table is the one the benchmark JSON gives."""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from stochreg.cli import main
+from test_user_data import write_tree
+from tinydata import write_idx_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from accuracy import error_cells, row_results  # noqa: E402
+
+SMALL = ["--iters", "8", "--eval-every", "0", "--batch-labelled", "6", "--batch-unlabelled", "4",
+         "--net", "compact-small", "--no-progress"]
+
+
+def section(title: str) -> str:
+    return README.read_text().split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def commands(text: str) -> list[list[str]]:
+    """The indented `stochreg ...` lines of a README section, comments cut off."""
+    return [shlex.split(line.split("  #")[0]) for line in text.splitlines() if line.startswith("    stochreg ")]
+
+
+def test_readme_is_short_and_shows_own_images_early():
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 150
+    assert any("--dataset folder:" in line for line in lines[:60])
+
+
+def test_results_table_matches_the_benchmark_json():
+    rows = [line for line in section("Results").splitlines() if line.startswith("| ") and "](benchmarks/" in line]
+    assert 1 <= len(rows) <= 6
+    for line in rows:
+        table, row = re.search(r"\[([\w-]+): `([\w-]+)`\]", line).groups()
+        runs = [json.loads(p.read_text()) for p in row_results(table, row, ROOT / "benchmarks" / "results")]
+        assert len(runs) >= 3, line
+        minutes = [run["train_seconds"] / 60 for run in runs]
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        assert cells[1] == error_cells(runs)[0], line
+        assert cells[2] == f"{min(minutes):.1f}-{max(minutes):.1f}", line
+
+
+def test_own_images_commands_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_tree(tmp_path / "photos")
+    write_tree(tmp_path / "new-photos" / "tree", unlabelled=0)
+    steps = commands(section("Train on your own images"))
+    assert [words[1] for words in steps] == ["train", "predict", "eval", "train"]
+    for words in steps[:3]:
+        extra = SMALL if words[1] == "train" else []
+        assert main(words[1:] + extra) == 0, capsys.readouterr().err
+    rows = (tmp_path / "predictions.csv").read_text().splitlines()
+    assert rows[0].startswith("path,predicted,class") and len(rows) == 1 + 18
+    assert main(steps[3][1:]) == 0  # the run is finished: resuming it says so at once
+    assert "nothing left to do" in capsys.readouterr().out
+
+
+def test_python_example_runs(tmp_path, monkeypatch, capsys):
+    write_idx_dataset(tmp_path / "data" / "mnist")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--labels", "20", "--out", "runs/mnist@100.s0-ts-me-fixmatch", "--views", "3",
+                 *SMALL]) == 0
+    Image.fromarray(np.zeros((32, 30), dtype=np.uint8)).save("digit.png")
+    code = re.search(r"```python\n(.*?)```", section("From Python"), re.S).group(1)
+    exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.fullmatch(r"\[\d\]", printed)
