@@ -59,6 +59,9 @@ FLAG_HELP = {
     "batch_unlabelled": "unlabelled images per step (each passed `views` times)",
     "transform": "random transformation applied to every view (see `stochreg list`)",
     "iters": "training steps",
+    "time_budget": "train for about this many minutes instead of --iters: the first steps are timed (then "
+                   "undone) and the step count that fits is fixed, printed and saved as iters in config.yaml, so "
+                   "that --iters repeats the run exactly; 0 = use --iters",
     "optimizer": "sgd (with Nesterov momentum) or adam (AdamW)",
     "lr": "peak learning rate",
     "momentum": "SGD momentum",
@@ -103,7 +106,7 @@ FLAG_GROUPS = {
     "method": ("method", "net", "transform", "views", "lambda_ts", "lambda_me", "lambda_u", "threshold",
                "lambda_balance", "lambda_graph", "graph_fade_iters", "graph_deskew", "graph_min_confidence",
                "rampup_iters"),
-    "optimisation": ("iters", "batch_labelled", "batch_unlabelled", "optimizer", "lr", "momentum", "weight_decay",
+    "optimisation": ("iters", "time_budget", "batch_labelled", "batch_unlabelled", "optimizer", "lr", "momentum", "weight_decay",
                      "schedule", "lr_decay", "warmup_iters", "ema", "precision"),
     "evaluation": ("eval_every", "eval_batch", "tta_passes", "val_size"),
     "run and machine": ("seed", "init_seed", "data_seed", "aug_seed", "checkpoint_every", "keep_checkpoints",

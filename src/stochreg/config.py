@@ -70,6 +70,10 @@ class TrainConfig:
     # the quick start's budget on a 2-core Zen 4 CPU; fewer steps end short of 1% test error on
     # MNIST-100 (benchmarks/tuning.md)
     iters: int = 6000
+    # when > 0: train for about this many minutes instead: the first steps are timed (and undone)
+    # and iters is set to the count that fits; the saved config holds that count (and 0 here), so
+    # that the run repeats and resumes exactly
+    time_budget: float = 0.0
     optimizer: str = "sgd"            # sgd (momentum, nesterov) or adam
     lr: float = 0.1
     momentum: float = 0.9
@@ -240,7 +244,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
                  "graph_fade_iters"):
         if getattr(cfg, name) < 0:
             raise UsageError(f"{name} must be >= 0, got {getattr(cfg, name)}")
-    for name in ("lambda_ts", "lambda_me", "lambda_u", "lambda_balance", "lambda_graph", "lr", "momentum", "weight_decay", "lr_decay"):
+    for name in ("lambda_ts", "lambda_me", "lambda_u", "lambda_balance", "lambda_graph", "lr", "momentum", "weight_decay", "lr_decay",
+                 "time_budget"):
         value = getattr(cfg, name)
         if not math.isfinite(value) or value < 0:
             raise UsageError(f"{name} must be a finite number >= 0, got {value}")

@@ -11,6 +11,7 @@ writes files, and the processes agree at every logging point on whether to stop.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -31,6 +32,7 @@ from .config import TrainConfig, from_dict
 from .data import Dataset, labelled_split, load_dataset, validation_split
 from .distributed import Distributed, close_distributed, init_distributed, launched_by_torchrun
 from .errors import DataError, StochregError, UsageError
+from .budget import fit_steps_to_budget
 from .evaluate import predict_probs, test_error
 from .hostmem import keep_freed_memory
 from .learner import Learner
@@ -180,7 +182,8 @@ def config_differences(saved: TrainConfig, new: TrainConfig) -> list[str]:
 
 def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False, progress: bool = True,
           log: Callable[[str], None] = print, dataset: Dataset | None = None,
-          resume: bool = False, tensorboard: bool = False, same_settings: bool = False) -> dict[str, Any] | None:
+          resume: bool = False, tensorboard: bool = False, same_settings: bool = False,
+          clock: Callable[[], float] = time.perf_counter) -> dict[str, Any] | None:
     """Trains one run into ``out_dir`` and returns its results (also written to results.json).
 
     With ``resume=True`` the run continues from the newest good checkpoint in
@@ -189,6 +192,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     ``same_settings`` refuses to continue a run saved with other settings (what
     ``--resume-if-exists`` needs: the command that started the run also continues it). Under
     torchrun, call it in every process: rank 0 returns the results, the other ranks None.
+    ``clock`` times the first steps for ``cfg.time_budget`` (budget.py).
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -198,7 +202,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     try:
         try:
             results = _train(cfg, Path(out_dir), overwrite, progress, log, dataset, resume, tensorboard, device, dist,
-                             same_settings)
+                             same_settings, clock)
         except Stopped:
             dist.barrier()  # every rank stops at the same agreed step: tear down together (below)
             raise
@@ -270,7 +274,8 @@ def image_options(cfg: TrainConfig) -> dict[str, Any]:
 
 def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log: Callable[[str], None],
            dataset: Dataset | None, resume: bool, tensorboard: bool, device: torch.device,
-           dist: Distributed, same_settings: bool = False) -> dict[str, Any] | None:
+           dist: Distributed, same_settings: bool = False,
+           clock: Callable[[], float] = time.perf_counter) -> dict[str, Any] | None:
     main = dist.is_main  # rank 0 alone writes files and evaluates
     if not main:
         log, progress = (lambda message: None), False
@@ -279,6 +284,8 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     if resume:
         # Rank 0 reads the run folder (the other nodes need not share it) and tells the others.
         saved, finished = dist.broadcast((saved_settings(out_dir), finished_steps(out_dir)) if main else None)
+        if saved is not None and cfg.time_budget > 0 and not saved.get("time_budget") and "iters" in saved:
+            cfg = dataclasses.replace(cfg, iters=saved["iters"], time_budget=0.0)  # the count the budget fixed
         if same_settings and saved is not None:
             changed = config_differences(from_dict(saved), cfg)
             if changed:
@@ -320,6 +327,14 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     learner = Learner(cfg, data, labelled, device, dist)
     if learner.graph is not None:
         log(f"label propagation over the {len(data.train_labels):,} training images: {learner.graph_seconds:.1f} s")
+    budget = cfg.time_budget
+    if budget > 0 and state is None:  # a resumed run's saved config holds its fixed step count already
+        iters, step_seconds = fit_steps_to_budget(learner, budget, clock)
+        cfg = learner.cfg = dataclasses.replace(cfg, iters=iters, time_budget=0.0)
+        log(f"time budget {budget:g} min: {step_seconds:.3f} s a step, so {iters} steps (saved as iters in "
+            f"config.yaml: --iters {iters} repeats this run)")
+        if main:
+            (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     model, ema = learner.model, learner.ema
     start, seconds_before, last_error, running = 0, 0.0, float("nan"), {}
     eval_seconds = [0.0]  # time spent on the logged test evaluations, which training does not need
@@ -429,6 +444,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         "evaluated": "ema" if ema is not None else "final", "train_seconds": round(train_seconds, 1),
         "eval_seconds": round(eval_seconds[0], 1),
         **({"val_error": final["val_error"], "val_size": cfg.val_size} if "val_error" in final else {}),
+        **({"time_budget": budget} if budget > 0 else {}),
         **({"graph_seconds": round(learner.graph_seconds, 1), "graph_deskewed": learner.graph_deskewed}
            if learner.graph is not None else {}),
         "iters": cfg.iters, "dataset": cfg.dataset, "labels": len(labelled), "method": cfg.method,
