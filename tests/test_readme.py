@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from stochreg.cli import main
+from test_own_folders import write_photos
 from test_user_data import write_tree
 from tinydata import write_idx_dataset
 
@@ -54,16 +55,16 @@ def test_results_table_matches_the_benchmark_json():
 
 def test_own_images_commands_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    write_tree(tmp_path / "photos")
+    write_photos(tmp_path / "photos")                       # labelled/, unlabelled/, no test/
     write_tree(tmp_path / "new-photos" / "tree", unlabelled=0)
     steps = commands(section("Train on your own images"))
-    assert [words[1] for words in steps] == ["train", "predict", "eval", "train"]
-    for words in steps[:3]:
+    assert [words[1] for words in steps] == ["train", "predict", "train"]
+    for words in steps[:2]:
         extra = SMALL if words[1] == "train" else []
         assert main(words[1:] + extra) == 0, capsys.readouterr().err
     rows = (tmp_path / "predictions.csv").read_text().splitlines()
-    assert rows[0].startswith("path,predicted,class") and len(rows) == 1 + 18
-    assert main(steps[3][1:]) == 0  # the run is finished: resuming it says so at once
+    assert rows[0].startswith("path,class,confidence") and len(rows) == 1 + 18
+    assert main(steps[2][1:]) == 0  # the run is finished: resuming it says so at once
     assert "nothing left to do" in capsys.readouterr().out
 
 

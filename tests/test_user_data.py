@@ -94,26 +94,47 @@ def damage_unreadable_image(root):
     (root / "train" / "dog" / "broken.png").write_bytes(b"not a png at all")
 
 
-def damage_mixed_channels(root):
-    picture(0, 3, mode="L").save(root / "train" / "cat" / "gray.png")
-
-
 def damage_unknown_test_class(root):
     (root / "val" / "fox").mkdir()
     picture(1, 4).save(root / "val" / "fox" / "f.png")
 
 
-def damage_no_val_folder(root):
+def damage_one_class(root):
     import shutil
-    shutil.rmtree(root / "val")
+    for name in ("dog", "owl"):
+        shutil.rmtree(root / "train" / name)
+        shutil.rmtree(root / "val" / name)
+
+
+def damage_oversized_png(root):
+    """A PNG whose header announces 20000 x 20000 pixels (the pixels themselves are never written)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)
+    (root / "train" / "cat" / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                                                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def damage_symlink_loop(root):
+    import os
+    os.symlink("loop.png", root / "train" / "dog" / "loop.png")   # a link to itself
+
+
+def damage_no_labelled_folder(root):
+    (root / "train").rename(root / "photos")
 
 
 @pytest.mark.parametrize("damage, message", [
     (damage_empty_class, r"class folder .*train/zebra holds no image files"),
     (damage_unreadable_image, r"cannot read image .*broken.png: UnidentifiedImageError"),
-    (damage_mixed_channels, r"grayscale and colour images are mixed: .*gray.png is grayscale"),
     (damage_unknown_test_class, r"test class 'fox' has no labelled training images"),
-    (damage_no_val_folder, r"must hold train/CLASS/... and val/CLASS/... \(or test/CLASS/...\) folders"),
+    (damage_one_class, r"only one class \('cat'\); a classifier needs at least 2 class folders"),
+    (damage_oversized_png, r"image .*huge.png is too large to read safely"),
+    (damage_symlink_loop, r"cannot read image .*loop.png"),
+    (damage_no_labelled_folder, r"must hold labelled/CLASS/... folders \(or train/CLASS/...\)"),
 ])
 def test_bad_folder_trees_are_one_clear_line(tmp_path, capsys, damage, message):
     write_tree(tmp_path / "pets")
@@ -130,7 +151,6 @@ def test_bad_folder_trees_are_one_clear_line(tmp_path, capsys, damage, message):
     ("path,label\nmissing.png,cat\n", r"row 1: no such image file .*missing.png"),
     ("a.png,cat,train,extra\n", r"row 1: expected path,label\[,split\], got 4 columns"),
     ("a.png,cat,holdout\n", r"row 1: split must be train or test, got 'holdout'"),
-    ("a.png,cat\n", r"lists no test images"),
     ("a.png,,test\n", r"row 1: a test image needs a label"),
 ])
 def test_bad_csv_listings(tmp_path, text, message):

@@ -17,8 +17,11 @@ from .config import PRESETS, TrainConfig
 from .errors import DataError, StochregError, UsageError
 
 FLAG_HELP = {
-    "dataset": "dataset name (see `stochreg list`), or your own images: folder:ROOT (ROOT/train/CLASS/..., "
-               "ROOT/val/CLASS/..., optional ROOT/unlabelled/...) or csv:FILE (rows path,label[,split])",
+    "dataset": "dataset name (see `stochreg list`), or your own images: folder:ROOT (the layout of --data) or "
+               "csv:FILE (rows path,label[,split])",
+    "holdout": "your own images without a test folder: keep this many labelled images of each class aside as "
+               "the test set (chosen with --seed), for a test estimate; refused when a class would keep fewer "
+               "than 2 to train on; 0 = no test estimate",
     "data_dir": "folder holding one subfolder per dataset; missing data is fetched into it",
     "labels": "number of labelled training images, class-balanced (a count that is not a multiple of the "
               "classes gives some classes one more); 0 = every labelled image",
@@ -102,7 +105,8 @@ class _Parser(argparse.ArgumentParser):
 
 # The groups of `train --help`, in the order a newcomer needs them; every config field is in one.
 FLAG_GROUPS = {
-    "data": ("dataset", "data_dir", "labels", "label_fraction", "image_size", "channels", "stream", "workers"),
+    "data": ("dataset", "data_dir", "labels", "label_fraction", "holdout", "image_size", "channels", "stream",
+             "workers"),
     "method": ("method", "net", "transform", "views", "lambda_ts", "lambda_me", "lambda_u", "threshold",
                "lambda_balance", "lambda_graph", "graph_fade_iters", "graph_deskew", "graph_min_confidence",
                "rampup_iters"),
@@ -154,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
                                        "  stochreg train --dataset folder:photos --labels 0 --transform crop-flip "
                                        "--out runs/photos")
     groups = _add_config_flags(train)
+    groups["data"].add_argument("--data", metavar="ROOT", dest="data_root",
+                                help="your own images: ROOT/labelled/CLASS/* (or train/), optional "
+                                     "ROOT/unlabelled/** (any depth) and ROOT/test/CLASS/* (or val/); the same as "
+                                     "--dataset folder:ROOT")
     run = groups["run and machine"]
     train.add_argument("--preset", default="default", choices=sorted(PRESETS),
                        help="named settings under the flags and --config: default (the quick CPU recipe) or the "
@@ -262,6 +270,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
     overrides = config_overrides(args)
+    if args.data_root:
+        if args.dataset:
+            raise UsageError("--data ROOT names the dataset (folder:ROOT): leave out --dataset")
+        overrides["dataset"] = f"folder:{args.data_root}"
     if args.resume:
         cfg = _resumed_config(args, overrides)
         train(cfg, args.resume, progress=not args.no_progress, resume=True, tensorboard=args.tensorboard)
@@ -347,6 +359,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     data = load_dataset(cfg.dataset, args.data_dir or cfg.data_dir, **{**image_options(cfg), "stream": stream})
     if args.split == "test":
         images, labels = data.test_images, data.test_labels
+        if not len(labels):
+            raise DataError(f"{data.name} has no test images to evaluate {args.run_dir} on (add a test/CLASS/... "
+                            "folder, or train with --holdout K); `--split train` scores the labelled pool")
     else:
         images, labels = _unlabelled_pool_with_labels(Path(args.run_dir), data)
     device = pick_device(args.device)
@@ -412,15 +427,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return 0
     out = Path(args.out)
     if out.suffix.lower() == ".json":
-        out.write_text(json.dumps([{"path": str(f), "predicted": k, "class": names[k],
+        out.write_text(json.dumps([{"path": str(f), "class": names[k], "confidence": round(p[k], 6), "predicted": k,
                                     "probabilities": [round(v, 6) for v in p]}
                                    for f, k, p in zip(files, predicted.tolist(), probs.tolist())], indent=1) + "\n")
     else:
         with open(out, "w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["path", "predicted", "class", *[f"p{k}" for k in range(run.num_classes)]])
+            # path, class name and confidence first; then the class index and every class's probability
+            writer.writerow(["path", "class", "confidence", "predicted", *[f"p{k}" for k in range(run.num_classes)]])
             for file, k, p in zip(files, predicted.tolist(), probs.tolist()):
-                writer.writerow([str(file), k, names[k], *[f"{v:.6f}" for v in p]])
+                writer.writerow([str(file), names[k], f"{p[k]:.6f}", k, *[f"{v:.6f}" for v in p]])
     print(f"wrote {len(files)} predictions to {out}")
     return 0
 

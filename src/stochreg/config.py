@@ -32,6 +32,9 @@ class TrainConfig:
     channels: int = 0                 # 1 (grayscale) or 3 (colour): convert every image to it
     stream: bool = False              # decode training images from disk each step instead of holding them
     workers: int = 4                  # DataLoader worker processes decoding for --stream
+    # the user's own images without a test folder: keep this many labelled images of each class
+    # aside (chosen with the split seed) as the test set, for a test estimate; 0 = no test estimate
+    holdout: int = 0
     # method and network
     # The default method is the paper's TS + ME over 4 weak views plus FixMatch's term on a 5th,
     # strong view: the best of stochreg's methods on MNIST-100 under the 60-minute CPU budget, by a
@@ -227,7 +230,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     method = METHODS.get(cfg.method)
     if cfg.channels not in (0, 1, 3):
         raise UsageError(f"channels must be 1 (grayscale) or 3 (colour), got {cfg.channels}")
-    for name in ("image_size", "workers", "val_size"):
+    for name in ("image_size", "workers", "val_size", "holdout"):
         if getattr(cfg, name) < 0:
             raise UsageError(f"{name} must be >= 0, got {getattr(cfg, name)}")
     if not 0 <= cfg.label_fraction <= 1:

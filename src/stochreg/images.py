@@ -1,12 +1,16 @@
 """Reading the user's image files (PNG, JPEG...) into the uint8 (N, C, H, W) tensors models take.
 
-Folders are searched recursively for image files, in sorted order. Images are converted to the
-model's channels (grayscale or RGB) and, when their size differs, resized to the model's input
-size; an unreadable file is a clear error naming it.
+Folders are searched recursively for image files, in sorted order. Images are turned upright as
+their EXIF orientation says (phone photos), converted to the model's channels (grayscale or RGB)
+and, when their size differs, resized to the model's input size; an unreadable or oversized file
+is a clear error naming it.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -16,12 +20,54 @@ from .errors import DataError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
+GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
+# EXIF orientations 5-8 turn the picture by a quarter: width and height swap
+_QUARTER_TURNS = (5, 6, 7, 8)
+
+
+@contextlib.contextmanager
+def open_image(file: Path) -> Iterator["PIL.Image.Image"]:
+    """PIL's image of ``file``; a file that is no image, unreadable or too large is a DataError."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(file) as image:
+            yield image
+    except Image.DecompressionBombError:
+        raise DataError(f"image {file} is too large to read safely (over {Image.MAX_IMAGE_PIXELS * 2:,} pixels); "
+                        "shrink it or leave it out") from None
+    except PermissionError:
+        raise DataError(f"cannot read image {file}: permission denied") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"cannot read image {file}: {exc.__class__.__name__}") from None
+
+
+def _exif_turns(image) -> bool:
+    """Whether the image's EXIF orientation turns it by a quarter (width and height swap)."""
+    try:
+        return image.getexif().get(0x0112, 1) in _QUARTER_TURNS
+    except Exception:   # a damaged EXIF block: read the pixels as stored
+        return False
+
+
+def images_under(folder: Path) -> list[Path]:
+    """The image files under ``folder``, any depth, sorted; symbolic links to folders are not
+    followed (a link back up the tree would never end)."""
+    def unreadable(exc: OSError) -> None:
+        raise DataError(f"cannot read folder {exc.filename}: {exc.strerror}")
+
+    found = []
+    for directory, subdirs, files in os.walk(folder, onerror=unreadable):
+        found += [Path(directory) / f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(found)
+
+
 def find_images(paths: list[str | Path]) -> list[Path]:
     """The files named, and the image files inside the folders named (recursively, sorted)."""
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            inside = images_under(path)
             if not inside:
                 raise DataError(f"no image files (png, jpg, ...) in folder {path}")
             found += inside
@@ -35,21 +81,21 @@ def find_images(paths: list[str | Path]) -> list[Path]:
 def read_image(file: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
     """One image file as a uint8 (C, H, W) array for ``shape`` = (C, H, W), converted to its
     channels and resized (bilinear) when its size differs; and whether it was resized."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
     channels, height, width = shape
     mode = {1: "L", 3: "RGB"}.get(channels)
     if mode is None:
         raise DataError(f"cannot read image files for a model with {channels} channels")
-    try:
-        with Image.open(file) as image:
-            image = image.convert(mode)
+    with open_image(file) as image:
+        try:
+            image = ImageOps.exif_transpose(image).convert(mode)
             resized = image.size != (width, height)
             if resized:
                 image = image.resize((width, height), Image.Resampling.BILINEAR)
             array = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"cannot read image {file}: {exc.__class__.__name__}") from None
+        except (OSError, ValueError) as exc:   # a truncated file fails when its pixels are decoded
+            raise DataError(f"cannot read image {file}: {exc.__class__.__name__}") from None
     return (array[None] if channels == 1 else array.transpose(2, 0, 1)), resized
 
 
@@ -60,6 +106,8 @@ def read_images(files: list[Path], shape: tuple[int, int, int]) -> tuple[torch.T
         array, was_resized = read_image(file, shape)
         arrays.append(array)
         resized += was_resized
+    if not arrays:
+        return torch.empty((0, *shape), dtype=torch.uint8), 0
     return torch.from_numpy(np.stack(arrays)), resized
 
 

@@ -33,9 +33,12 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
     """The figures and the human summary of a finished run."""
     title = f"{cfg.dataset}, {results['labels']} labels, {cfg.method}, seed {cfg.seed}"
     learning_curves(read_metrics(run_dir / "metrics.jsonl"), run_dir / "curves.png", title)
-    counts = confusion_matrix(test_labels, predictions, num_classes)
-    confusion_png(counts, run_dir / "confusion.png", f"confusion matrix: {title}")
-    confusions = ", ".join(f"{t} taken for {p} ({n})" for t, p, n in most_frequent_confusions(counts))
+    has_test = results["test_error"] is not None
+    confusions = ""
+    if has_test:
+        counts = confusion_matrix(test_labels, predictions, num_classes)
+        confusion_png(counts, run_dir / "confusion.png", f"confusion matrix: {title}")
+        confusions = ", ".join(f"{t} taken for {p} ({n})" for t, p, n in most_frequent_confusions(counts))
     from .methods import METHODS
     named = {"ts": f"lambda_TS={cfg.lambda_ts}", "me": f"lambda_ME={cfg.lambda_me}"}
     weights = ", ".join(named.get(term, f"{term}: lambda_u={cfg.lambda_u}") for term in METHODS.get(cfg.method).terms) \
@@ -46,15 +49,22 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
         weights += f", label-propagation graph: lambda={cfg.lambda_graph}" + (
             f" fading to 0 at step {cfg.graph_fade_iters}" if cfg.graph_fade_iters > 0 else "") + (
             " (deskewed images)" if results.get("graph_deskewed") else "")
+    trained = (f"after {cfg.iters} steps in {format_minutes(results['train_seconds'])}"
+               f" ({format_minutes(results['eval_seconds'])} of it on the logged evaluations).")
+    if has_test:
+        headline = (f"**Final test error: {100 * results['test_error']:.2f}%** ({results['test_errors']} of "
+                    f"{len(test_labels)} test images), {results['evaluated']} weights of the final model"
+                    + (f" averaged over {results['tta_passes']} stochastic passes (single pass: "
+                       f"{100 * results['test_error_single_pass']:.2f}%)" if results.get("tta_passes", 1) > 1 else "")
+                    + ", " + trained)
+    else:
+        headline = ("**No test estimate**: the data has no test images (add a test/CLASS/... folder, or "
+                    f"--holdout K to keep K labelled images of each class aside); trained {trained}")
+    if "val_error" in results:
+        headline += (f" Validation error {100 * results['val_error']:.2f}% on {results['val_size']} labelled "
+                     "training images kept out of the labelled split.")
     lines = [
-        f"# Run {run_dir.name}", "",
-        f"**Final test error: {100 * results['test_error']:.2f}%** ({results['test_errors']} of "
-        f"{len(test_labels)} test images), {results['evaluated']} weights of the final model"
-        + (f" averaged over {results['tta_passes']} stochastic passes (single pass: "
-           f"{100 * results['test_error_single_pass']:.2f}%)" if results.get("tta_passes", 1) > 1 else "")
-        + ", after "
-        f"{cfg.iters} steps in {format_minutes(results['train_seconds'])}"
-        f" ({format_minutes(results['eval_seconds'])} of it on the logged test evaluations).", "",
+        f"# Run {run_dir.name}", "", headline, "",
         "| | |", "|---|---|",
         f"| data | {cfg.dataset}: {data_info['train']} training images (all used unlabelled), "
         f"{data_info['test']} test images, {data_info['shape']} |",
@@ -70,7 +80,7 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
         f"{cfg.weight_decay}, EMA {cfg.ema} |",
         f"| machine | {results['machine']}, torch {results['torch']}, commit {results['commit']} |",
         f"| most frequent confusions | {confusions or 'none'} |",
-        "", "![learning curves](curves.png)", "", "![confusion matrix](confusion.png)", "",
+        "", "![learning curves](curves.png)", "", *(["![confusion matrix](confusion.png)", ""] if has_test else []),
         "Files: `config.yaml` (settings), `metrics.jsonl` (losses every 20 steps, test error at each "
         "evaluation), `checkpoint.pt` (final weights), `checkpoints/` (for `--resume`), `results.json`.",
     ]

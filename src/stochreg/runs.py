@@ -22,7 +22,9 @@ class RunInfo:
 
     @property
     def final_error(self) -> str:
-        return f"{100 * self.results['test_error']:.2f}%" if self.results else "-"
+        if not self.results:
+            return "-"
+        return f"{100 * self.results['test_error']:.2f}%" if self.results.get("test_error") is not None else "no test set"
 
 
 def run_info(folder: Path) -> RunInfo:

@@ -269,7 +269,8 @@ def _load_data(cfg: TrainConfig, dist: Distributed, log: Callable[[str], None]) 
 
 def image_options(cfg: TrainConfig) -> dict[str, Any]:
     """How the user's own images are read (folder: and csv: datasets; ignored by the others)."""
-    return {"stream": cfg.stream, "image_size": cfg.image_size, "channels": cfg.channels}
+    return {"stream": cfg.stream, "image_size": cfg.image_size, "channels": cfg.channels, "holdout": cfg.holdout,
+            "seed": cfg.seed}
 
 
 def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log: Callable[[str], None],
@@ -306,7 +307,8 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     validation = validation_split(data.train_labels, cfg.val_size, seeds["split"]) if cfg.val_size else None
     split_labels = data.train_labels if validation is None else data.train_labels.index_fill(0, validation, -1)
     labelled = labelled_split(split_labels, label_count(cfg, data), data.num_classes, seeds["split"])
-    scored = {"test": (data.test_images, data.test_labels)}
+    # Data without test images (the user's own folder) trains and predicts without a test estimate.
+    scored = {"test": (data.test_images, data.test_labels)} if len(data.test_labels) else {}
     if validation is not None:
         images = data.train_images
         scored["val"] = (images.subset(validation) if hasattr(images, "subset") else images[validation],
@@ -398,7 +400,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
                 eval_started = time.perf_counter()
                 errors = {f"{split}_error": test_error(learner.eval_model, images, labels, cfg.eval_batch,
                                                          device=device) for split, (images, labels) in scored.items()}
-                last_error = errors["test_error"]
+                last_error = errors.get("test_error", float("nan"))
                 eval_seconds[0] += time.perf_counter() - eval_started
                 metrics.write({"step": done, "seconds": round(elapsed(), 2), "eval_seconds": round(eval_seconds[0], 2),
                                "lr": lr, **running, **errors})
@@ -425,11 +427,13 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
                                       device=device).argmax(1)
             return predicted, (predicted != data.test_labels).float().mean().item()
 
-        predictions, single_pass_error = predict(1)
-        final_error = single_pass_error
-        if cfg.tta_passes > 1:  # the result is the k-pass average: a rule fixed in the config
-            predictions, final_error = predict(cfg.tta_passes)
-        final = {"test_error": final_error}
+        predictions, single_pass_error, final_error = torch.zeros(0, dtype=torch.long), None, None
+        if "test" in scored:
+            predictions, single_pass_error = predict(1)
+            final_error = single_pass_error
+            if cfg.tta_passes > 1:  # the result is the k-pass average: a rule fixed in the config
+                predictions, final_error = predict(cfg.tta_passes)
+        final = {"test_error": final_error} if final_error is not None else {}
         if "val" in scored:  # the same rule (passes) as the test error
             final["val_error"] = test_error(learner.eval_model, *scored["val"], cfg.eval_batch, cfg.tta_passes, device)
         metrics.write({"step": cfg.iters, "seconds": round(train_seconds, 2), "eval_seconds": round(eval_seconds[0], 2),
@@ -439,7 +443,8 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         "step": cfg.iters, "config": cfg.to_dict(), "image_shape": list(data.image_shape),
         "num_classes": data.num_classes, "class_names": data.class_names})
     results = {
-        "test_error": final_error, "test_errors": round(final_error * len(data.test_labels)),
+        "test_error": final_error,
+        "test_errors": round(final_error * len(data.test_labels)) if final_error is not None else None,
         "tta_passes": cfg.tta_passes, "test_error_single_pass": single_pass_error,
         "evaluated": "ema" if ema is not None else "final", "train_seconds": round(train_seconds, 1),
         "eval_seconds": round(eval_seconds[0], 1),
@@ -460,6 +465,10 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     if "val_error" in results:
         log(f"validation error {100 * results['val_error']:.2f}% on {cfg.val_size} labelled training images "
             "kept out of the labelled split")
+    if final_error is None:
+        log(f"trained {cfg.iters} steps in {train_seconds / 60:.1f} min; no test estimate (the data has no test "
+            f"images: add a test/CLASS/... folder, or --holdout K); results in {out_dir / 'results.json'}")
+        return results
     log(f"final test error {100 * final_error:.2f}% ({results['test_errors']} of {len(data.test_labels)}) "
         f"after {cfg.iters} steps in {train_seconds / 60:.1f} min; results in {out_dir / 'results.json'}")
     return results

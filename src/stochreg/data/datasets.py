@@ -126,12 +126,13 @@ DATASETS.register("norb")(_arrays_dataset("norb", 5, False, read_norb))
 
 def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing: bool = True,
                  log: Callable[[str], None] = print, stream: bool = False, image_size: int = 0,
-                 channels: int = 0) -> Dataset:
+                 channels: int = 0, holdout: int = 0, seed: int = 0) -> Dataset:
     """Loads dataset ``name`` from ``data_dir/name``, fetching it first into an empty folder;
     ``folder:ROOT`` and ``csv:FILE`` read the user's own images (folders.py), resized to
     ``image_size`` and converted to ``channels`` when given, the training images left on disk
-    with ``stream``."""
-    user = user_dataset_reader(name)
+    with ``stream``; ``holdout`` labelled images of each class (chosen with ``seed``) become the
+    test set of data that has none."""
+    user = user_dataset_reader(name, holdout, seed)
     if user is not None:
         listing = user[1]()
         shape, classes = listing_shape(name, listing, image_size, channels, log)

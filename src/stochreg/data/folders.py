@@ -1,20 +1,24 @@
-"""The user's own images: a folder tree of classes (ImageNet layout) or a CSV of path,label rows.
+"""The user's own images: a folder tree of classes, or a CSV of path,label rows.
 
-``--dataset folder:ROOT`` reads
+``--data ROOT`` (or ``--dataset folder:ROOT``) reads
 
-    ROOT/train/CLASS/*.png|jpg|...    labelled training images, one subfolder per class
-    ROOT/val/CLASS/...  or  ROOT/test/CLASS/...   the test set (ImageNet's layout uses val/)
-    ROOT/unlabelled/...               optional: images without labels, any nesting
+    ROOT/labelled/CLASS/*.png|jpg|...   labelled training images, one subfolder per class (or train/)
+    ROOT/unlabelled/...                 optional: images without labels, any nesting
+    ROOT/test/CLASS/...                 optional: labelled test images (or val/, ImageNet's name)
 
 ``--dataset csv:FILE`` reads rows ``path,label[,split]`` (paths relative to the CSV's folder; an
 optional header row; an empty label marks an unlabelled image; split is ``train`` (the default)
 or ``test``).
 
-Classes are the sorted class names. The channels (1 for grayscale, 3 for colour) and the image
-size (the most common one; other images are resized to it) are detected from the training
-images. Unlabelled images are part of the training set with label -1: they join the unlabelled
-pool and are never picked as labelled. Errors name the file or folder at fault: an unreadable
-image, an empty class, grayscale and colour images mixed, a test class the training set lacks.
+Without test images the run trains and predicts but has no test estimate; ``holdout`` keeps that
+many labelled images of each class aside (a seeded choice) as the test set instead.
+
+Classes are the sorted class names. The channels (1 for grayscale, 3 for colour; colour when
+both kinds are present) and the image size (the most common one; other images are resized to it)
+are detected from the images' headers. Unlabelled images are part of the training set with label
+-1: they join the unlabelled pool and are never picked as labelled. Errors name the file or
+folder at fault: an unreadable or oversized image, an empty class, a single class, a test class
+the training set lacks.
 """
 from __future__ import annotations
 
@@ -26,23 +30,22 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError
-from ..images import IMAGE_SUFFIXES, read_images
+from ..images import GRAYSCALE_MODES, _exif_turns, images_under, open_image, read_images
 
 UNLABELLED = -1
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 def _class_tree(folder: Path) -> list[tuple[Path, str]]:
     """(image, class name) for every image under ``folder/CLASS/``; an empty class is an error."""
-    classes = sorted(p for p in folder.iterdir() if p.is_dir())
+    try:
+        classes = sorted(p for p in folder.iterdir() if p.is_dir())
+    except OSError as exc:
+        raise DataError(f"cannot read folder {folder}: {exc.strerror}") from None
     if not classes:
         raise DataError(f"{folder} holds no class subfolders (expected {folder}/CLASS/image files)")
     items = []
     for class_dir in classes:
-        images = _images_in(class_dir)
+        images = images_under(class_dir)
         if not images:
             raise DataError(f"class folder {class_dir} holds no image files (png, jpg, ...)")
         items += [(image, class_dir.name) for image in images]
@@ -53,22 +56,51 @@ def _first_existing(root: Path, names: tuple[str, ...]) -> Path | None:
     return next((root / n for n in names if (root / n).is_dir()), None)
 
 
+LABELLED_FOLDERS, TEST_FOLDERS, UNLABELLED_FOLDERS = ("labelled", "labeled", "train"), ("test", "val"), \
+    ("unlabelled", "unlabeled")
+
+
 def read_folder_tree(root: Path) -> dict[str, list[tuple[Path, str | None]]]:
-    """{"train": [(file, class or None)], "test": [...]} from ROOT/train, ROOT/val|test, ROOT/unlabelled."""
+    """{"train": [(file, class or None)], "test": [...]} from ROOT/labelled (or train),
+    ROOT/unlabelled and, when there is one, ROOT/test (or val)."""
     if not root.is_dir():
         raise DataError(f"no such folder: {root}")
-    train = _first_existing(root, ("train",))
-    test = _first_existing(root, ("val", "test"))
-    if train is None or test is None:
-        raise DataError(f"{root} must hold train/CLASS/... and val/CLASS/... (or test/CLASS/...) folders")
-    items = {"train": list(_class_tree(train)), "test": list(_class_tree(test))}
-    unlabelled = _first_existing(root, ("unlabelled", "unlabeled"))
+    labelled = _first_existing(root, LABELLED_FOLDERS)
+    if labelled is None:
+        raise DataError(f"{root} must hold labelled/CLASS/... folders (or train/CLASS/...); "
+                        "optional: unlabelled/... and test/CLASS/...")
+    test = _first_existing(root, TEST_FOLDERS)
+    items = {"train": list(_class_tree(labelled)), "test": list(_class_tree(test)) if test else []}
+    unlabelled = _first_existing(root, UNLABELLED_FOLDERS)
     if unlabelled is not None:
-        files = _images_in(unlabelled)
+        files = images_under(unlabelled)
         if not files:
             raise DataError(f"folder {unlabelled} holds no image files (png, jpg, ...)")
         items["train"] += [(file, None) for file in files]
     return items
+
+
+def hold_out(items: dict[str, list[tuple[Path, str | None]]], per_class: int, seed: int,
+             name: str) -> dict[str, list[tuple[Path, str | None]]]:
+    """``per_class`` labelled training images of each class moved to the test set (a seeded choice),
+    for data without test images; refused when a class would keep fewer than 2 to train on."""
+    if items["test"]:
+        raise DataError(f"{name} has test images already; --holdout is for data without them")
+    by_class: dict[str, list[int]] = {}
+    for i, (_, label) in enumerate(items["train"]):
+        if label is not None:
+            by_class.setdefault(label, []).append(i)
+    short = {c: len(members) for c, members in by_class.items() if len(members) - per_class < 2}
+    if short:
+        cls, count = min(short.items(), key=lambda kv: kv[1])
+        raise DataError(f"--holdout {per_class} leaves class {cls!r} fewer than 2 labelled images to train on "
+                        f"(it has {count}); use --holdout {max(0, count - 2)} or fewer, or add a test/ folder")
+    generator = np.random.default_rng(seed + 6007)
+    held = set()
+    for cls in sorted(by_class):
+        held.update(generator.choice(by_class[cls], size=per_class, replace=False).tolist())
+    return {"train": [item for i, item in enumerate(items["train"]) if i not in held],
+            "test": [item for i, item in enumerate(items["train"]) if i in held]}
 
 
 def read_csv_listing(path: Path) -> dict[str, list[tuple[Path, str | None]]]:
@@ -95,30 +127,27 @@ def read_csv_listing(path: Path) -> dict[str, list[tuple[Path, str | None]]]:
         if split == "test" and not label:
             raise DataError(f"{path}, row {number}: a test image needs a label")
         items[split].append((file, label or None))
-    if not items["test"]:
-        raise DataError(f"{path} lists no test images (rows with split 'test')")
     return items
 
 
-def detect_shape(files: list[Path], check_channels: bool = True) -> tuple[tuple[int, int, int], int]:
+def detect_shape(files: list[Path], log: Callable[[str], None] = print) -> tuple[tuple[int, int, int], int]:
     """((C, H, W), how many differ from the most common size), from the files' headers only.
 
-    Grayscale and colour images mixed in one dataset are an error (unless ``check_channels`` is
-    off because --channels converts them all): the network takes one kind.
+    Grayscale and colour images mixed in one dataset are all read as colour (the network takes
+    one kind), with a note saying how many grayscale images are converted.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    sizes, kinds = Counter(), {}
+    sizes, kinds = Counter(), Counter()
     for file in files:
-        try:
-            with Image.open(file) as image:
-                sizes[image.size] += 1
-                kinds.setdefault(1 if image.mode in ("1", "L", "LA", "I", "I;16", "F") else 3, file)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DataError(f"cannot read image {file}: {exc.__class__.__name__}") from None
-    if check_channels and len(kinds) > 1:
-        raise DataError(f"grayscale and colour images are mixed: {kinds[1]} is grayscale, {kinds[3]} is colour; "
-                        "convert them to one kind, or pass --channels 1 or 3")
+        with open_image(file) as image:
+            width, height = image.size
+            if _exif_turns(image):
+                width, height = height, width
+            sizes[(width, height)] += 1
+            kinds[1 if image.mode in GRAYSCALE_MODES else 3] += 1
+    if len(kinds) > 1:
+        log(f"note: {kinds[1]} grayscale images among {kinds[3]} colour ones: all are read as colour")
     (width, height), count = sizes.most_common(1)[0]
     return (max(kinds), height, width), len(files) - count
 
@@ -128,6 +157,8 @@ def class_names(name: str, items: dict[str, list[tuple[Path, str | None]]]) -> l
     classes = sorted({label for _, label in items["train"] if label is not None})
     if not classes:
         raise DataError(f"{name}: the training set has no labelled images")
+    if len(classes) < 2:
+        raise DataError(f"{name}: only one class ({classes[0]!r}); a classifier needs at least 2 class folders")
     unknown = sorted({label for _, label in items["test"]} - set(classes))
     if unknown:
         raise DataError(f"{name}: test class {unknown[0]!r} has no labelled training images")
@@ -141,7 +172,7 @@ def listing_shape(name: str, items: dict[str, list[tuple[Path, str | None]]], im
     classes = class_names(name, items)
     if image_size and channels:
         return (channels, image_size, image_size), classes
-    (c, h, w), odd = detect_shape([file for split in items.values() for file, _ in split], check_channels=not channels)
+    (c, h, w), odd = detect_shape([file for split in items.values() for file, _ in split], log)
     if image_size:
         h = w = image_size
     elif odd:
@@ -165,12 +196,16 @@ def load_listing(name: str, items: dict[str, list[tuple[Path, str | None]]],
     return out, classes
 
 
-def user_dataset_reader(spec: str) -> tuple[str, Callable[[], dict[str, list]]] | None:
-    """For ``folder:ROOT`` or ``csv:FILE``, (display name, function listing the files); else None."""
+def user_dataset_reader(spec: str, holdout: int = 0, seed: int = 0) -> tuple[str, Callable[[], dict[str, list]]] | None:
+    """For ``folder:ROOT`` or ``csv:FILE``, (display name, function listing the files, with
+    ``holdout`` labelled images of each class moved to the test set); else None."""
     kind, _, where = spec.partition(":")
-    if kind == "folder" and where:
-        return spec, lambda: read_folder_tree(Path(where).expanduser())
-    if kind == "csv" and where:
-        return spec, lambda: read_csv_listing(Path(where).expanduser())
-    return None
+    readers = {"folder": read_folder_tree, "csv": read_csv_listing}
+    if kind not in readers or not where:
+        return None
+
+    def listing() -> dict[str, list]:
+        items = readers[kind](Path(where).expanduser())
+        return hold_out(items, holdout, seed, spec) if holdout else items
+    return spec, listing
 

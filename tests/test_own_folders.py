@@ -1,0 +1,96 @@
+"""The layout a person already has: ROOT/labelled/CLASS, optional ROOT/unlabelled (any depth) and
+optional ROOT/test/CLASS, with images of mixed sizes, formats and kinds, phone photos turned by
+their EXIF orientation, no test folder at all (no test estimate, or --holdout K)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stochreg.cli import main
+from stochreg.data import load_dataset
+from stochreg.errors import DataError
+from stochreg.images import read_image
+from test_user_data import CLASSES, TRAIN, picture
+
+
+def write_photos(root, per_class=5, nested_unlabelled=4, sizes=((16, 16), (20, 14), (16, 16))):
+    """root/labelled/CLASS/* in PNG, JPEG, WebP and BMP of mixed sizes; root/unlabelled/a/b/*."""
+    formats = (".png", ".jpg", ".webp", ".bmp")
+    for k, name in enumerate(CLASSES):
+        (root / "labelled" / name).mkdir(parents=True)
+        for i in range(per_class):
+            picture(k, 10 * k + i, size=sizes[i % len(sizes)]).save(root / "labelled" / name / f"{i}{formats[i % 4]}")
+    deep = root / "unlabelled" / "2026" / "trip"
+    deep.mkdir(parents=True)
+    for i in range(nested_unlabelled):
+        picture(i % 3, 100 + i).save(deep / f"u{i}.jpg")
+
+
+def test_labelled_and_nested_unlabelled_without_a_test_folder(tmp_path, capsys):
+    write_photos(tmp_path / "photos")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "photos"), "--labels", "0", *TRAIN, "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "no test estimate" in out
+    results = json.loads((run / "results.json").read_text())
+    assert results["test_error"] is None and results["labels"] == 15
+    assert "No test estimate" in (run / "summary.md").read_text()
+    data = load_dataset(f"folder:{tmp_path / 'photos'}", log=lambda m: None)
+    assert len(data.train_labels) == 15 + 4 and int((data.train_labels == -1).sum()) == 4
+    assert data.image_shape == (3, 16, 16) and len(data.test_labels) == 0
+    assert main(["predict", str(run), str(tmp_path / "photos" / "unlabelled")]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 4
+    assert main(["runs", str(tmp_path)]) == 0 and "no test set" in capsys.readouterr().out
+    assert main(["eval", str(run)]) == 2 and "has no test images" in capsys.readouterr().err
+
+
+def test_holdout_gives_a_test_estimate_and_is_refused_when_too_few_remain(tmp_path, capsys):
+    write_photos(tmp_path / "photos")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "photos"), "--labels", "0", "--holdout", "2", *TRAIN,
+                 "--out", str(run)]) == 0
+    results = json.loads((run / "results.json").read_text())
+    assert results["labels"] == 3 * 3 and 0 <= results["test_error"] <= 1   # 5 per class, 2 kept aside
+    capsys.readouterr()
+    assert main(["train", "--data", str(tmp_path / "photos"), "--labels", "0", "--holdout", "4", *TRAIN,
+                 "--out", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--holdout 4 leaves class 'cat' fewer than 2 labelled images to train on" in err[0]
+
+
+def test_grayscale_among_colour_is_read_as_colour(tmp_path):
+    write_photos(tmp_path / "photos")
+    picture(0, 7, mode="L").save(tmp_path / "photos" / "labelled" / "cat" / "gray.png")
+    notes = []
+    data = load_dataset(f"folder:{tmp_path / 'photos'}", log=notes.append)
+    assert data.image_shape[0] == 3 and any("1 grayscale images among" in n for n in notes)
+
+
+def test_exif_orientation_turns_a_phone_photo_upright(tmp_path):
+    stored = np.zeros((8, 16, 3), dtype=np.uint8)          # 16 wide, 8 high, as the sensor stored it
+    stored[:, :4] = 255                                     # a bright left edge
+    exif = Image.Exif()
+    exif[0x0112] = 6                                        # "rotate 90 degrees clockwise to view"
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif, quality=100)
+    array, _ = read_image(tmp_path / "phone.jpg", (3, 16, 8))
+    assert array.shape == (3, 16, 8)                        # shown 8 wide, 16 high
+    assert array[:, :4].mean() > 200 and array[:, -4:].mean() < 50   # the left edge is now on top
+
+
+def test_an_image_without_read_permission_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    """Checked by faking the operating system's answer: the tests run as root, who may read anything."""
+    import PIL.Image
+    write_photos(tmp_path / "photos")
+    locked = tmp_path / "photos" / "labelled" / "dog" / "0.png"
+    real_open = PIL.Image.open
+
+    def open_(fp, *args, **kwargs):
+        if str(fp) == str(locked):
+            raise PermissionError(13, "Permission denied", str(fp))
+        return real_open(fp, *args, **kwargs)
+    monkeypatch.setattr(PIL.Image, "open", open_)
+    with pytest.raises(DataError, match=r"cannot read image .*dog/0.png: permission denied"):
+        load_dataset(f"folder:{tmp_path / 'photos'}", log=lambda m: None)
