@@ -58,13 +58,14 @@ def test_own_images_commands_run(tmp_path, monkeypatch, capsys):
     write_photos(tmp_path / "photos")                       # labelled/, unlabelled/, no test/
     write_tree(tmp_path / "new-photos" / "tree", unlabelled=0)
     steps = commands(section("Train on your own images"))
-    assert [words[1] for words in steps] == ["train", "predict", "train"]
-    for words in steps[:2]:
+    assert [words[1] for words in steps] == ["train", "predict", "export", "train"]
+    for words in steps[:3]:
         extra = SMALL if words[1] == "train" else []
         assert main(words[1:] + extra) == 0, capsys.readouterr().err
     rows = (tmp_path / "predictions.csv").read_text().splitlines()
     assert rows[0].startswith("path,class,confidence") and len(rows) == 1 + 18
-    assert main(steps[2][1:]) == 0  # the run is finished: resuming it says so at once
+    assert (tmp_path / "runs" / "photos" / "model.onnx").is_file()
+    assert main(steps[3][1:]) == 0  # the run is finished: resuming it says so at once
     assert "nothing left to do" in capsys.readouterr().out
 
 
