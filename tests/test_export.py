@@ -44,8 +44,8 @@ def test_onnx_export_runs_in_onnxruntime_with_predicts_answers(photo_run, capsys
     assert meta["class_names"] == ["cat", "dog", "owl"] and meta["input"]["shape"] == ["N", 3, 16, 16]
     assert meta["input"]["normalisation"].startswith("pixel values (0-255) divided by 255")
     files = sorted((root / "photos" / "unlabelled").rglob("*.jpg"))
-    session = onnxruntime.InferenceSession(str(run / "model.onnx"), providers=["CPUExecutionProvider"])
-    probabilities = session.run(None, {"images": feed(files, (3, 16, 16))})[0]
+    inference = onnxruntime.InferenceSession(str(run / "model.onnx"), providers=["CPUExecutionProvider"])
+    probabilities = inference.run(None, {"images": feed(files, (3, 16, 16))})[0]
     assert main(["predict", str(run), *map(str, files), "--out", str(root / "p.csv")]) == 0
     rows = list(csv.DictReader(open(root / "p.csv")))
     assert [r["class"] for r in rows] == [meta["class_names"][k] for k in probabilities.argmax(1)]

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+import torch
 
 from stochreg.cli import main
 from test_own_folders import write_photos
-from test_user_data import write_tree
+from test_user_data import picture, write_tree
 from tinydata import write_idx_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,12 +70,33 @@ def test_own_images_commands_run(tmp_path, monkeypatch, capsys):
 
 
 def test_python_example_runs(tmp_path, monkeypatch, capsys):
-    write_idx_dataset(tmp_path / "data" / "mnist")
+    import functools
+    import stochreg
     monkeypatch.chdir(tmp_path)
-    assert main(["train", "--labels", "20", "--out", "runs/mnist@100.s0-ts-me-fixmatch", "--views", "3",
-                 *SMALL]) == 0
-    Image.fromarray(np.zeros((32, 30), dtype=np.uint8)).save("digit.png")
+    write_photos(tmp_path / "photos")
+    (tmp_path / "new-photos").mkdir()
+    for name, k in (("a", 0), ("b", 2)):
+        picture(k, 500 + k).save(tmp_path / "new-photos" / f"{name}.jpg")
+    small = {"iters": 8, "eval_every": 0, "batch_labelled": 6, "batch_unlabelled": 4, "net": "compact-small"}
+    monkeypatch.setattr(stochreg, "fit", functools.partial(stochreg.fit, progress=False, **small))
     code = re.search(r"```python\n(.*?)```", section("From Python"), re.S).group(1)
+    assert len([line for line in code.splitlines() if line.strip()]) <= 4
     exec(compile(code, "README.md", "exec"), {})
     printed = capsys.readouterr().out.strip().splitlines()[-1]
-    assert re.fullmatch(r"\[\d\]", printed)
+    assert re.fullmatch(r"\['(cat|dog|owl)', '(cat|dog|owl)'\] \[0\.\d+, 0\.\d+\]", printed), printed
+
+
+def test_fit_on_arrays_with_a_test_set(tmp_path):
+    import stochreg
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % 3
+    images = rng.integers(0, 40, size=(60, 12, 12), dtype=np.uint8)
+    for i, k in enumerate(labels):
+        images[i, 2 + 3 * k:4 + 3 * k] = 255
+    train_labels = np.where(np.arange(60) < 30, labels, -1)      # half of them unlabelled
+    run = stochreg.fit((images[:48], train_labels[:48]), test=(images[48:], labels[48:]), out=tmp_path / "run",
+                       progress=False, iters=30, eval_every=0, batch_labelled=6, batch_unlabelled=4, views=3,
+                       net="compact-small", transform="crop", lambda_graph=0, class_names=["a", "b", "c"])
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["labels"] == 30 and 0 <= results["test_error"] <= 1
+    assert run.class_names == ["a", "b", "c"] and run.predict(torch.from_numpy(images[:2, None])).shape == (2, 3)

@@ -1,14 +1,18 @@
 """stochreg: semi-supervised image classification with stochastic transformations and
 perturbations (Sajjadi, Javanmardi and Tasdizen, NIPS 2016).
 
-The public API: the two losses, and ``load`` for a trained model::
+The public API: ``fit`` to train (on a folder of images or on arrays), ``load`` for a trained
+run, and the two losses for your own training loop::
 
     >>> import stochreg
-    >>> run = stochreg.load("runs/mnist@100.s0-ts-me")   # doctest: +SKIP
-    >>> run.predict(uint8_images).argmax(1)              # doctest: +SKIP
+    >>> run = stochreg.fit("photos", transform="crop-flip")   # doctest: +SKIP
+    >>> run = stochreg.load("runs/photos")                    # doctest: +SKIP
+    >>> run.predict(["a.jpg", "b.jpg"]).argmax(1)             # doctest: +SKIP
 """
-from .losses import mutual_exclusivity, transformation_stability
-from .run import load
-
 __version__ = "0.1.0"
-__all__ = ["load", "mutual_exclusivity", "transformation_stability", "__version__"]
+
+from .api import fit  # noqa: E402
+from .losses import mutual_exclusivity, transformation_stability  # noqa: E402
+from .run import load  # noqa: E402
+
+__all__ = ["fit", "load", "mutual_exclusivity", "transformation_stability", "__version__"]

@@ -278,7 +278,7 @@ def config_overrides(args: argparse.Namespace) -> dict:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import resolve_config
-    from .train import train
+    from .train import default_run_folder, train
 
     overrides = config_overrides(args)
     if args.data_root:
@@ -297,10 +297,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         train(cfg, args.out, progress=not args.no_progress, resume=True, tensorboard=args.tensorboard,
               same_settings=not args.force)
         return 0
-    # folder:ROOT and csv:FILE datasets are named after the folder or file in the run folder's name
-    name = Path(cfg.dataset.partition(":")[2]).stem if ":" in cfg.dataset else cfg.dataset
-    labels = f"{cfg.label_fraction:g}" if cfg.label_fraction > 0 else cfg.labels or "all"
-    out = args.out or _fresh_run_folder(f"runs/{name}@{labels}.s{cfg.seed}-{cfg.method}")
+    out = args.out or default_run_folder(cfg)
     train(cfg, out, overwrite=args.overwrite, progress=not args.no_progress, tensorboard=args.tensorboard)
     return 0
 
@@ -339,15 +336,6 @@ def _resumed_config(args: argparse.Namespace, overrides: dict) -> TrainConfig:
         raise UsageError(f"cannot resume {folder} with different settings ({'; '.join(changed)}); "
                          "pass --force to resume with them anyway")
     return cfg
-
-
-def _fresh_run_folder(base: str) -> str:
-    """``base``, or ``base-2``, ``base-3``... when earlier runs hold it: never clobber a result."""
-    candidate, k = base, 1
-    while Path(candidate).exists() and any(Path(candidate).iterdir()):
-        k += 1
-        candidate = f"{base}-{k}"
-    return candidate
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -66,8 +66,8 @@ def check_images(run: Run) -> torch.Tensor:
 def _run_file(path: Path, fmt: str, x: np.ndarray) -> np.ndarray:
     if fmt == "onnx":
         import onnxruntime
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(["probabilities"], {"images": x})[0]
+        inference = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return inference.run(["probabilities"], {"images": x})[0]
     module = torch.jit.load(str(path), map_location="cpu")
     with torch.no_grad():
         return module(torch.from_numpy(x)).numpy()

@@ -81,21 +81,29 @@ def find_images(paths: list[str | Path]) -> list[Path]:
 def read_image(file: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
     """One image file as a uint8 (C, H, W) array for ``shape`` = (C, H, W), converted to its
     channels and resized (bilinear) when its size differs; and whether it was resized."""
+    if shape[0] not in (1, 3):
+        raise DataError(f"cannot read image files for a model with {shape[0]} channels")
+    with open_image(file) as image:
+        try:
+            return image_array(image, shape)
+        except (OSError, ValueError) as exc:   # a truncated file fails when its pixels are decoded
+            raise DataError(f"cannot read image {file}: {exc.__class__.__name__}") from None
+
+
+def image_array(image, shape: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
+    """A PIL image as a uint8 (C, H, W) array for ``shape``: turned upright by its EXIF orientation,
+    converted to the channels, resized (bilinear) when its size differs; and whether it was resized."""
     from PIL import Image, ImageOps
 
     channels, height, width = shape
     mode = {1: "L", 3: "RGB"}.get(channels)
     if mode is None:
-        raise DataError(f"cannot read image files for a model with {channels} channels")
-    with open_image(file) as image:
-        try:
-            image = ImageOps.exif_transpose(image).convert(mode)
-            resized = image.size != (width, height)
-            if resized:
-                image = image.resize((width, height), Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
-        except (OSError, ValueError) as exc:   # a truncated file fails when its pixels are decoded
-            raise DataError(f"cannot read image {file}: {exc.__class__.__name__}") from None
+        raise DataError(f"cannot read images for a model with {channels} channels")
+    image = ImageOps.exif_transpose(image).convert(mode)
+    resized = image.size != (width, height)
+    if resized:
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
     return (array[None] if channels == 1 else array.transpose(2, 0, 1)), resized
 
 

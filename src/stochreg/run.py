@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 from torch import nn
@@ -29,13 +30,26 @@ class Run:
     num_classes: int
     class_names: list[str] | None = None   # the user's class folder names, when trained on them
 
-    def predict(self, images: torch.Tensor, passes: int = 1, device: str | torch.device = "cpu") -> torch.Tensor:
-        """Class probabilities for uint8 images (N, C, H, W); ``passes > 1`` averages that many
-        stochastic passes (dropout and fractional max-pooling kept random), as the paper did."""
-        if images.dtype != torch.uint8 or tuple(images.shape[1:]) != self.image_shape:
-            raise DataError(f"expected uint8 images of shape (N, {', '.join(map(str, self.image_shape))}), "
-                            f"got {images.dtype} {tuple(images.shape)}")
+    def predict(self, images, passes: int = 1, device: str | torch.device = "cpu") -> torch.Tensor:
+        """Class probabilities (N, classes) for ``images``: uint8 images (N, C, H, W) at the model's
+        size, or a list of image files or PIL images (converted to the model's channels and size);
+        ``passes > 1`` averages that many stochastic passes (dropout and fractional max-pooling
+        kept random), as the paper did."""
+        if isinstance(images, (list, tuple)):
+            images = self._read(images)
+        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 \
+                or tuple(images.shape[1:]) != self.image_shape:
+            got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+            raise DataError(f"expected uint8 images of shape (N, {', '.join(map(str, self.image_shape))}), or a list "
+                            f"of image files or PIL images, got {got}")
         return predict_probs(self.model.to(device), images, self.config.eval_batch, passes, device)
+
+    def _read(self, items: list) -> torch.Tensor:
+        """A list of image paths or PIL images as uint8 (N, C, H, W) at the model's size."""
+        from .images import image_array, read_image
+        arrays = [read_image(Path(item), self.image_shape)[0] if isinstance(item, (str, Path))
+                  else image_array(item, self.image_shape)[0] for item in items]
+        return torch.from_numpy(np.stack(arrays))
 
 
 def load_run(path: str | Path) -> Run:

@@ -111,6 +111,19 @@ def label_count(cfg: TrainConfig, data: Dataset) -> int:
     return cfg.labels
 
 
+def default_run_folder(cfg: TrainConfig, root: str = "runs") -> str:
+    """``runs/DATASET@LABELS.sSEED-METHOD``, or that with ``-2``, ``-3``... when earlier runs hold it:
+    never clobber a result. folder:ROOT and csv:FILE datasets are named after the folder or file."""
+    name = Path(cfg.dataset.partition(":")[2]).stem if ":" in cfg.dataset else cfg.dataset
+    labels = f"{cfg.label_fraction:g}" if cfg.label_fraction > 0 else cfg.labels or "all"
+    base = f"{root}/{name}@{labels}.s{cfg.seed}-{cfg.method}"
+    candidate, k = base, 1
+    while Path(candidate).exists() and any(Path(candidate).iterdir()):
+        k += 1
+        candidate = f"{base}-{k}"
+    return candidate
+
+
 def prepare_run_folder(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise UsageError(f"run folder {out_dir} already exists and is not empty; choose another --out or pass --overwrite")

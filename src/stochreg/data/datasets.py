@@ -106,7 +106,7 @@ def _arrays_dataset(name: str, classes: int, is_digits: bool, read, test_split: 
 
 def check_dataset_name(name: str) -> None:
     """A registered dataset, ``folder:ROOT`` or ``csv:FILE``; else a UsageError listing them."""
-    if user_dataset_reader(name) is None:
+    if user_dataset_reader(name) is None and name != "arrays":   # arrays: given from Python (api.fit)
         DATASETS.get(name)
 
 
@@ -144,6 +144,9 @@ def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing:
         images = FileImages([file for file, _ in listing["train"]], shape)
         return Dataset(name, images, torch.from_numpy(labels_of(listing["train"], classes)), test_images,
                        torch.from_numpy(labels_of(listing["test"], classes)), len(classes), False, classes)
+    if name == "arrays":
+        raise DataError("this run was trained on arrays given from Python (stochreg.fit): its data is not on disk; "
+                        "pass the arrays again from Python")
     loader = DATASETS.get(name)
     folder = fetching.dataset_folder(name, data_dir)
     source = fetching.SOURCES.get(name)

@@ -1,0 +1,83 @@
+"""Training from Python: ``stochreg.fit`` on a folder of images or on arrays, returning the run.
+
+    >>> import stochreg
+    >>> run = stochreg.fit("photos", transform="crop-flip", out="runs/photos")    # doctest: +SKIP
+    >>> probs = run.predict(["new/a.jpg", "new/b.jpg"])                          # doctest: +SKIP
+    >>> [run.class_names[k] for k in probs.argmax(1)]                            # doctest: +SKIP
+    ['cat', 'dog']
+
+Settings are the fields of :class:`stochreg.config.TrainConfig` (the command line's flags with
+underscores). Unlike the command line, ``labels`` defaults to 0 here: every labelled image.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import resolve_config
+from .data import Dataset
+from .data.pixels import as_int64_labels, as_uint8_images
+from .errors import DataError, UsageError
+from .run import Run, load_run
+from .train import default_run_folder, train
+
+ARRAYS = "arrays"   # the dataset name of a run trained on arrays given from Python
+
+
+def as_nchw_uint8(images: Any, what: str) -> torch.Tensor:
+    """uint8 (N, C, H, W) from an array or tensor shaped (N, H, W), (N, H, W, C) or (N, C, H, W),
+    uint8 or float (0..1 or 0..255)."""
+    array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    if array.ndim == 3:
+        array = array[:, None]
+    elif array.ndim == 4 and array.shape[1] not in (1, 3) and array.shape[-1] in (1, 3):
+        array = array.transpose(0, 3, 1, 2)   # channels last, as PIL and most arrays hold images
+    if array.ndim != 4 or array.shape[1] not in (1, 3):
+        raise DataError(f"{what}: expected images shaped (N, H, W), (N, H, W, C) or (N, C, H, W) with 1 or 3 "
+                        f"channels, got {array.shape}")
+    return torch.from_numpy(np.ascontiguousarray(as_uint8_images(array, what)))
+
+
+def arrays_dataset(images: Any, labels: Any, test: tuple[Any, Any] | None = None,
+                   class_names: list[str] | None = None) -> Dataset:
+    """A Dataset from training images and labels (-1 = unlabelled) and an optional (images, labels) test set."""
+    x = as_nchw_uint8(images, "training images")
+    y = torch.from_numpy(as_int64_labels(np.asarray(labels), "training labels"))
+    known = y[y >= 0]
+    if not len(known):
+        raise DataError("training labels: no labelled image (every label is -1)")
+    classes = len(class_names) if class_names else int(known.max()) + 1
+    if test is not None:
+        tx, ty = as_nchw_uint8(test[0], "test images"), torch.from_numpy(as_int64_labels(np.asarray(test[1]), "test labels"))
+    else:
+        tx, ty = torch.empty((0, *x.shape[1:]), dtype=torch.uint8), torch.empty(0, dtype=torch.long)
+    return Dataset(ARRAYS, x, y, tx, ty, classes, False, list(class_names) if class_names else None)
+
+
+def fit(data: str | os.PathLike | tuple[Any, Any], out: str | os.PathLike | None = None, *,
+        test: tuple[Any, Any] | None = None, class_names: list[str] | None = None, preset: str = "default",
+        progress: bool = True, **settings: Any) -> Run:
+    """Trains a model and returns it as a :class:`stochreg.run.Run` (``predict``, ``class_names``).
+
+    ``data`` is a folder in the layout of ``stochreg train --data`` (labelled/CLASS, unlabelled/,
+    optional test/CLASS), or a pair (images, labels) with label -1 for the unlabelled images;
+    ``test`` an optional (images, labels) pair for a test estimate. ``out`` is the run folder
+    (default: a new one under runs/).
+    """
+    settings = {"labels": 0, **settings}
+    dataset = None
+    if isinstance(data, (str, os.PathLike)):
+        settings["dataset"] = f"folder:{Path(data).expanduser().resolve()}"
+    elif isinstance(data, tuple) and len(data) == 2:
+        dataset = arrays_dataset(*data, test=test, class_names=class_names)
+        settings["dataset"] = ARRAYS
+    else:
+        raise UsageError("fit(data): give a folder path or a pair (images, labels)")
+    cfg = resolve_config(preset, overrides=settings)
+    folder = Path(out) if out is not None else Path(default_run_folder(cfg))
+    train(cfg, folder, progress=progress, dataset=dataset)
+    return load_run(folder)
