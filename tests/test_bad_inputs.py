@@ -53,6 +53,12 @@ def corrupt_magic(data, tmp):
     path.write_bytes(gzip.compress(b"\x07\x07" + raw[2:]))
 
 
+def foreign_header(data, tmp):
+    """First bytes that pass for an IDX magic number, followed by another format's bytes."""
+    path = mnist_file(data, "train-images-idx3-ubyte.gz")
+    path.write_bytes(gzip.compress(b"\x00\x00\x08\x03" + b"PK\x03\x04 not an idx file at all" * 100))
+
+
 def truncate(data, tmp):
     path = mnist_file(data, "t10k-images-idx3-ubyte.gz")
     path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-100]))
@@ -157,6 +163,7 @@ CASES = [
     # data files
     Case("missing data file", train(), "missing data file", remove_labels),
     Case("not an IDX file", train(), "wrong magic number", corrupt_magic),
+    Case("an IDX-like header of another file", train(), "not an IDX file (its header announces a", foreign_header),
     Case("truncated data file", train(), "truncated or padded", truncate),
     Case("a web page instead of the data", train(), "corrupt data file", not_gzip),
     Case("NaN pixels", train(), "mnist train images: 1 NaN or infinite pixel values", nan_pixels),

@@ -103,9 +103,20 @@ def test_the_graph_term_joins_a_training_step_with_labels_from_the_real_split(na
     assert torch.isfinite(losses["graph"]) and losses["graph"] > 0
 
 
-def test_the_default_recipe_has_the_graph_term_and_zero_turns_it_off(tiny_data_dir):
+def test_the_default_recipe_chooses_the_graph_term_from_the_labels_and_zero_turns_it_off(tiny_data_dir, monkeypatch):
+    import stochreg.learner
     from stochreg.config import TrainConfig
-    assert TrainConfig().lambda_graph == 3.0  # joined the default by a rule of tuning.md
+    from stochreg.recipe import GRAPH_WEIGHT
+    assert TrainConfig().lambda_graph is None   # auto: weight 3 where the labelled split's check passes
+    # the tiny digits' noise keeps propagation from 2 labels a class at 80% on the hidden labels: no graph
+    learner, _, _ = tiny_learner(tiny_data_dir, lambda_graph=None)
+    assert learner.cfg.lambda_graph == 0 and learner.graph is None
+    assert any(reason.startswith("lambda_graph 0:") and "80.0%" in reason and "under the 90%" in reason
+               for reason in learner.recipe)
+    monkeypatch.setattr(stochreg.learner, "held_out_accuracy", lambda *args, **kwargs: 0.95)
+    learner, _, _ = tiny_learner(tiny_data_dir, lambda_graph=None)
+    assert learner.cfg.lambda_graph == GRAPH_WEIGHT and learner.graph is not None
+    assert any(reason.startswith("lambda_graph 3:") and "at least the 90%" in reason for reason in learner.recipe)
     learner, _, _ = tiny_learner(tiny_data_dir, lambda_graph=0.0)
     assert learner.graph is None
     losses, _ = learner.step(0)
@@ -136,10 +147,10 @@ def test_images_less_confident_than_graph_min_confidence_get_no_graph_term(tiny_
     import stochreg.learner
     from stochreg.graph import GraphLabels
 
-    def spread(images, *args, **kwargs):
-        labels = torch.arange(len(images)) % 10
-        return GraphLabels(labels=labels, weights=torch.linspace(0, 1, len(images)))
-    monkeypatch.setattr(stochreg.learner, "propagate_labels", spread)
+    def spread(graph, *args, **kwargs):
+        n = len(graph.scale)
+        return GraphLabels(labels=torch.arange(n) % 10, weights=torch.linspace(0, 1, n))
+    monkeypatch.setattr(stochreg.learner, "spread", spread)
     plain, _, _ = tiny_learner(tiny_data_dir, lambda_graph=1.0)
     strict, _, _ = tiny_learner(tiny_data_dir, lambda_graph=1.0, graph_min_confidence=0.5)
     (labels, weights), (strict_labels, strict_weights) = plain.graph, strict.graph
@@ -344,3 +355,16 @@ def test_a_run_with_the_deskewed_graph_trains_and_says_so(tiny_data_dir, tmp_pat
                  "--batch-labelled", "10", "--batch-unlabelled", "8", "--net", "compact-small", "--eval-every", "0",
                  "--no-progress", "--lambda-graph", "1", "--graph-deskew", "--out", str(tmp_path / "run")]) == 0
     assert "label-propagation graph: lambda=1.0 (deskewed images)" in (tmp_path / "run" / "summary.md").read_text()
+
+
+def test_held_out_accuracy_of_clusters_that_propagate_and_of_labels_that_do_not():
+    from stochreg.graph import held_out_accuracy, neighbour_graph
+    torch.manual_seed(0)
+    centres = torch.eye(3) * 10
+    points = (centres.repeat_interleave(30, 0) + torch.randn(90, 3)).view(90, 1, 1, 3)
+    labelled = torch.arange(0, 90, 3)                      # 10 labelled points of each cluster
+    graph = neighbour_graph(points, k=5, components=3)
+    truth = torch.arange(90) // 30
+    assert held_out_accuracy(graph, labelled, truth[labelled], 3) == 1.0
+    shuffled = truth[labelled][torch.randperm(30, generator=torch.Generator().manual_seed(1))]
+    assert held_out_accuracy(graph, labelled, shuffled, 3) < 0.6   # labels unrelated to the neighbours

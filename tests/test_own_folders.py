@@ -37,7 +37,9 @@ def test_labelled_and_nested_unlabelled_without_a_test_folder(tmp_path, capsys):
     assert "no test estimate" in out
     results = json.loads((run / "results.json").read_text())
     assert results["test_error"] is None and results["labels"] == 15
-    assert "No test estimate" in (run / "summary.md").read_text()
+    summary = (run / "summary.md").read_text()
+    assert "No test estimate" in summary
+    assert "| chosen from the data | lambda_graph " in summary   # the transform and net are given here
     data = load_dataset(f"folder:{tmp_path / 'photos'}", log=lambda m: None)
     assert len(data.train_labels) == 15 + 4 and int((data.train_labels == -1).sum()) == 4
     assert data.image_shape == (3, 16, 16) and len(data.test_labels) == 0
@@ -94,3 +96,13 @@ def test_an_image_without_read_permission_is_one_clear_line(tmp_path, monkeypatc
     monkeypatch.setattr(PIL.Image, "open", open_)
     with pytest.raises(DataError, match=r"cannot read image .*dog/0.png: permission denied"):
         load_dataset(f"folder:{tmp_path / 'photos'}", log=lambda m: None)
+
+
+def test_images_too_many_for_memory_are_read_smaller_unless_a_size_is_given(tmp_path, monkeypatch):
+    import stochreg.data.folders as folders
+    write_photos(tmp_path / "photos")                        # 19 images of 3 x 16 x 16: 14,592 bytes
+    monkeypatch.setattr(folders, "IN_MEMORY_BYTES", 19 * 3 * 8 * 8)
+    notes = []
+    data = load_dataset(f"folder:{tmp_path / 'photos'}", log=notes.append)
+    assert data.image_shape == (3, 8, 8) and any("would take" in n and "--image-size" in n for n in notes)
+    assert load_dataset(f"folder:{tmp_path / 'photos'}", image_size=12, log=notes.append).image_shape == (3, 12, 12)

@@ -43,7 +43,10 @@ FLAG_HELP = {
     "lambda_graph": "weight of a graph term for any method with unlabelled images: before training the labelled "
                     "split's labels are propagated over a 10-nearest-neighbour graph of the training images (pixels, "
                     "50 principal components); every unlabelled view is then pulled toward its image's propagated "
-                    "label by a cross-entropy weighted by the propagation's confidence; 0 = off",
+                    "label by a cross-entropy weighted by the propagation's confidence; 0 = off; unset = 3 where "
+                    "propagation gives at least 90%% of the labelled images their own hidden label, else 0",
+    "flip": "may the views be mirrored horizontally (for the auto transform)? --no-flip for text, digits and "
+            "anything a mirror changes; unset = unless the dataset is digits",
     "graph_fade_iters": "when > 0, the graph term's weight fades (cosine) to 0 at this step and stays 0: the "
                         "propagated labels guide the start, the network's own terms the rest; 0 = full weight "
                         "for the whole run",
@@ -53,14 +56,16 @@ FLAG_HELP = {
     "graph_min_confidence": "images whose propagated label is less confident than this (0-1) get no graph "
                             "term; 0 = every image, weighted by its confidence",
     "threshold": "confidence a prediction needs to become a pseudo-label (pseudo-label, fixmatch, ts-me-fixmatch)",
-    "net": "network name (see `stochreg list`)",
+    "net": "network name (see `stochreg list`); auto = by image size: compact up to 28 px, wrn-28-2 below 64, "
+           "resnet18 from 64",
     "views": "n: stochastic passes (views) of each unlabelled image",
     "lambda_ts": "weight of the transformation/stability loss",
     "lambda_me": "weight of the mutual-exclusivity loss",
     "rampup_iters": "steps over which the unsupervised weight ramps up as exp(-5(1-t)^2); 0 = none",
     "batch_labelled": "labelled images per step",
     "batch_unlabelled": "unlabelled images per step (each passed `views` times)",
-    "transform": "random transformation applied to every view (see `stochreg list`)",
+    "transform": "random transformation applied to every view (see `stochreg list`); auto = digits for digit "
+                 "datasets, crop-flip (or crop with --no-flip) for other images",
     "iters": "training steps",
     "time_budget": "train for about this many minutes instead of --iters: the first steps are timed (then "
                    "undone) and the step count that fits is fixed, printed and saved as iters in config.yaml, so "
@@ -107,7 +112,7 @@ class _Parser(argparse.ArgumentParser):
 FLAG_GROUPS = {
     "data": ("dataset", "data_dir", "labels", "label_fraction", "holdout", "image_size", "channels", "stream",
              "workers"),
-    "method": ("method", "net", "transform", "views", "lambda_ts", "lambda_me", "lambda_u", "threshold",
+    "method": ("method", "net", "transform", "flip", "views", "lambda_ts", "lambda_me", "lambda_u", "threshold",
                "lambda_balance", "lambda_graph", "graph_fade_iters", "graph_deskew", "graph_min_confidence",
                "rampup_iters"),
     "optimisation": ("iters", "time_budget", "batch_labelled", "batch_unlabelled", "optimizer", "lr", "momentum", "weight_decay",
@@ -130,7 +135,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> dict[str, argparse._Ar
             group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, default=None,
                                action=argparse.BooleanOptionalAction, help=f"{FLAG_HELP[f.name]} (default: {default})")
             continue
-        kind = {"int": int, "float": float, "str": str, "int | None": int}[str(f.type)]
+        kind = {"int": int, "float": float, "str": str, "int | None": int, "float | None": float}[str(f.type)]
         group.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=kind, default=None,
                            metavar=f.name.split("_")[-1].upper(),
                            help=f"{FLAG_HELP[f.name]} (default: {default})")
@@ -457,10 +462,10 @@ def cmd_show_views(args: argparse.Namespace) -> int:
     cfg = resolve_config(args.preset, args.config, {"dataset": args.dataset, "data_dir": args.data_dir,
                                                      "transform": args.transform, "views": args.views,
                                                      "method": args.method})
-    out = show_views(cfg, args.images, args.seed, args.out, args.scale)
+    out, transform = show_views(cfg, args.images, args.seed, args.out, args.scale)
     first_strong = METHODS.get(cfg.method).first_strong_view(cfg.views)
     strong = "" if first_strong is None else f", the last {cfg.views - first_strong} also strongly augmented"
-    print(f"wrote {out}: {args.images} images (rows), each then its {cfg.views} views ({cfg.transform}{strong})")
+    print(f"wrote {out}: {args.images} images (rows), each then its {cfg.views} views ({transform}{strong})")
     return 0
 
 

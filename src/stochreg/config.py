@@ -19,6 +19,9 @@ import yaml
 
 from .errors import UsageError
 
+# A setting left to be chosen from the data (recipe.py); the saved config holds the choice.
+AUTO = "auto"
+
 
 @dataclass
 class TrainConfig:
@@ -40,7 +43,7 @@ class TrainConfig:
     # strong view: the best of stochreg's methods on MNIST-100 under the 60-minute CPU budget, by a
     # rule fixed before the runs (benchmarks/RESULTS.md). `--method ts-me` is the paper's alone.
     method: str = "ts-me-fixmatch"
-    net: str = "compact"
+    net: str = AUTO                   # auto: by image size (recipe.py)
     views: int = 5                    # n: stochastic passes of each unlabelled image
     lambda_ts: float = 4.0
     lambda_me: float = 0.1
@@ -50,7 +53,7 @@ class TrainConfig:
     # weight of the cross-entropy toward label propagation's labels over a pixel-space neighbour
     # graph of the training images (graph.py); 0 = off. It reaches styles of a class that no
     # labelled image shows but that pixel neighbours connect (benchmarks/tuning.md)
-    lambda_graph: float = 3.0
+    lambda_graph: float | None = None  # None = auto: 3 where a label-only check says the graph is right enough
     # when > 0: the graph term's weight fades (half a cosine) from full at step 0 to 0 at this step
     # and stays 0; the propagated labels are a prior the network outgrows (they are wrong on whole
     # styles, e.g. MNIST's curled nines, that the network's own terms would get right).
@@ -68,7 +71,8 @@ class TrainConfig:
     # batches: labelled images per step, unlabelled images per step (each seen `views` times)
     batch_labelled: int = 32
     batch_unlabelled: int = 32
-    transform: str = "digits"         # applied to every view and to the labelled images
+    transform: str = AUTO             # applied to every view and to the labelled images; auto: from the data
+    flip: bool | None = None          # may views be mirrored (auto transform)? None = unless the images are digits
     # optimisation
     # the quick start's budget on a 2-core Zen 4 CPU; fewer steps end short of 1% test error on
     # MNIST-100 (benchmarks/tuning.md)
@@ -205,13 +209,15 @@ PRESETS.update({
 
 def _check_type(name: str, value: Any, annotation: str) -> Any:
     kinds = {"int": int, "float": float, "str": str, "int | None": (int, type(None)), "bool": bool,
-             "bool | None": (bool, type(None))}
+             "bool | None": (bool, type(None)), "float | None": (int, float, type(None))}
     expected = kinds[annotation]
     if annotation in ("bool", "bool | None"):
         if not isinstance(value, expected):
             raise UsageError(f"config key {name!r} must be true or false{' or null' if 'None' in annotation else ''}, "
                              f"got {value!r}")
         return value
+    if annotation == "float | None" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, expected):
         if annotation == "float" and isinstance(value, int) and not isinstance(value, bool):
             return float(value)
@@ -226,7 +232,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     from .transforms import TRANSFORMS
     from .data.datasets import check_dataset_name
 
-    check_dataset_name(cfg.dataset), NETS.get(cfg.net), TRANSFORMS.get(cfg.transform)
+    check_dataset_name(cfg.dataset)
+    if cfg.net != AUTO:
+        NETS.get(cfg.net)
+    if cfg.transform != AUTO:
+        TRANSFORMS.get(cfg.transform)
     method = METHODS.get(cfg.method)
     if cfg.channels not in (0, 1, 3):
         raise UsageError(f"channels must be 1 (grayscale) or 3 (colour), got {cfg.channels}")
@@ -250,6 +260,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for name in ("lambda_ts", "lambda_me", "lambda_u", "lambda_balance", "lambda_graph", "lr", "momentum", "weight_decay", "lr_decay",
                  "time_budget"):
         value = getattr(cfg, name)
+        if value is None and name == "lambda_graph":   # auto
+            continue
         if not math.isfinite(value) or value < 0:
             raise UsageError(f"{name} must be a finite number >= 0, got {value}")
     if cfg.lr == 0:

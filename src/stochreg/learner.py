@@ -14,6 +14,7 @@ and DistributedDataParallel averages the gradients.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import Any
@@ -29,11 +30,12 @@ from .distributed import SINGLE, Distributed
 from .ema import EMA
 from .errors import UsageError
 from .evaluate import images_to_float
-from .graph import propagate_labels
+from .graph import MAX_GRAPH_IMAGES, held_out_accuracy, neighbour_graph, spread
 from .losses import class_balance, weighted_view_cross_entropy
 from .methods import METHODS, Outputs
 from .randaugment import RandAugment
 from .nets import build_net, preferred_memory_format
+from .recipe import graph_decision, resolve_data_recipe
 from .resume import capture_global_rng, restore_global_rng
 from .transforms import TRANSFORMS
 
@@ -139,6 +141,7 @@ class Learner:
 
     def __init__(self, cfg: TrainConfig, data: Dataset, labelled: torch.Tensor, device: torch.device,
                  dist: Distributed = SINGLE):
+        cfg, self.recipe = resolve_data_recipe(cfg, data.image_shape, data.is_digits)  # the auto settings
         self.cfg, self.device, self.labelled, self.dist = cfg, device, labelled, dist
         seeds = cfg.seeds()
         check_divisible_batches(cfg, dist.world_size)
@@ -161,12 +164,15 @@ class Learner:
         torch.manual_seed(seeds["aug"] + RANK_SEED_STRIDE * dist.rank)
         self.labelled_batches = CyclingSampler(labelled, cfg.batch_labelled, self.data_gen)
         self.unlabelled_batches = CyclingSampler(torch.arange(len(self.images)), cfg.batch_unlabelled, self.data_gen)
-        self.lambdas = {"ts": cfg.lambda_ts, "me": cfg.lambda_me, "balance": cfg.lambda_balance,
-                        "graph": cfg.lambda_graph}
         # The class frequencies the unlabelled predictions should average to: the labelled split's.
         self.class_prior = (torch.bincount(self.labels[labelled.to(device)], minlength=data.num_classes).float()
                             / len(labelled)) if cfg.lambda_balance > 0 else None
-        self.graph = self._graph_labels(data, labelled) if cfg.lambda_graph > 0 and self.method.uses_unlabelled else None
+        self.graph = None
+        if cfg.lambda_graph is None or (cfg.lambda_graph > 0 and self.method.uses_unlabelled):
+            self.graph = self._graph_labels(data, labelled)
+        cfg = self.cfg   # the graph's weight, when it was auto, is now chosen
+        self.lambdas = {"ts": cfg.lambda_ts, "me": cfg.lambda_me, "balance": cfg.lambda_balance,
+                        "graph": cfg.lambda_graph}
         self.local_labelled = cfg.batch_labelled // dist.world_size
         self.local_unlabelled = cfg.batch_unlabelled // dist.world_size
         self.view_rows = self._view_rows() if dist.world_size > 1 else None
@@ -182,7 +188,19 @@ class Learner:
 
     def _graph_labels(self, data: Dataset, labelled: torch.Tensor):
         """Label propagation's label and confidence for every training image, on the device
-        (graph.py). Computed from the data and the split alone, so a resumed run recomputes it."""
+        (graph.py), or None where an auto graph term is left out. Computed from the data and the
+        split alone, so a resumed run recomputes it."""
+        auto = self.cfg.lambda_graph is None
+        why_not = None
+        if not self.method.uses_unlabelled:
+            why_not = f"method {self.cfg.method} trains on no unlabelled image"
+        elif isinstance(data.train_images, FileImages):
+            why_not = "the training images stay on disk (--stream); the graph needs them all in memory"
+        elif len(data.train_images) > MAX_GRAPH_IMAGES:
+            why_not = f"{len(data.train_images):,} training images are more than the graph's {MAX_GRAPH_IMAGES:,}"
+        if auto and why_not:
+            self._choose_graph(*graph_decision(None, why_not))
+            return None
         if isinstance(data.train_images, FileImages):
             raise UsageError("--lambda-graph needs the training images in memory (it builds a neighbour graph "
                              "of all of them before training); it does not work with --stream: add --lambda-graph 0")
@@ -194,13 +212,22 @@ class Learner:
         self.graph_deskewed = channels == 1 and data.is_digits if self.cfg.graph_deskew is None else self.cfg.graph_deskew
         started = time.perf_counter()
         try:
-            graph = propagate_labels(data.train_images, labelled, data.train_labels[labelled], data.num_classes,
-                                     deskew_images=self.graph_deskewed)
+            neighbours = neighbour_graph(data.train_images, deskew_images=self.graph_deskewed)
         except ValueError as exc:
             raise UsageError(f"--lambda-graph: {exc}; add --lambda-graph 0") from None
+        labels = data.train_labels[labelled]
+        if auto:
+            self._choose_graph(*graph_decision(held_out_accuracy(neighbours, labelled, labels, data.num_classes)))
+            if self.cfg.lambda_graph == 0:
+                return None
+        graph = spread(neighbours, labelled, labels, data.num_classes)
         self.graph_seconds = time.perf_counter() - started  # part of the run's cost, reported beside it
         weights = graph.weights.where(graph.weights >= self.cfg.graph_min_confidence, 0.0)
         return graph.labels.to(self.device), weights.to(self.device)
+
+    def _choose_graph(self, weight: float, reason: str) -> None:
+        self.cfg = dataclasses.replace(self.cfg, lambda_graph=weight)
+        self.recipe.append(reason)
 
     def _view_rows(self) -> torch.Tensor:
         """Which rows of the global view batch (labelled, then n unlabelled blocks) this rank owns."""

@@ -38,6 +38,7 @@ from .hostmem import keep_freed_memory
 from .learner import Learner
 from .metrics import MetricsLog, truncate_metrics
 from .nets import count_parameters
+from .recipe import with_saved_choices
 from .report import write_run_report
 from .resume import CheckpointFolder
 from .stopping import StopRequests
@@ -298,6 +299,8 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     if resume:
         # Rank 0 reads the run folder (the other nodes need not share it) and tells the others.
         saved, finished = dist.broadcast((saved_settings(out_dir), finished_steps(out_dir)) if main else None)
+        if saved is not None:
+            cfg = with_saved_choices(cfg, saved)   # auto settings: the choices the run made
         if saved is not None and cfg.time_budget > 0 and not saved.get("time_budget") and "iters" in saved:
             cfg = dataclasses.replace(cfg, iters=saved["iters"], time_budget=0.0)  # the count the budget fixed
         if same_settings and saved is not None:
@@ -334,12 +337,14 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
                         "was the dataset changed?")
 
     if main:
-        (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         (out_dir / "labelled_indices.json").write_text(json.dumps(labelled.tolist()))
         if validation is not None:
             (out_dir / "validation_indices.json").write_text(json.dumps(validation.tolist()))
 
     learner = Learner(cfg, data, labelled, device, dist)
+    cfg = learner.cfg   # the settings left to the data are chosen now
+    for reason in learner.recipe:
+        log(f"recipe: {reason}")
     if learner.graph is not None:
         log(f"label propagation over the {len(data.train_labels):,} training images: {learner.graph_seconds:.1f} s")
     budget = cfg.time_budget
@@ -348,8 +353,8 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         cfg = learner.cfg = dataclasses.replace(cfg, iters=iters, time_budget=0.0)
         log(f"time budget {budget:g} min: {step_seconds:.3f} s a step, so {iters} steps (saved as iters in "
             f"config.yaml: --iters {iters} repeats this run)")
-        if main:
-            (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    if main:  # the resolved settings: a rerun with this file, or a resume, is exact
+        (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     model, ema = learner.model, learner.ema
     start, seconds_before, last_error, running = 0, 0.0, float("nan"), {}
     eval_seconds = [0.0]  # time spent on the logged test evaluations, which training does not need
@@ -463,6 +468,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         "eval_seconds": round(eval_seconds[0], 1),
         **({"val_error": final["val_error"], "val_size": cfg.val_size} if "val_error" in final else {}),
         **({"time_budget": budget} if budget > 0 else {}),
+        **({"recipe": learner.recipe} if learner.recipe else {}),
         **({"graph_seconds": round(learner.graph_seconds, 1), "graph_deskewed": learner.graph_deskewed}
            if learner.graph is not None else {}),
         "iters": cfg.iters, "dataset": cfg.dataset, "labels": len(labelled), "method": cfg.method,

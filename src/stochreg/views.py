@@ -18,6 +18,7 @@ from .evaluate import images_to_float
 from .images import write_png
 from .methods import METHODS
 from .randaugment import RandAugment
+from .recipe import resolve_data_recipe
 from .transforms import TRANSFORMS
 
 PAD = 2  # pixels of grey between cells
@@ -37,14 +38,16 @@ def views_grid(originals: torch.Tensor, views: torch.Tensor, scale: int = 3) -> 
     return grid[..., 0] if c == 1 else grid
 
 
-def show_views(cfg: TrainConfig, count: int, seed: int, out: str | Path, scale: int = 3) -> Path:
+def show_views(cfg: TrainConfig, count: int, seed: int, out: str | Path, scale: int = 3) -> tuple[Path, str]:
+    """Writes the grid to ``out``; returns it and the transform's name (an auto one resolved from the data)."""
     from .train import image_options
     # stream: of the user's own images only the chosen few are decoded
     data = load_dataset(cfg.dataset, cfg.data_dir, **{**image_options(cfg), "stream": True})
     gen = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(data.train_images), generator=gen)[:count]
     originals = data.train_images[chosen]
-    transform = TRANSFORMS.get(cfg.transform)
+    transform_name = resolve_data_recipe(cfg, data.image_shape, data.is_digits)[0].transform
+    transform = TRANSFORMS.get(transform_name)
     views = transform(images_to_float(originals).repeat(cfg.views, 1, 1, 1), gen)  # view-major, as in training
     first_strong = METHODS.get(cfg.method).first_strong_view(cfg.views)
     if first_strong is not None:  # the method's last views: weak, then also strongly augmented
@@ -58,4 +61,4 @@ def show_views(cfg: TrainConfig, count: int, seed: int, out: str | Path, scale: 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_png(views_grid(originals, views, scale), out)
-    return out
+    return out, transform_name

@@ -135,7 +135,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing:
     user = user_dataset_reader(name, holdout, seed)
     if user is not None:
         listing = user[1]()
-        shape, classes = listing_shape(name, listing, image_size, channels, log)
+        shape, classes = listing_shape(name, listing, image_size, channels, log, stream)
         if not stream:
             arrays, classes = load_listing(name, listing, shape)
             return _to_dataset(name, arrays, len(classes), False, class_names=classes)

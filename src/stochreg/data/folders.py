@@ -165,19 +165,36 @@ def class_names(name: str, items: dict[str, list[tuple[Path, str | None]]]) -> l
     return classes
 
 
+# Images held in memory as uint8 are kept under this many bytes when no --image-size is given:
+# a third of a 24 GiB machine, leaving room for the network, its activations and the graph.
+IN_MEMORY_BYTES = 8 * 2 ** 30
+
+
 def listing_shape(name: str, items: dict[str, list[tuple[Path, str | None]]], image_size: int = 0,
-                  channels: int = 0, log: Callable[[str], None] = print) -> tuple[tuple[int, int, int], list[str]]:
+                  channels: int = 0, log: Callable[[str], None] = print,
+                  stream: bool = False) -> tuple[tuple[int, int, int], list[str]]:
     """The (C, H, W) every image is read as, and the class names. With both ``image_size`` and
-    ``channels`` given no file is opened here (a million ImageNet headers take a while)."""
+    ``channels`` given no file is opened here (a million ImageNet headers take a while). Without
+    ``image_size``, images that would not fit in IN_MEMORY_BYTES (unless streamed) are read smaller."""
     classes = class_names(name, items)
     if image_size and channels:
         return (channels, image_size, image_size), classes
-    (c, h, w), odd = detect_shape([file for split in items.values() for file, _ in split], log)
+    files = [file for split in items.values() for file, _ in split]
+    (c, h, w), odd = detect_shape(files, log)
+    c = channels or c
     if image_size:
-        h = w = image_size
-    elif odd:
+        return (c, image_size, image_size), classes
+    needed = len(files) * c * h * w
+    if needed > IN_MEMORY_BYTES and not stream:
+        factor = (IN_MEMORY_BYTES / needed) ** 0.5
+        small_h, small_w = max(8, int(h * factor)), max(8, int(w * factor))
+        log(f"{name}: {len(files):,} images of {c}x{h}x{w} would take {needed / 2 ** 30:.1f} GiB in memory: read at "
+            f"{c}x{small_h}x{small_w} ({len(files) * c * small_h * small_w / 2 ** 30:.1f} GiB); --image-size chooses "
+            "the size, --stream keeps the images on disk")
+        return (c, small_h, small_w), classes
+    if odd:
         log(f"{name}: {odd} images resized to {w}x{h}, the most common size")
-    return (channels or c, h, w), classes
+    return (c, h, w), classes
 
 
 def labels_of(listing: list[tuple[Path, str | None]], classes: list[str]) -> np.ndarray:

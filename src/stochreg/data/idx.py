@@ -14,6 +14,7 @@ a user's own IDX files are checked (NaN, range) rather than refused.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 
@@ -49,7 +50,10 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if ndim == 0 or len(payload) < header:
         raise DataError(f"corrupt data file {path}: truncated IDX header")
     shape = struct.unpack(f">{ndim}I", payload[4:header])
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize   # Python integers: no overflow on a nonsense header
+    if expected > 16 * max(1, len(payload) - header):
+        raise DataError(f"corrupt data file {path}: not an IDX file (its header announces a "
+                        f"{' x '.join(map(str, shape))} array, far more than the file's {len(payload)} bytes)")
     if len(payload) - header != expected:
         raise DataError(f"corrupt data file {path}: {len(payload) - header} data bytes, "
                         f"the header announces {expected} (truncated or padded)")

@@ -1,0 +1,73 @@
+"""The recipe chosen from the data: the settings left at ``auto`` resolved from what the images are.
+
+- ``transform``: digit datasets get the authors' digit transform (stretch, slant, rotation, a
+  small shift, never flipped); other images random shifts ("crop"), with horizontal flips unless
+  ``--no-flip`` says that a mirror changes the class (text, digits).
+- ``net``: by image size: the compact CPU net up to 28 px, WRN-28-2 below 64 px, ResNet-18 above.
+- ``lambda_graph``: the label-propagation graph term (weight 3) only where propagation over the
+  training images' neighbour graph gives at least 90% of the labelled images their own hidden
+  label (:func:`stochreg.graph.held_out_accuracy`): the term pulls every unlabelled view toward
+  its propagated label about as hard as the labels pull, so labels that are often wrong would
+  teach mistakes. Decided from the labelled split alone, never from test labels.
+
+Every choice comes with its reason, which the run prints first and keeps in results.json and
+summary.md; config.yaml holds the resolved values, so that a rerun or a resume is exact.
+
+    >>> from stochreg.config import TrainConfig
+    >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(3, 64, 64), is_digits=False)
+    >>> cfg.transform, cfg.net
+    ('crop-flip', 'resnet18')
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .config import AUTO, TrainConfig
+
+GRAPH_WEIGHT = 3.0
+GRAPH_MIN_HELD_OUT_ACCURACY = 0.9
+
+
+def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_digits: bool) \
+        -> tuple[TrainConfig, list[str]]:
+    """``cfg`` with an ``auto`` transform and network resolved from the images; and the reasons."""
+    reasons, changes = [], {}
+    channels, height, width = image_shape
+    kind = "colour" if channels == 3 else ("grayscale" if channels == 1 else f"{channels}-channel")
+    if cfg.transform == AUTO:
+        if is_digits:
+            changes["transform"] = "digits"
+            reasons.append("transform digits: the images are digits (stretch, slant, rotation, a 2-pixel shift; "
+                           "never flipped)")
+        else:
+            flips = cfg.flip is not False
+            changes["transform"] = "crop-flip" if flips else "crop"
+            reasons.append(f"transform {changes['transform']}: {kind} images that are not digits get random shifts"
+                           + (" and horizontal flips (--no-flip where a mirror changes the class)" if flips
+                              else ", no flips (--no-flip)"))
+    if cfg.net == AUTO:
+        side = max(height, width)
+        changes["net"] = "compact" if side <= 28 else ("wrn-28-2" if side < 64 else "resnet18")
+        reasons.append(f"net {changes['net']}: {side}-pixel images (compact up to 28 px, wrn-28-2 below 64, "
+                       "resnet18 from 64)")
+    return dataclasses.replace(cfg, **changes), reasons
+
+
+def graph_decision(accuracy: float | None, why_not: str | None = None) -> tuple[float, str]:
+    """The graph term's weight and its reason, from the held-out accuracy of the labelled images
+    (None with ``why_not`` where no graph can be built)."""
+    if accuracy is None:
+        return 0.0, f"lambda_graph 0: {why_not}"
+    verdict = "at least" if accuracy >= GRAPH_MIN_HELD_OUT_ACCURACY else "under"
+    weight = GRAPH_WEIGHT if accuracy >= GRAPH_MIN_HELD_OUT_ACCURACY else 0.0
+    return weight, (f"lambda_graph {weight:g}: label propagation gives {100 * accuracy:.1f}% of the labelled "
+                    f"images their own label when it is hidden, {verdict} the "
+                    f"{100 * GRAPH_MIN_HELD_OUT_ACCURACY:.0f}% the graph term needs")
+
+
+def with_saved_choices(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
+    """``cfg`` with its ``auto`` settings taken from a run's saved (resolved) config, so that the
+    command that started a run compares equal to it when it comes to continue it."""
+    auto = {"transform": cfg.transform == AUTO, "net": cfg.net == AUTO, "lambda_graph": cfg.lambda_graph is None}
+    return dataclasses.replace(cfg, **{name: saved[name] for name, is_auto in auto.items() if is_auto and name in saved})
