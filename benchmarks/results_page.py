@@ -184,6 +184,13 @@ def main() -> int:
                            "each row's step count fills the budget given its per-step cost "
                            "([method_costs.json](results/method_costs.json), `python benchmarks/method_costs.py`). "
                            "Each method's usual settings, untuned here, without the graph term.")
+    lines += table_section("Fashion-MNIST, 400 labels: recipes compared on a validation split", "fashion400",
+                           "python benchmarks/accuracy.py fashion400",
+                           "Grayscale images that are not digits, at the quick-start budget. Each run keeps 5,000 "
+                           "training images' labels for scoring only (the validation error), and the recipe for "
+                           "such images is chosen on it by the rule in [tuning.md](tuning.md), fixed before the "
+                           "runs; the test error is shown beside it but decides nothing. Rows with fewer than "
+                           "three splits are still running.")
     lines += paper_preset_section()
     lines += time_to_accuracy_section()
     lines += table_section("Speed of the training step", "speed", "python benchmarks/speed.py",
