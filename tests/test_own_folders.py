@@ -40,6 +40,11 @@ def test_labelled_and_nested_unlabelled_without_a_test_folder(tmp_path, capsys):
     summary = (run / "summary.md").read_text()
     assert "No test estimate" in summary
     assert "| chosen from the data | lambda_graph " in summary   # the transform and net are given here
+    (run / "checkpoint.pt").unlink()                              # as if killed after its last checkpoint
+    (run / "results.json").unlink()
+    assert main(["train", "--resume", str(run)]) == 0            # the resumed run still says why
+    assert "| chosen from the data | lambda_graph " in (run / "summary.md").read_text()
+    capsys.readouterr()
     data = load_dataset(f"folder:{tmp_path / 'photos'}", log=lambda m: None)
     assert len(data.train_labels) == 15 + 4 and int((data.train_labels == -1).sum()) == 4
     assert data.image_shape == (3, 16, 16) and len(data.test_labels) == 0

@@ -360,6 +360,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     eval_seconds = [0.0]  # time spent on the logged test evaluations, which training does not need
     if state is not None:
         learner.load_state_dict(state)
+        learner.recipe = list(state.get("recipe", learner.recipe))   # why the run's settings were chosen
         start, seconds_before = state["step"], state["seconds"]
         eval_seconds[0] = state.get("eval_seconds", 0.0)
         last_error, running = state["last_error"], state["running"]
@@ -391,7 +392,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         if main:
             last_saved[0] = str(checkpoints.save(step_done, {
                 "step": step_done, **shared, "seconds": elapsed(), "eval_seconds": eval_seconds[0],
-                "last_error": last_error, "running": running, "config": cfg.to_dict(),
+                "last_error": last_error, "running": running, "config": cfg.to_dict(), "recipe": learner.recipe,
                 "image_shape": list(data.image_shape), "num_classes": data.num_classes}))
 
     bar = tqdm(range(start, cfg.iters), desc="train", disable=not progress, dynamic_ncols=True, file=sys.stderr,
