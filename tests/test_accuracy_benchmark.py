@@ -40,8 +40,10 @@ def test_every_row_of_every_table_is_a_valid_train_command():
     for table in module.TABLES:
         for row, cfg in table_configs(module, table).items():
             assert row == cfg.method or (row.startswith(cfg.method + "-") and row not in METHODS), (table, row)
-            assert cfg.iters > 0 and (cfg.dataset, cfg.labels) == (("fashion-mnist", 400) if table == "fashion400"
-                                                                  else ("mnist", 100))
+            expected = {"fashion400": ("fashion-mnist", 400),
+                        "fashion400-folder": (("fashion-mnist", 400) if row.endswith("builtin")
+                                              else (f"folder:{module.FOLDER_ROOT}", 0))}.get(table, ("mnist", 100))
+            assert cfg.iters > 0 and (cfg.dataset, cfg.labels) == expected, (table, row)
     variants = table_configs(module, "mnist100")
     assert variants["ts-me-fixmatch-3000"].iters == 3000 and variants["ts-me-fixmatch-bf16"].precision == "bf16"
     assert variants["ts-me-fixmatch-graph"].lambda_graph == 3 and variants["ts-me-fixmatch-graph"].iters == 6000

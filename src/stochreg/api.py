@@ -7,7 +7,7 @@
     ['cat', 'dog']
 
 Settings are the fields of :class:`stochreg.config.TrainConfig` (the command line's flags with
-underscores). Unlike the command line, ``labels`` defaults to 0 here: every labelled image.
+underscores); ``labels`` is every labelled image unless given.
 """
 from __future__ import annotations
 
@@ -68,7 +68,6 @@ def fit(data: str | os.PathLike | tuple[Any, Any], out: str | os.PathLike | None
     ``test`` an optional (images, labels) pair for a test estimate. ``out`` is the run folder
     (default: a new one under runs/).
     """
-    settings = {"labels": 0, **settings}
     dataset = None
     if isinstance(data, (str, os.PathLike)):
         settings["dataset"] = f"folder:{Path(data).expanduser().resolve()}"

@@ -24,7 +24,8 @@ FLAG_HELP = {
                "than 2 to train on; 0 = no test estimate",
     "data_dir": "folder holding one subfolder per dataset; missing data is fetched into it",
     "labels": "number of labelled training images, class-balanced (a count that is not a multiple of the "
-              "classes gives some classes one more); 0 = every labelled image",
+              "classes gives some classes one more); 0 = every labelled image; unset = 100 for a built-in "
+              "dataset, every labelled image for your own",
     "label_fraction": "when > 0, use this fraction of the labelled images (0.1 = 10%%) instead of --labels",
     "image_size": "folder:/csv: data: resize every image to this square size (default: the most common size)",
     "channels": "folder:/csv: data: convert every image to 1 (grayscale) or 3 (colour) channels "
@@ -156,11 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Train one run into a run folder (config, labelled split, metrics, "
                                        "checkpoint, results.json).\nThe result is the test error of the "
                                        "final model; periodic test errors are only logged.\n\n"
-                                       "The flags to start with: --dataset (mnist, or folder:ROOT for your own "
-                                       "images), --labels,\n--method, --iters and --out. Every flag below is "
-                                       "also a key of a --config YAML file.\n\n"
+                                       "The flags to start with: --data ROOT (your own images) or --dataset "
+                                       "(mnist, ...), --labels,\n--method, --iters or --time-budget, and --out. "
+                                       "Settings left at auto are chosen from the data\n(the run's first lines "
+                                       "say what and why). Every flag below is also a key of a --config YAML "
+                                       "file.\n\n"
                                        "  stochreg train --dataset mnist --labels 100 --seed 0\n"
-                                       "  stochreg train --dataset folder:photos --labels 0 --transform crop-flip "
+                                       "  stochreg train --data photos "
                                        "--out runs/photos")
     groups = _add_config_flags(train)
     groups["data"].add_argument("--data", metavar="ROOT", dest="data_root",
@@ -277,8 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_overrides(args: argparse.Namespace) -> dict:
-    """The parsed training flags as TrainConfig overrides (None where a flag was not given)."""
-    return {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    """The parsed training flags as TrainConfig overrides (None where a flag was not given);
+    ``--data ROOT`` is the dataset ``folder:ROOT``."""
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    if getattr(args, "data_root", None):
+        if args.dataset:
+            raise UsageError("--data ROOT names the dataset (folder:ROOT): leave out --dataset")
+        overrides["dataset"] = f"folder:{args.data_root}"
+    return overrides
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -286,10 +295,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import default_run_folder, train
 
     overrides = config_overrides(args)
-    if args.data_root:
-        if args.dataset:
-            raise UsageError("--data ROOT names the dataset (folder:ROOT): leave out --dataset")
-        overrides["dataset"] = f"folder:{args.data_root}"
     if args.resume:
         cfg = _resumed_config(args, overrides)
         train(cfg, args.resume, progress=not args.no_progress, resume=True, tensorboard=args.tensorboard)

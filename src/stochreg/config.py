@@ -28,7 +28,9 @@ class TrainConfig:
     # data
     dataset: str = "mnist"
     data_dir: str = "data"
-    labels: int = 100                 # labelled images, class-balanced; 0 = every labelled image
+    # labelled images, class-balanced; 0 = every labelled image; None = 100 for the built-in datasets
+    # (their quick benchmarks), every labelled image for the user's own (folder:, csv:, arrays)
+    labels: int | None = None
     label_fraction: float = 0.0       # when > 0: this fraction of the labelled images (overrides labels)
     # the user's own images (folder:ROOT, csv:FILE): size and channels (0 = detect), streaming
     image_size: int = 0               # resize every image to this square size
@@ -245,7 +247,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             raise UsageError(f"{name} must be >= 0, got {getattr(cfg, name)}")
     if not 0 <= cfg.label_fraction <= 1:
         raise UsageError(f"label_fraction must be in [0, 1], got {cfg.label_fraction}")
-    if cfg.labels < 0:
+    if cfg.labels is not None and cfg.labels < 0:
         raise UsageError(f"labels must be >= 0 (0 = every labelled image), got {cfg.labels}")
     positive = ["iters", "batch_labelled", "eval_batch", "views", "keep_checkpoints", "tta_passes"]
     if method.uses_unlabelled:
@@ -297,7 +299,15 @@ def resolve_config(preset: str = "default", config_file: str | Path | None = Non
     if config_file is not None:
         values.update(load_yaml(config_file))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return validate(from_dict(values))
+    cfg = from_dict(values)
+    if cfg.labels is None:
+        cfg = dataclasses.replace(cfg, labels=default_labels(cfg.dataset))
+    return validate(cfg)
+
+
+def default_labels(dataset: str) -> int:
+    """100 labelled images for a built-in dataset, every labelled image (0) for the user's own."""
+    return 0 if ":" in dataset or dataset == "arrays" else 100
 
 
 def from_dict(values: dict[str, Any]) -> TrainConfig:

@@ -28,7 +28,7 @@ import yaml
 from tqdm import tqdm
 
 from .checkpoint import save_checkpoint
-from .config import TrainConfig, from_dict
+from .config import TrainConfig, default_labels, from_dict
 from .data import Dataset, labelled_split, load_dataset, validation_split
 from .distributed import Distributed, close_distributed, init_distributed, launched_by_torchrun
 from .errors import DataError, StochregError, UsageError
@@ -109,7 +109,7 @@ def label_count(cfg: TrainConfig, data: Dataset) -> int:
     """``--labels``, or ``--label-fraction`` of the labelled training images when that is set."""
     if cfg.label_fraction > 0:
         return max(1, round(cfg.label_fraction * int((data.train_labels >= 0).sum())))
-    return cfg.labels
+    return cfg.labels if cfg.labels is not None else default_labels(cfg.dataset)
 
 
 def default_run_folder(cfg: TrainConfig, root: str = "runs") -> str:
