@@ -42,7 +42,7 @@ def open_image(file: Path) -> Iterator["PIL.Image.Image"]:
         raise DataError(f"cannot read image {file}: {exc.__class__.__name__}") from None
 
 
-def _exif_turns(image) -> bool:
+def turned_a_quarter(image) -> bool:
     """Whether the image's EXIF orientation turns it by a quarter (width and height swap)."""
     try:
         return image.getexif().get(0x0112, 1) in _QUARTER_TURNS
@@ -81,8 +81,6 @@ def find_images(paths: list[str | Path]) -> list[Path]:
 def read_image(file: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
     """One image file as a uint8 (C, H, W) array for ``shape`` = (C, H, W), converted to its
     channels and resized (bilinear) when its size differs; and whether it was resized."""
-    if shape[0] not in (1, 3):
-        raise DataError(f"cannot read image files for a model with {shape[0]} channels")
     with open_image(file) as image:
         try:
             return image_array(image, shape)

@@ -220,16 +220,12 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         except Stopped:
             dist.barrier()  # every rank stops at the same agreed step: tear down together (below)
             raise
-        except torch.distributed.DistError as exc:  # a peer process or node went away mid-run
-            raise StochregError(f"lost contact with another process of the job ({_first_line(exc)}); training "
-                                f"stopped. The checkpoints in {Path(out_dir) / 'checkpoints'} are intact: start the "
-                                "same command again to continue from the newest (with --resume-if-exists, or "
-                                f"stochreg train --resume {out_dir})") from None
-        except RuntimeError as exc:
-            if dist.active and _is_connection_error(exc):
-                raise StochregError(f"lost contact with another process of the job ({_first_line(exc)}); "
-                                    f"training stopped. The checkpoints in {Path(out_dir) / 'checkpoints'} are "
-                                    "intact: start the same command again to continue from the newest") from None
+        except RuntimeError as exc:   # torch's DistError, or gloo's word for a peer that went away mid-run
+            if isinstance(exc, torch.distributed.DistError) or (dist.active and _is_connection_error(exc)):
+                raise StochregError(f"lost contact with another process of the job ({_first_line(exc)}); training "
+                                    f"stopped. The checkpoints in {Path(out_dir) / 'checkpoints'} are intact: start "
+                                    "the same command again to continue from the newest (with --resume-if-exists, "
+                                    f"or stochreg train --resume {out_dir})") from None
             raise
         # The other ranks wait here while rank 0 evaluates and writes the run's files: a rank that
         # tore its gloo connections down while rank 0 still held them aborted now and then

@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError
-from ..images import GRAYSCALE_MODES, _exif_turns, images_under, open_image, read_images
+from ..images import GRAYSCALE_MODES, turned_a_quarter, images_under, open_image, read_images
 
 UNLABELLED = -1
 
@@ -142,7 +142,7 @@ def detect_shape(files: list[Path], log: Callable[[str], None] = print) -> tuple
     for file in files:
         with open_image(file) as image:
             width, height = image.size
-            if _exif_turns(image):
+            if turned_a_quarter(image):
                 width, height = height, width
             sizes[(width, height)] += 1
             kinds[1 if image.mode in GRAYSCALE_MODES else 3] += 1
