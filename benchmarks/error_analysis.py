@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from stochreg.data import load_dataset
-from stochreg.evaluate import images_to_float, predict_probs
+from stochreg.evaluate import predict_probs
+from stochreg.images import images_to_float
 from stochreg.graph import propagate_labels
 from stochreg.plots import confusion_matrix
 from stochreg.report import most_frequent_confusions

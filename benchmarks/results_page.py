@@ -17,7 +17,7 @@ sys.path.insert(0, str(HERE))
 
 from accuracy import error_cells, row_results  # noqa: E402
 from stochreg.config import TrainConfig  # noqa: E402
-from stochreg.recipe import GRAPH_WEIGHT  # noqa: E402
+from stochreg.config.recipe import GRAPH_WEIGHT  # noqa: E402
 
 RESULTS = HERE / "results"
 

@@ -42,10 +42,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from stochreg.config import resolve_config
 from stochreg.data import Dataset
-from stochreg.evaluate import images_to_float
-from stochreg.learner import Learner, forward_precision, make_optimizer
+from stochreg.images import images_to_float
+from stochreg.train import Learner
+from stochreg.train.schedule import make_optimizer
+from stochreg.train.step import forward_precision
 from stochreg.nets import NETS, build_net, preferred_memory_format
-from stochreg.train import machine_description, pick_device, source_commit
+from stochreg.devices import pick_device
+from stochreg.machine import machine_description, source_commit
 from stochreg.transforms import TRANSFORMS
 
 HERE = Path(__file__).resolve().parent

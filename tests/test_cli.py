@@ -116,7 +116,7 @@ def test_eval_of_a_missing_run(tmp_path, capsys):
 
 def test_one_forward_pass_per_step(tiny_data_dir, tmp_path, monkeypatch):
     """All n views and the labelled batch go through the network together, once per step."""
-    import stochreg.learner as training
+    import stochreg.train.state as training
     calls = []
     original = training.build_net
 
@@ -135,7 +135,7 @@ def test_one_forward_pass_per_step(tiny_data_dir, tmp_path, monkeypatch):
 def test_bf16_runs_the_training_forward_passes_in_bfloat16_and_still_learns(tiny_data_dir, tmp_path, monkeypatch):
     """--precision bf16: the training forward passes compute in bfloat16; the weights, the
     checkpoint and the evaluation stay float32; the run learns the tiny problem as fp32 does."""
-    import stochreg.learner as training
+    import stochreg.train.state as training
     from stochreg.checkpoint import load_checkpoint
     dtypes = []
     original = training.build_net

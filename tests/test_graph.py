@@ -94,7 +94,7 @@ def test_weighted_view_cross_entropy_weighs_each_image():
 @pytest.mark.parametrize("name", ["ts-me", "ts-me-fixmatch"])
 def test_the_graph_term_joins_a_training_step_with_labels_from_the_real_split(name, tiny_data_dir):
     learner, data, labelled = tiny_learner(tiny_data_dir, method=name, lambda_graph=1.0)
-    graph_labels, weights = learner.graph
+    graph_labels, weights = learner.term("graph").targets, learner.term("graph").confidence
     assert torch.equal(graph_labels[labelled], data.train_labels[labelled])
     # 20 labels spread over 200 synthetic digits: far better than the 10% of chance
     assert (graph_labels == data.train_labels).float().mean() > 0.5
@@ -104,28 +104,28 @@ def test_the_graph_term_joins_a_training_step_with_labels_from_the_real_split(na
 
 
 def test_the_default_recipe_chooses_the_graph_term_from_the_labels_and_zero_turns_it_off(tiny_data_dir, monkeypatch):
-    import stochreg.learner
+    import stochreg.terms.graph
     from stochreg.config import TrainConfig
-    from stochreg.recipe import GRAPH_WEIGHT
+    from stochreg.config.recipe import GRAPH_WEIGHT
     assert TrainConfig().lambda_graph is None   # auto: weight 3 where the labelled split's check passes
     # the tiny digits' noise keeps propagation from 2 labels a class at 80% on the hidden labels: no graph
     learner, _, _ = tiny_learner(tiny_data_dir, lambda_graph=None)
-    assert learner.cfg.lambda_graph == 0 and learner.graph is None
+    assert learner.cfg.lambda_graph == 0 and learner.term("graph") is None
     assert any(reason.startswith("lambda_graph 0:") and "80.0%" in reason and "under the 90%" in reason
                for reason in learner.recipe)
-    monkeypatch.setattr(stochreg.learner, "held_out_accuracy", lambda *args, **kwargs: 0.95)
+    monkeypatch.setattr(stochreg.terms.graph, "held_out_accuracy", lambda *args, **kwargs: 0.95)
     learner, _, _ = tiny_learner(tiny_data_dir, lambda_graph=None)
-    assert learner.cfg.lambda_graph == GRAPH_WEIGHT and learner.graph is not None
+    assert learner.cfg.lambda_graph == GRAPH_WEIGHT and learner.term("graph") is not None
     assert any(reason.startswith("lambda_graph 3:") and "at least the 90%" in reason for reason in learner.recipe)
     learner, _, _ = tiny_learner(tiny_data_dir, lambda_graph=0.0)
-    assert learner.graph is None
+    assert learner.term("graph") is None
     losses, _ = learner.step(0)
     assert "graph" not in losses
 
 
 def test_the_graph_fade_is_a_half_cosine_to_zero_then_zero():
     from stochreg.config import TrainConfig
-    from stochreg.learner import graph_fade
+    from stochreg.terms.schedule import graph_fade
     assert [graph_fade(TrainConfig(graph_fade_iters=0), step) for step in (0, 10 ** 6)] == [1.0, 1.0]
     cfg = TrainConfig(graph_fade_iters=100)
     values = [graph_fade(cfg, step) for step in range(0, 121)]
@@ -144,16 +144,16 @@ def test_a_faded_graph_term_leaves_the_step(tiny_data_dir):
 def test_images_less_confident_than_graph_min_confidence_get_no_graph_term(tiny_data_dir, monkeypatch):
     """The threshold zeroes the weights under it and keeps the others and every label as they were
     (the tiny digits propagate with full confidence, so the propagation here spreads its weights)."""
-    import stochreg.learner
+    import stochreg.terms.graph
     from stochreg.graph import GraphLabels
 
     def spread(graph, *args, **kwargs):
         n = len(graph.scale)
         return GraphLabels(labels=torch.arange(n) % 10, weights=torch.linspace(0, 1, n))
-    monkeypatch.setattr(stochreg.learner, "spread", spread)
+    monkeypatch.setattr(stochreg.terms.graph, "spread", spread)
     plain, _, _ = tiny_learner(tiny_data_dir, lambda_graph=1.0)
     strict, _, _ = tiny_learner(tiny_data_dir, lambda_graph=1.0, graph_min_confidence=0.5)
-    (labels, weights), (strict_labels, strict_weights) = plain.graph, strict.graph
+    (labels, weights), (strict_labels, strict_weights) = [(learner.term("graph").targets, learner.term("graph").confidence) for learner in (plain, strict)]
     assert torch.equal(strict_labels, labels)
     kept = weights >= 0.5
     assert torch.equal(strict_weights[kept], weights[kept]) and not strict_weights[~kept].any()
@@ -243,7 +243,7 @@ def test_a_run_goes_on_after_the_graph_term_leaves_the_step(tiny_data_dir, tmp_p
 
 def test_the_watch_names_a_term_that_joined_late_and_ignores_one_that_left():
     from stochreg.errors import StochregError
-    from stochreg.train import NonFiniteWatch
+    from stochreg.train.watch import NonFiniteWatch
 
     class OneProcess:
         def min(self, t):
@@ -325,15 +325,15 @@ def test_the_default_deskews_single_channel_images_only_and_false_turns_it_off(t
     from stochreg.config import TrainConfig
     from tinydata import write_cifar
     assert TrainConfig().graph_deskew is None  # joined the default by a rule of tuning.md
-    assert tiny_learner(tiny_data_dir, lambda_graph=1.0)[0].graph_deskewed is True
-    assert tiny_learner(tiny_data_dir, lambda_graph=1.0, graph_deskew=False)[0].graph_deskewed is False
+    assert tiny_learner(tiny_data_dir, lambda_graph=1.0)[0].term("graph").deskewed is True
+    assert tiny_learner(tiny_data_dir, lambda_graph=1.0, graph_deskew=False)[0].term("graph").deskewed is False
     # single-channel but not digits (as Fashion-MNIST): raw pixels unless asked
     import dataclasses
     _, data, _ = tiny_learner(tiny_data_dir)
     clothes = dataclasses.replace(data, is_digits=False)
     for setting, expected in ((None, False), (True, True)):
         learner, _, _ = tiny_learner(tiny_data_dir, data=clothes, lambda_graph=1.0, graph_deskew=setting)
-        assert learner.graph_deskewed is expected
+        assert learner.term("graph").deskewed is expected
     write_cifar(tmp_path / "data" / "cifar10", "cifar10")
     assert main(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--labels", "20", "--iters", "1",
                  "--views", "3", "--batch-labelled", "10", "--batch-unlabelled", "8", "--net", "compact-small",
@@ -346,8 +346,8 @@ def test_the_default_deskews_single_channel_images_only_and_false_turns_it_off(t
 def test_a_run_with_the_deskewed_graph_trains_and_says_so(tiny_data_dir, tmp_path):
     from stochreg.cli import main
     learner, data, labelled = tiny_learner(tiny_data_dir, lambda_graph=1.0, graph_deskew=True)
-    assert learner.graph_deskewed is True
-    graph_labels, _ = learner.graph
+    assert learner.term("graph").deskewed is True
+    graph_labels, _ = learner.term("graph").targets, learner.term("graph").confidence
     assert torch.equal(graph_labels[labelled], data.train_labels[labelled])
     assert (graph_labels == data.train_labels).float().mean() > 0.5
     assert torch.isfinite(learner.step(0)[0]["graph"])

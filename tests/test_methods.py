@@ -119,7 +119,7 @@ def test_anchored_stability_moves_only_the_strong_views():
 def test_strong_methods_strongly_augment_their_strong_views_only(name, weak_views, tiny_data_dir):
     learner, data, _ = tiny_learner(tiny_data_dir, method=name, batch_labelled=4, batch_unlabelled=4, transform="none")
     x = data.train_images[:4].float().div(255).repeat(4, 1, 1, 1)  # 4 labelled rows, then 3 views of 4
-    y = learner.transform_views(x)
+    y = learner.views.apply(x, learner.aug_gen)
     weak_rows = 4 + 4 * weak_views
     assert torch.equal(y[:weak_rows], x[:weak_rows])  # labelled images and weak views: the weak transform (none)
     changed = (y[weak_rows:] - x[weak_rows:]).abs().flatten(1).amax(1) > 1e-3
@@ -171,7 +171,7 @@ def test_every_operation_runs_and_identity_changes_nothing(op):
 @pytest.mark.parametrize("name", ["ts-me", "fixmatch"])
 def test_the_class_balance_term_joins_any_method(name, tiny_data_dir):
     learner, _, _ = tiny_learner(tiny_data_dir, method=name, lambda_balance=1.0)
-    assert torch.allclose(learner.class_prior, torch.full((10,), 0.1))  # the balanced split's frequencies
+    assert torch.allclose(learner.term("balance").prior, torch.full((10,), 0.1))  # the balanced split's frequencies
     losses, _ = learner.step(0)
     assert set(losses) == {"ce", *METHODS.get(name).terms, "balance"}
     assert torch.isfinite(losses["balance"]) and losses["balance"] >= 0

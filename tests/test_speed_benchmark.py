@@ -50,7 +50,7 @@ def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_
     module = load_benchmark("results_page")
     monkeypatch.setattr(module, "RESULTS", tmp_path)
     hit = {"step": 1200, "test_error": 0.0195, "wall_minutes": 5.7, "train_minutes": 5.1}
-    from stochreg.recipe import GRAPH_WEIGHT
+    from stochreg.config.recipe import GRAPH_WEIGHT
     steps, graph = TrainConfig.iters, GRAPH_WEIGHT    # the default's graph weight on MNIST (auto, on there)
     deskewed = {"lambda_graph": graph, "graph_deskewed": True}   # the default's graph
     for name, method, iters, machine, extra in (

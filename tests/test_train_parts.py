@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from stochreg.config import TrainConfig, resolve_config
-from stochreg.learner import CyclingSampler, learning_rate, unsupervised_weight
+from stochreg.terms.schedule import unsupervised_weight
+from stochreg.train.batches import CyclingSampler
+from stochreg.train.schedule import learning_rate
 
 
 def test_sampler_visits_every_index_once_per_pass():
@@ -69,7 +71,7 @@ def test_foreach_optimiser_gives_bitwise_the_same_weights_as_the_loop(optimizer)
     """make_optimizer uses the multi-tensor (foreach) update for speed; the recorded results
     stay valid only if it computes exactly what the per-parameter loop computes."""
     import torch.nn.functional as F
-    from stochreg.learner import make_optimizer
+    from stochreg.train.schedule import make_optimizer
     from stochreg.nets import build_net
     cfg = resolve_config(overrides={"optimizer": optimizer})
     weights = []
@@ -91,7 +93,7 @@ def test_foreach_optimiser_gives_bitwise_the_same_weights_as_the_loop(optimizer)
 
 def test_the_machine_description_names_the_cpu_model(tmp_path, monkeypatch):
     """Two 2-core machines ran the benchmarks 2.3x apart in speed: the record must tell them apart."""
-    from stochreg import train
+    from stochreg import machine as train
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n\n"

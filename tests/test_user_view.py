@@ -127,7 +127,7 @@ def test_eval_on_the_unlabelled_pool_counts_its_errors_and_confusions(workspace,
 
 
 def test_eval_on_the_train_split_of_a_fully_unlabelled_pool_says_why_not(tmp_path, capsys):
-    from stochreg.cli import _unlabelled_pool_with_labels
+    from stochreg.cli.model_commands import _unlabelled_pool_with_labels
     from stochreg.data.datasets import Dataset
     from stochreg.errors import DataError
     images = torch.zeros(6, 1, 8, 8, dtype=torch.uint8)

@@ -34,7 +34,7 @@ def tiny_learner(data_dir, data=None, **overrides):
     import torch
     from stochreg.config import resolve_config
     from stochreg.data import labelled_split, load_dataset
-    from stochreg.learner import Learner
+    from stochreg.train import Learner
     settings = {"data_dir": str(data_dir), "labels": 20, "views": 3, "batch_labelled": 10, "batch_unlabelled": 8,
                 "net": "compact-small", "rampup_iters": 0, "iters": 3, "lambda_graph": 0.0, **overrides}
     data = load_dataset("mnist", data_dir) if data is None else data

@@ -4,12 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .images import images_to_float
 from .nets import set_stochastic_eval
-
-
-def images_to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images in [0, 255] -> float in [0, 1] (black, the zero padding of warps, stays 0)."""
-    return images.float().div_(255)
 
 
 @torch.no_grad()

@@ -121,3 +121,8 @@ def write_png(array: np.ndarray, path: str | Path) -> None:
     """Writes a uint8 (H, W) or (H, W, 3) array as a PNG."""
     from PIL import Image
     Image.fromarray(array).save(path)
+
+
+def images_to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images in [0, 255] -> float in [0, 1] (black, the zero padding of warps, stays 0)."""
+    return images.float().div_(255)

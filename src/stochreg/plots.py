@@ -9,10 +9,6 @@ from typing import Any
 
 import numpy as np
 
-LOSS_NAMES = {"ce": "cross-entropy (labelled)", "ts": "transformation/stability", "me": "mutual exclusivity",
-              "balance": "class balance", "graph": "label-propagation graph"}
-
-
 def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
@@ -28,11 +24,12 @@ def _log_percent_axis(ax) -> None:
     ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:g}")[0] in "1235" else ""))
 
 
-def learning_curves(records: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
-    """Loss terms (left) and test error (right) against training steps."""
+def learning_curves(records: list[dict[str, Any]], path: str | Path, labels: dict[str, str], title: str = "") -> Path:
+    """Loss terms (left: each name of ``labels`` the records hold, with its label) and test error
+    (right) against training steps."""
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
-    for key, label in LOSS_NAMES.items():
+    for key, label in labels.items():
         points = [(r["step"], r[key]) for r in records if key in r]
         if points:
             left.plot(*zip(*points), label=label)

@@ -5,14 +5,17 @@
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from .config import TrainConfig
+from .config.settings import short_help
 from .metrics import read_metrics
 from .plots import confusion_matrix, confusion_png, learning_curves
+from .terms import CROSS_ENTROPY_LABEL, Term
 
 
 def format_minutes(seconds: float) -> str:
@@ -28,27 +31,31 @@ def most_frequent_confusions(counts: np.ndarray, k: int = 3) -> list[tuple[int, 
     return [(int(t), int(p), int(off_diagonal[t, p])) for t, p in cells if off_diagonal[t, p]]
 
 
+def settings_table(cfg: TrainConfig) -> list[str]:
+    """The settings of ``cfg`` other than the defaults (auto ones as they were chosen), each with the
+    first clause of its help, as markdown lines."""
+    defaults = TrainConfig()
+    changed = [f.name for f in dataclasses.fields(TrainConfig) if getattr(cfg, f.name) != getattr(defaults, f.name)]
+    if not changed:
+        return []
+    return ["## Settings other than the defaults", "", "| setting | value | what it does |", "|---|---|---|",
+            *(f"| `{name}` | {getattr(cfg, name)} | {short_help(name).replace('|', '/')} |" for name in changed), ""]
+
+
 def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], test_labels: np.ndarray,
-                     predictions: np.ndarray, num_classes: int, data_info: dict[str, Any]) -> None:
-    """The figures and the human summary of a finished run."""
+                     predictions: np.ndarray, num_classes: int, data_info: dict[str, Any],
+                     terms: Sequence[Term]) -> None:
+    """The figures and the human summary of a finished run trained with ``terms``."""
     title = f"{cfg.dataset}, {results['labels']} labels, {cfg.method}, seed {cfg.seed}"
-    learning_curves(read_metrics(run_dir / "metrics.jsonl"), run_dir / "curves.png", title)
+    labels = {"ce": CROSS_ENTROPY_LABEL, **{name: label for term in terms for name, label in term.labels.items()}}
+    learning_curves(read_metrics(run_dir / "metrics.jsonl"), run_dir / "curves.png", labels, title)
     has_test = results["test_error"] is not None
     confusions = ""
     if has_test:
         counts = confusion_matrix(test_labels, predictions, num_classes)
         confusion_png(counts, run_dir / "confusion.png", f"confusion matrix: {title}")
         confusions = ", ".join(f"{t} taken for {p} ({n})" for t, p, n in most_frequent_confusions(counts))
-    from .methods import METHODS
-    named = {"ts": f"lambda_TS={cfg.lambda_ts}", "me": f"lambda_ME={cfg.lambda_me}"}
-    weights = ", ".join(named.get(term, f"{term}: lambda_u={cfg.lambda_u}") for term in METHODS.get(cfg.method).terms) \
-        or "no unsupervised terms"
-    if cfg.lambda_balance > 0 and METHODS.get(cfg.method).uses_unlabelled:
-        weights += f", class balance: lambda={cfg.lambda_balance}"
-    if cfg.lambda_graph > 0 and METHODS.get(cfg.method).uses_unlabelled:
-        weights += f", label-propagation graph: lambda={cfg.lambda_graph}" + (
-            f" fading to 0 at step {cfg.graph_fade_iters}" if cfg.graph_fade_iters > 0 else "") + (
-            " (deskewed images)" if results.get("graph_deskewed") else "")
+    weights = ", ".join(term.describe() for term in terms) or "no unsupervised terms"
     trained = (f"after {cfg.iters} steps in {format_minutes(results['train_seconds'])}"
                f" ({format_minutes(results['eval_seconds'])} of it on the logged evaluations).")
     if has_test:
@@ -82,6 +89,7 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
         f"| machine | {results['machine']}, torch {results['torch']}, commit {results['commit']} |",
         f"| most frequent confusions | {confusions or 'none'} |",
         "", "![learning curves](curves.png)", "", *(["![confusion matrix](confusion.png)", ""] if has_test else []),
+        *settings_table(cfg),
         "Files: `config.yaml` (settings), `metrics.jsonl` (losses every 20 steps, test error at each "
         "evaluation), `checkpoint.pt` (final weights), `checkpoints/` (for `--resume`), `results.json`.",
     ]

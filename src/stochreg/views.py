@@ -14,11 +14,12 @@ import torch
 
 from .config import TrainConfig
 from .data import load_dataset
-from .evaluate import images_to_float
+from .images import images_to_float
 from .images import write_png
 from .methods import METHODS
-from .randaugment import RandAugment
-from .recipe import resolve_data_recipe
+from .config.recipe import resolve_data_recipe
+from .train.run_data import image_options
+from .train.view_plan import ViewPlan
 from .transforms import TRANSFORMS
 
 PAD = 2  # pixels of grey between cells
@@ -40,19 +41,17 @@ def views_grid(originals: torch.Tensor, views: torch.Tensor, scale: int = 3) -> 
 
 def show_views(cfg: TrainConfig, count: int, seed: int, out: str | Path, scale: int = 3) -> tuple[Path, str]:
     """Writes the grid to ``out``; returns it and the transform's name (an auto one resolved from the data)."""
-    from .train import image_options
     # stream: of the user's own images only the chosen few are decoded
     data = load_dataset(cfg.dataset, cfg.data_dir, **{**image_options(cfg), "stream": True})
     gen = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(data.train_images), generator=gen)[:count]
     originals = data.train_images[chosen]
-    transform_name = resolve_data_recipe(cfg, data.image_shape, data.is_digits)[0].transform
+    resolved = resolve_data_recipe(cfg, data.image_shape, data.is_digits)[0]
+    transform_name = resolved.transform
     transform = TRANSFORMS.get(transform_name)
-    views = transform(images_to_float(originals).repeat(cfg.views, 1, 1, 1), gen)  # view-major, as in training
-    first_strong = METHODS.get(cfg.method).first_strong_view(cfg.views)
-    if first_strong is not None:  # the method's last views: weak, then also strongly augmented
-        rows = first_strong * len(originals)
-        views = torch.cat([views[:rows], RandAugment()(views[rows:], gen)])
+    # the views as a step makes them: no labelled rows, then the chosen images n times (view-major)
+    plan = ViewPlan(resolved, METHODS.get(cfg.method), 0, len(originals), torch.device("cpu"))
+    views = plan.apply(images_to_float(originals).repeat(cfg.views, 1, 1, 1), gen)
     # a transformation with a canvas enlarges the views: the originals are shown on the same canvas
     originals = torch.nn.functional.pad(originals, (transform.canvas,) * 4)
     views = (views.clamp(0, 1) * 255).round().to(torch.uint8).view(cfg.views, *originals.shape)

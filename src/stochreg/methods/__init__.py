@@ -3,8 +3,9 @@
 Every method shares the one training step (learner.py): labelled images once, every unlabelled
 image ``n`` times (view-major), one forward pass; the method turns the unlabelled logits, shaped
 (n, B, C), into named loss terms that are added, weighted and ramped up, to the cross-entropy.
-A term's weight is ``--lambda-ts`` for ``ts``, ``--lambda-me`` for ``me``, ``--lambda-u`` for
-the others. Methods with ``strong_views`` get view 0 weakly transformed (the run's
+Each loss a method returns is declared with its label and the config field of its weight
+(:class:`TermName`: ``--lambda-ts`` for ``ts``, ``--lambda-me`` for ``me``, ``--lambda-u`` for
+the others); terms/method.py weights them. Methods with ``strong_views`` get view 0 weakly transformed (the run's
 ``--transform``) and views 1..n-1 also strongly augmented (RandAugment-style), or only the last
 ones (``weak_views``); methods with
 ``needs_teacher`` also receive the logits of the EMA weights (``--ema``) on the same views.
@@ -46,15 +47,36 @@ class Outputs:
 
 
 @dataclass(frozen=True)
+class TermName:
+    """One loss a method returns: its name (as logged), its display label and the config field
+    that holds its weight."""
+
+    name: str
+    label: str
+    weight: str = "lambda_u"
+
+    def describe(self, value: float) -> str:
+        """``lambda_TS=4.0`` for the paper's terms, ``fixmatch: lambda_u=1.0`` for the others."""
+        if self.weight == "lambda_u":
+            return f"{self.name}: lambda_u={value}"
+        return f"lambda_{self.weight.removeprefix('lambda_').upper()}={value}"
+
+
+@dataclass(frozen=True)
 class Method:
     name: str
-    terms: tuple[str, ...]                                   # the loss terms it returns
+    term_names: tuple[TermName, ...]                         # the losses it returns
     loss: Callable[[Outputs], dict[str, torch.Tensor]] | None = None
     min_views: int = 1
     strong_views: bool = False                               # views weak_views..n-1 strongly augmented
     weak_views: int = 1                                      # with strong_views: how many lead weak (< 1: n + this)
     needs_teacher: bool = False                              # the EMA weights' logits on the views
     doc: str = ""
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The names of the losses it returns."""
+        return tuple(term.name for term in self.term_names)
 
     @property
     def uses_unlabelled(self) -> bool:

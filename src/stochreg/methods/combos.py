@@ -20,7 +20,8 @@ import torch
 
 from ..losses import mutual_exclusivity, transformation_stability
 from . import Method, Outputs, register
-from .paper import paper_terms
+from .fixmatch import FIXMATCH
+from .paper import ME, TS, paper_terms
 from .pseudo_label import thresholded_cross_entropy
 
 
@@ -41,9 +42,9 @@ def ts_me_fixmatch_loss(out: Outputs) -> dict[str, torch.Tensor]:
             "fixmatch": thresholded_cross_entropy(out.logits[-1:], weak.mean(dim=0), out.threshold)}
 
 
-register(Method("ts-me-strong", ("ts", "me"), paper_terms(("ts", "me")), min_views=2, strong_views=True,
+register(Method("ts-me-strong", (TS, ME), paper_terms(("ts", "me")), min_views=2, strong_views=True,
                 doc="TS across weak and strong views + ME"))
-register(Method("ts-me-anchored", ("ts", "me"), anchored_loss, min_views=2, strong_views=True,
+register(Method("ts-me-anchored", (TS, ME), anchored_loss, min_views=2, strong_views=True,
                 doc="strong views' TS against the detached weak view + ME on every view"))
-register(Method("ts-me-fixmatch", ("ts", "me", "fixmatch"), ts_me_fixmatch_loss, min_views=3, strong_views=True,
+register(Method("ts-me-fixmatch", (TS, ME, FIXMATCH), ts_me_fixmatch_loss, min_views=3, strong_views=True,
                 weak_views=-1, doc="TS + ME over the n-1 weak views, FixMatch on the last, strong view"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from . import Method, Outputs, register
+from . import Method, Outputs, TermName, register
 
 
 def entropy_loss(out: Outputs) -> dict[str, torch.Tensor]:
@@ -13,4 +13,4 @@ def entropy_loss(out: Outputs) -> dict[str, torch.Tensor]:
     return {"ent": -(log_probs.exp() * log_probs).sum(-1).mean()}
 
 
-register(Method("entropy-min", ("ent",), entropy_loss, doc="mean prediction entropy of every view"))
+register(Method("entropy-min", (TermName("ent", "entropy"),), entropy_loss, doc="mean prediction entropy of every view"))

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import torch
 
-from . import Method, Outputs, register
+from . import Method, Outputs, TermName, register
 from .pseudo_label import confident_cross_entropy
+
+FIXMATCH = TermName("fixmatch", "FixMatch (confident weak view -> strong view)")
 
 
 def fixmatch_loss(out: Outputs) -> dict[str, torch.Tensor]:
     return {"fixmatch": confident_cross_entropy(out.logits, out.threshold)}
 
 
-register(Method("fixmatch", ("fixmatch",), fixmatch_loss, min_views=2, strong_views=True,
+register(Method("fixmatch", (FIXMATCH,), fixmatch_loss, min_views=2, strong_views=True,
                 doc="confident weak-view argmax as the target of the strong views"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from . import Method, Outputs, register
+from . import Method, Outputs, TermName, register
 
 
 def mean_teacher_loss(out: Outputs) -> dict[str, torch.Tensor]:
@@ -16,5 +16,5 @@ def mean_teacher_loss(out: Outputs) -> dict[str, torch.Tensor]:
     return {"mt": (student - teacher).pow(2).sum(-1).mean()}
 
 
-register(Method("mean-teacher", ("mt",), mean_teacher_loss, min_views=1, needs_teacher=True,
+register(Method("mean-teacher", (TermName("mt", "mean teacher"),), mean_teacher_loss, min_views=1, needs_teacher=True,
                 doc="||p_student(view v) - p_teacher(view v+1)||^2, teacher = EMA of the weights"))

@@ -5,7 +5,10 @@ from __future__ import annotations
 import torch
 
 from ..losses import mutual_exclusivity, transformation_stability
-from . import Method, Outputs, register
+from . import Method, Outputs, TermName, register
+
+TS = TermName("ts", "transformation/stability", "lambda_ts")
+ME = TermName("me", "mutual exclusivity", "lambda_me")
 
 
 def paper_terms(terms: tuple[str, ...]):
@@ -21,7 +24,7 @@ def paper_terms(terms: tuple[str, ...]):
 
 
 register(Method("supervised", (), doc="cross-entropy on the labelled images only"))
-register(Method("ts", ("ts",), paper_terms(("ts",)), min_views=2,
+register(Method("ts", (TS,), paper_terms(("ts",)), min_views=2,
                 doc="+ lambda_TS * sum over pairs of views of ||p_j - p_k||^2"))
-register(Method("me", ("me",), paper_terms(("me",)), doc="+ lambda_ME * mutual exclusivity of every view"))
-register(Method("ts-me", ("ts", "me"), paper_terms(("ts", "me")), min_views=2, doc="the paper's method: TS + ME"))
+register(Method("me", (ME,), paper_terms(("me",)), doc="+ lambda_ME * mutual exclusivity of every view"))
+register(Method("ts-me", (TS, ME), paper_terms(("ts", "me")), min_views=2, doc="the paper's method: TS + ME"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from . import Method, Outputs, register
+from . import Method, Outputs, TermName, register
 
 
 def pi_loss(out: Outputs) -> dict[str, torch.Tensor]:
@@ -14,4 +14,4 @@ def pi_loss(out: Outputs) -> dict[str, torch.Tensor]:
     return {"pi": (probs[0] - probs[1]).pow(2).sum(-1).mean()}
 
 
-register(Method("pi-model", ("pi",), pi_loss, min_views=2, doc="||p(view 1) - p(view 2)||^2, both with gradients"))
+register(Method("pi-model", (TermName("pi", "Pi-model"),), pi_loss, min_views=2, doc="||p(view 1) - p(view 2)||^2, both with gradients"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from ..losses import weighted_view_cross_entropy
-from . import Method, Outputs, register
+from . import Method, Outputs, TermName, register
 
 
 def thresholded_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -31,5 +31,5 @@ def pseudo_label_loss(out: Outputs) -> dict[str, torch.Tensor]:
     return {"pl": confident_cross_entropy(out.logits, out.threshold)}
 
 
-register(Method("pseudo-label", ("pl",), pseudo_label_loss,
+register(Method("pseudo-label", (TermName("pl", "pseudo-label"),), pseudo_label_loss,
                 doc="cross-entropy against the confident argmax of view 0"))

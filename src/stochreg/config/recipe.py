@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .config import AUTO, TrainConfig
+from .settings import AUTO, TrainConfig
 
 GRAPH_WEIGHT = 3.0
 GRAPH_MIN_HELD_OUT_ACCURACY = 0.9

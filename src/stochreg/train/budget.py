@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from .resume import capture_global_rng, restore_global_rng
+from ..resume import capture_global_rng, restore_global_rng
 
 WARMUP_STEPS = 3    # the first steps pay one-off costs (allocations, kernel selection)
 TIMED_STEPS = 20
@@ -39,7 +39,8 @@ def _snapshot(learner) -> dict[str, Any]:
         "model": learner.model.state_dict(), "optimizer": learner.optimizer.state_dict(),
         "ema": learner.ema.state_dict() if learner.ema is not None else None,
         "ema_updates": learner.ema.updates if learner.ema is not None else 0,
-        "samplers": learner.sampler_state(), "aug": learner.aug_gen.get_state(), "global": capture_global_rng()})
+        "samplers": learner.batches.sampler_state(), "aug": learner.aug_gen.get_state(),
+        "global": capture_global_rng()})
 
 
 def _restore(learner, state: dict[str, Any]) -> None:
@@ -47,12 +48,10 @@ def _restore(learner, state: dict[str, Any]) -> None:
     learner.optimizer.load_state_dict(state["optimizer"])
     if learner.ema is not None:
         learner.ema.load_state_dict(state["ema"], state["ema_updates"])
-    learner.labelled_batches.load_state_dict(state["samplers"]["labelled"])
-    learner.unlabelled_batches.load_state_dict(state["samplers"]["unlabelled"])
-    learner.data_gen.set_state(state["samplers"]["data"])
+    learner.batches.load_state_dict(state["samplers"], state["samplers"]["data"])
     learner.aug_gen.set_state(state["aug"])
     restore_global_rng(state["global"])
-    learner.prefetcher = None   # batches decoded ahead during the timing are drawn again
+    learner.batches.prefetcher = None   # batches decoded ahead during the timing are drawn again
 
 
 def fit_steps_to_budget(learner, minutes: float, clock: Callable[[], float]) -> tuple[int, float]:

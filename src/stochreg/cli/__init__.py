@@ -1,0 +1,74 @@
+"""The ``stochreg`` command line: one module per family of commands, each adding its
+sub-parsers with their handlers; :func:`main` parses, dispatches and turns errors into one line.
+
+- ``train_command.py``: ``train`` (its flags come from the TrainConfig declarations);
+- ``model_commands.py``: ``eval``, ``predict``, ``export``;
+- ``tool_commands.py``: ``data fetch``, ``show-views``, ``runs``, ``compare``, ``list``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .. import __version__
+from ..distributed import environment_rank
+from ..errors import StochregError
+from ..train import Stopped
+from . import model_commands, tool_commands, train_command
+from .train_command import config_overrides
+
+__all__ = ["build_parser", "config_overrides", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (not the whole usage) and points to --help."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="stochreg",
+        description="Semi-supervised image classification with stochastic transformations and "
+                    "perturbations (Sajjadi et al., NIPS 2016): the transformation/stability and "
+                    "mutual-exclusivity losses.")
+    parser.add_argument("--version", action="version", version=f"stochreg {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (train_command.add_train, model_commands.add_eval, tool_commands.add_data, model_commands.add_predict,
+                model_commands.add_export, tool_commands.add_show_views, tool_commands.add_runs,
+                tool_commands.add_compare, tool_commands.add_list):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = args.handler
+    rank = environment_rank()
+    try:
+        return handler(args)
+    except Stopped as exc:
+        if rank == 0:
+            print(f"stochreg: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except StochregError as exc:
+        # Under torchrun an error every process meets is printed once; any other names its rank.
+        if rank == 0 or not exc.every_rank:
+            print(f"stochreg: error{f' (rank {rank})' if rank else ''}: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader of our output went away (`stochreg runs | head`): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except KeyboardInterrupt:
+        print("stochreg: interrupted; `stochreg train --resume RUN_DIR` continues from the last checkpoint",
+              file=sys.stderr)
+        return 130
+
+
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""The commands that use a trained model: ``eval`` (its test error again), ``predict`` (classes of
+image files, printed or as CSV/JSON) and ``export`` (ONNX or TorchScript with a JSON sidecar)."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from ..data import load_dataset
+from ..devices import pick_device
+from ..errors import DataError, StochregError
+from ..evaluate import predict_probs
+from ..export import export_model
+from ..images import find_images, read_images
+from ..plots import confusion_matrix
+from ..report import most_frequent_confusions
+from ..run import load_run
+from ..train import image_options
+
+
+def add_eval(sub) -> None:
+    evaluate = sub.add_parser("eval", help="re-evaluate a saved run on its test set",
+                              description="Load RUN_DIR/checkpoint.pt and report its test error (one JSON line).")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument("--passes", type=int, default=1,
+                          help="average this many stochastic passes (dropout and pooling kept random)")
+    evaluate.add_argument("--split", choices=("test", "train"), default="test",
+                          help="test: the test set; train: the training images the run used unlabelled, "
+                               "where the dataset knows their labels (how well the run labelled its "
+                               "unlabelled pool; the labelled split is left out)")
+    evaluate.add_argument("--confusions", type=int, default=0, metavar="K",
+                          help="also list the K most frequent confusions (true class taken for predicted class)")
+    evaluate.add_argument("--data-dir", help="data folder (default: the one the run used)")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.set_defaults(handler=cmd_eval)
+
+
+def add_predict(sub) -> None:
+    predict = sub.add_parser("predict", help="classify image files with a trained model",
+                             description="Predict the class of each image (PNG, JPEG...; folders are searched "
+                                         "recursively). Images are converted to the model's channels and resized "
+                                         "to its input size. Prints one line per image (path, class, "
+                                         "probability), or writes --out as CSV or JSON with every class's "
+                                         "probability.")
+    predict.add_argument("model", metavar="RUN_DIR_OR_CHECKPOINT")
+    predict.add_argument("images", metavar="IMAGE_OR_FOLDER", nargs="+")
+    predict.add_argument("--passes", type=int, default=1,
+                         help="average this many stochastic passes (test-time averaging; default 1)")
+    predict.add_argument("--out", metavar="FILE", help="write predictions to FILE.csv or FILE.json")
+    predict.add_argument("--device", default="auto")
+    predict.set_defaults(handler=cmd_predict)
+
+
+def add_export(sub) -> None:
+    export = sub.add_parser("export", help="write the trained model as ONNX or TorchScript, with a JSON sidecar",
+                            description="Write RUN's model (its reported weights) as a file other programs run: "
+                                        "float32 images (N, C, H, W) with pixels divided by 255 in, class "
+                                        "probabilities out. MODEL.json beside it gives the input size, channels, "
+                                        "normalisation and class names. The file is checked on export: it must "
+                                        "give the probabilities `stochreg predict` gives (ONNX is checked with "
+                                        "onnxruntime: pip install 'stochreg[export]').")
+    export.add_argument("model", metavar="RUN_DIR_OR_CHECKPOINT")
+    export.add_argument("--format", choices=("onnx", "torchscript"), default="onnx", help="file format (default onnx)")
+    export.add_argument("--out", metavar="FILE", help="where to write it (default: RUN_DIR/model.onnx or model.pt)")
+    export.set_defaults(handler=cmd_export)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+
+    if args.passes < 1:
+        raise StochregError(f"--passes must be at least 1, got {args.passes}")
+    if args.confusions < 0:
+        raise StochregError(f"--confusions must be 0 or more, got {args.confusions}")
+    run = load_run(args.run_dir)
+    cfg = run.config
+    # The test split needs only the test set: the user's training images stay on disk (stream).
+    stream = cfg.stream if args.split == "train" else True
+    data = load_dataset(cfg.dataset, args.data_dir or cfg.data_dir, **{**image_options(cfg), "stream": stream})
+    if args.split == "test":
+        images, labels = data.test_images, data.test_labels
+        if not len(labels):
+            raise DataError(f"{data.name} has no test images to evaluate {args.run_dir} on (add a test/CLASS/... "
+                            "folder, or train with --holdout K); `--split train` scores the labelled pool")
+    else:
+        images, labels = _unlabelled_pool_with_labels(Path(args.run_dir), data)
+    device = pick_device(args.device)
+    predictions = predict_probs(run.model.to(device), images, cfg.eval_batch, args.passes, device).argmax(dim=1)
+    wrong = predictions != labels
+    report = {"run": str(args.run_dir), "split": args.split, "images": len(labels),
+              "error": wrong.float().mean().item(), "errors": int(wrong.sum())}
+    if args.split == "test":
+        report["test_error"] = report["error"]       # the key earlier versions printed
+    report.update(passes=args.passes, weights=run.weights)
+    if args.confusions:
+        counts = confusion_matrix(labels.numpy(), predictions.numpy(), run.num_classes)
+        names = run.class_names or [str(c) for c in range(run.num_classes)]
+        report["confusions"] = [{"true": names[t], "predicted": names[p], "count": n}
+                                for t, p, n in most_frequent_confusions(counts, args.confusions)]
+    print(json.dumps(report))
+    return 0
+
+
+def _unlabelled_pool_with_labels(run_dir: Path, data) -> tuple:
+    """The training images a run used without their labels (all but its labelled split), those of
+    them whose label the dataset knows: (images, labels)."""
+    keep = data.train_labels >= 0                       # -1: an image of the user's unlabelled folder
+    split_file = run_dir / "labelled_indices.json" if run_dir.is_dir() else run_dir.parent / "labelled_indices.json"
+    if split_file.exists():
+        labelled = torch.tensor(json.loads(split_file.read_text()), dtype=torch.long)
+        if len(labelled) and int(labelled.max()) >= len(keep):
+            raise DataError(f"{split_file} lists training images beyond the {len(keep)} of {data.name}: "
+                            "the dataset changed since the run")
+        keep[labelled] = False
+    if not bool(keep.any()):
+        raise DataError(f"--split train needs training images with known labels outside the labelled split; "
+                        f"{data.name} has none (its unlabelled images carry no labels)")
+    indices = torch.nonzero(keep).flatten()
+    images = data.train_images
+    # streamed images (--stream runs) stay undecoded until their batch is evaluated
+    return (images.subset(indices) if hasattr(images, "subset") else images[indices]), data.train_labels[indices]
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+
+    if args.passes < 1:
+        raise StochregError(f"--passes must be at least 1, got {args.passes}")
+    if args.out and Path(args.out).suffix.lower() not in (".csv", ".json"):
+        raise StochregError(f"--out must end in .csv or .json, got {args.out}")
+    run = load_run(args.model)
+    files = find_images(args.images)
+    images, resized = read_images(files, run.image_shape)
+    if resized:
+        c, h, w = run.image_shape
+        print(f"note: {resized} of {len(files)} images resized to {w}x{h}, the model's input size", file=sys.stderr)
+    probs = run.predict(images, passes=args.passes, device=pick_device(args.device))
+    predicted = probs.argmax(1)
+    names = run.class_names or [str(k) for k in range(run.num_classes)]
+    if not args.out:
+        for file, k, p in zip(files, predicted.tolist(), probs.tolist()):
+            print(f"{file}\t{names[k]}\t{p[k]:.4f}")
+        return 0
+    out = Path(args.out)
+    if out.suffix.lower() == ".json":
+        out.write_text(json.dumps([{"path": str(f), "class": names[k], "confidence": round(p[k], 6), "predicted": k,
+                                    "probabilities": [round(v, 6) for v in p]}
+                                   for f, k, p in zip(files, predicted.tolist(), probs.tolist())], indent=1) + "\n")
+    else:
+        with open(out, "w", newline="") as f:
+            writer = csv.writer(f)
+            # path, class name and confidence first; then the class index and every class's probability
+            writer.writerow(["path", "class", "confidence", "predicted", *[f"p{k}" for k in range(run.num_classes)]])
+            for file, k, p in zip(files, predicted.tolist(), probs.tolist()):
+                writer.writerow([str(file), names[k], f"{p[k]:.6f}", k, *[f"{v:.6f}" for v in p]])
+    print(f"wrote {len(files)} predictions to {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    path, meta, checked = export_model(args.model, args.format, args.out)
+    print(f"wrote {path} and {meta}; checked on {checked} images: the same probabilities as stochreg predict")
+    return 0

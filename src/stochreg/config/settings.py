@@ -1,0 +1,196 @@
+"""Every setting of a run, documented once: :class:`TrainConfig`, whose fields carry their help
+text, the group of ``stochreg train --help`` they belong to and the bound a valid value keeps.
+The CLI's flags, ``docs/settings.md`` and the run summary read them from here."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# A setting left to be chosen from the data (recipe.py); the saved config holds the choice.
+AUTO = "auto"
+
+GROUPS = ("data", "method", "optimisation", "evaluation", "run and machine")
+
+
+def setting(default: Any, help: str, group: str, minimum: float | None = None, positive: bool = False):
+    """A field with its help, its ``--help`` group and its bound (``minimum``; ``positive``: > 0)."""
+    assert group in GROUPS, group
+    return field(default=default, metadata={"help": help, "group": group, "minimum": minimum, "positive": positive})
+
+
+@dataclass
+class TrainConfig:
+    # --- data ---
+    dataset: str = setting("mnist", "dataset name (see `stochreg list`), or your own images: folder:ROOT (the "
+                           "layout of --data) or csv:FILE (rows path,label[,split])", "data")
+    data_dir: str = setting("data", "folder holding one subfolder per dataset; missing data is fetched into it",
+                            "data")
+    labels: int | None = setting(None, "number of labelled training images, class-balanced (a count that is not a "
+                                 "multiple of the classes gives some classes one more); 0 = every labelled image; "
+                                 "unset = 100 for a built-in dataset, every labelled image for your own", "data")
+    label_fraction: float = setting(0.0, "when > 0, use this fraction of the labelled images (0.1 = 10%) instead "
+                                    "of --labels", "data")
+    holdout: int = setting(0, "your own images without a test folder: keep this many labelled images of each "
+                           "class aside as the test set (chosen with --seed), for a test estimate; refused when a "
+                           "class would keep fewer than 2 to train on; 0 = no test estimate", "data", minimum=0)
+    image_size: int = setting(0, "folder:/csv: data: resize every image to this square size (default: the most "
+                              "common size)", "data", minimum=0)
+    channels: int = setting(0, "folder:/csv: data: convert every image to 1 (grayscale) or 3 (colour) channels "
+                            "(default: detected; mixed kinds are an error)", "data")
+    stream: bool = setting(False, "folder:/csv: data: keep the training images on disk and decode each step's "
+                           "images in DataLoader workers, ahead of the step (for datasets that do not fit in "
+                           "memory)", "data")
+    workers: int = setting(4, "DataLoader worker processes decoding images for --stream; 0 = in the training "
+                           "process", "data", minimum=0)
+    # --- method and network ---
+    # The paper's TS + ME over 4 weak views plus FixMatch's term on a 5th, strong view: the best of
+    # stochreg's methods on MNIST-100 by a rule fixed before the runs (benchmarks/tuning.md).
+    method: str = setting("ts-me-fixmatch", "supervised, ts, me, ts-me (the paper's method), pi-model, "
+                          "mean-teacher, pseudo-label, fixmatch, entropy-min, ts-me-strong, ts-me-anchored or "
+                          "ts-me-fixmatch (the paper's TS + ME over the first n-1 views, FixMatch on the last, "
+                          "strongly augmented one; see `stochreg list`)", "method")
+    net: str = setting(AUTO, "network name (see `stochreg list`); auto = by image size: compact up to 28 px, "
+                       "wrn-28-2 below 64, resnet18 from 64", "method")
+    transform: str = setting(AUTO, "random transformation applied to every view (see `stochreg list`); auto = "
+                             "digits for digit datasets, crop-flip (or crop with --no-flip) for other images",
+                             "method")
+    flip: bool | None = setting(None, "may the views be mirrored horizontally (for the auto transform)? --no-flip "
+                                "for text, digits and anything a mirror changes; unset = unless the dataset is "
+                                "digits", "method")
+    views: int = setting(5, "n: stochastic passes (views) of each unlabelled image", "method", positive=True)
+    lambda_ts: float = setting(4.0, "weight of the transformation/stability loss", "method", minimum=0)
+    lambda_me: float = setting(0.1, "weight of the mutual-exclusivity loss", "method", minimum=0)
+    lambda_u: float = setting(1.0, "weight of the unsupervised term of pi-model, mean-teacher, pseudo-label, "
+                              "fixmatch (also in ts-me-fixmatch), entropy-min", "method", minimum=0)
+    threshold: float = setting(0.95, "confidence a prediction needs to become a pseudo-label (pseudo-label, "
+                               "fixmatch, ts-me-fixmatch)", "method")
+    lambda_balance: float = setting(0.0, "weight of a class-balance term for any method with unlabelled images: "
+                                    "KL(class frequencies of the labelled images || mean prediction over the "
+                                    "step's unlabelled views); 0 = off", "method", minimum=0)
+    # The graph reaches styles of a class that no labelled image shows but that pixel neighbours
+    # connect; left at auto it is used only where a label-only check says it is right enough.
+    lambda_graph: float | None = setting(None, "weight of a graph term for any method with unlabelled images: "
+                                         "before training the labelled split's labels are propagated over a "
+                                         "10-nearest-neighbour graph of the training images (pixels, 50 principal "
+                                         "components); every unlabelled view is then pulled toward its image's "
+                                         "propagated label by a cross-entropy weighted by the propagation's "
+                                         "confidence; 0 = off; unset = 3 where propagation gives at least 90% of "
+                                         "the labelled images their own hidden label, else 0", "method", minimum=0)
+    # The propagated labels are a prior the network outgrows: they are wrong on whole styles that
+    # the network's own terms get right later.
+    graph_fade_iters: int = setting(0, "when > 0, the graph term's weight fades (cosine) to 0 at this step and "
+                                    "stays 0: the propagated labels guide the start, the network's own terms the "
+                                    "rest; 0 = full weight for the whole run", "method", minimum=0)
+    graph_deskew: bool | None = setting(None, "shear each image upright about its centre of mass before the "
+                                        "graph is built: slant is a style, not a class; single-channel images "
+                                        "only; unset (None) = for single-channel digit datasets (MNIST), not for "
+                                        "others", "method")
+    # The wrong propagated labels are mostly the unsure ones, but the unsure right ones still guide.
+    graph_min_confidence: float = setting(0.0, "images whose propagated label is less confident than this (0-1) "
+                                          "get no graph term; 0 = every image, weighted by its confidence",
+                                          "method")
+    rampup_iters: int = setting(500, "steps over which the unsupervised weight ramps up as exp(-5(1-t)^2); 0 = "
+                                "none", "method", minimum=0)
+    # --- optimisation ---
+    # The quick start's budget; fewer steps end short of 1% test error on MNIST-100 (benchmarks/tuning.md).
+    iters: int = setting(6000, "training steps", "optimisation", positive=True)
+    # Schedules need the step count up front, so the budget fixes it before training; the saved
+    # config holds that count (and 0 here), so that the run repeats and resumes exactly.
+    time_budget: float = setting(0.0, "train for about this many minutes instead of --iters: the first steps are "
+                                 "timed (then undone) and the step count that fits is fixed, printed and saved as "
+                                 "iters in config.yaml, so that --iters repeats the run exactly; 0 = use --iters",
+                                 "optimisation", minimum=0)
+    batch_labelled: int = setting(32, "labelled images per step", "optimisation", positive=True)
+    batch_unlabelled: int = setting(32, "unlabelled images per step (each passed `views` times)", "optimisation",
+                                    minimum=0)
+    optimizer: str = setting("sgd", "sgd (with Nesterov momentum) or adam (AdamW)", "optimisation")
+    lr: float = setting(0.1, "peak learning rate", "optimisation", minimum=0)
+    momentum: float = setting(0.9, "SGD momentum", "optimisation", minimum=0)
+    weight_decay: float = setting(5e-4, "weight decay on weights (not on biases and batch norm)", "optimisation",
+                                  minimum=0)
+    schedule: str = setting("cosine", "cosine (to zero at the last step), constant, or exp "
+                            "(lr*exp(-lr_decay*epoch), the paper's)", "optimisation")
+    lr_decay: float = setting(0.01, "decay per epoch for --schedule exp", "optimisation", minimum=0)
+    warmup_iters: int = setting(0, "steps of linear learning-rate warm-up", "optimisation", minimum=0)
+    ema: float = setting(0.995, "decay of an exponential moving average of the weights, used for evaluation; "
+                         "0 = off", "optimisation")
+    precision: str = setting("fp32", "fp32, or bf16: the forward passes under bfloat16 autocast (weights, "
+                             "optimiser, losses and evaluation stay float32); faster where the hardware computes "
+                             "bf16 natively (GPUs, x86 CPUs with AVX-512 BF16), far slower where it does not "
+                             "(benchmarks/RESULTS.md)", "optimisation")
+    # --- evaluation (logged only: the result is always the final model) ---
+    eval_every: int = setting(500, "log the test error every this many steps (never used to pick a model); 0 = "
+                              "only at the end", "evaluation", minimum=0)
+    eval_batch: int = setting(1000, "images per evaluation batch", "evaluation", positive=True)
+    tta_passes: int = setting(1, "the final test error averages this many stochastic passes (dropout and "
+                              "pooling kept random), as the paper did; fixed before training, 1 = a single "
+                              "deterministic pass", "evaluation", positive=True)
+    # Tuning decisions compare the validation error, never the test error.
+    val_size: int = setting(0, "keep this many labelled training images out of the labelled split and report "
+                            "the error on them (the validation error) beside the test error; they stay in the "
+                            "unlabelled pool. For choosing settings without looking at the test set; 0 = none",
+                            "evaluation", minimum=0)
+    # --- run and machine ---
+    seed: int = setting(0, "seed of the labelled split; the other seeds derive from it unless given",
+                        "run and machine")
+    init_seed: int | None = setting(None, "seed of the network initialisation", "run and machine")
+    data_seed: int | None = setting(None, "seed of the batch order", "run and machine")
+    aug_seed: int | None = setting(None, "seed of the transformations, dropout and pooling regions",
+                                   "run and machine")
+    checkpoint_every: int = setting(500, "write a full training checkpoint (for --resume) every this many steps; "
+                                    "0 = only at the end and on SIGINT/SIGTERM", "run and machine", minimum=0)
+    keep_checkpoints: int = setting(2, "how many training checkpoints to keep (a damaged newest one falls back to "
+                                    "the previous)", "run and machine", positive=True)
+    device: str = setting("auto", "auto, cpu, cuda or cuda:N", "run and machine")
+    threads: int = setting(0, "CPU threads for torch; 0 = all cores (torchrun sets 1 per process unless "
+                           "OMP_NUM_THREADS is given)", "run and machine", minimum=0)
+    sync_bn: bool = setting(False, "under torchrun on GPUs, compute batch-norm statistics over the global batch "
+                            "(SyncBatchNorm) instead of each process's share", "run and machine")
+
+    def seeds(self) -> dict[str, int]:
+        """Independent seeds for the labelled split, initialisation, data order and augmentation."""
+        return {"split": self.seed,
+                "init": self.init_seed if self.init_seed is not None else 1000 + self.seed,
+                "data": self.data_seed if self.data_seed is not None else 2000 + self.seed,
+                "aug": self.aug_seed if self.aug_seed is not None else 3000 + self.seed}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# The Python type of each annotation a field may have, and whether None is allowed.
+FIELD_TYPES = {"int": (int, False), "float": (float, False), "str": (str, False), "bool": (bool, False),
+               "int | None": (int, True), "float | None": (float, True), "bool | None": (bool, True)}
+
+
+def field_type(f: dataclasses.Field) -> tuple[type, bool]:
+    """(Python type, None allowed) of a TrainConfig field."""
+    return FIELD_TYPES[str(f.type)]
+
+
+def help_of(name: str) -> str:
+    return next(f.metadata["help"] for f in dataclasses.fields(TrainConfig) if f.name == name)
+
+
+def settings_markdown() -> str:
+    """docs/settings.md: every setting by group, its flag, default and help (a test keeps the file current)."""
+    defaults = TrainConfig()
+    lines = ["# Settings", "",
+             "Every setting of `stochreg train`, as a flag and as a key of a `--config` YAML file (with "
+             "underscores), grouped as `stochreg train --help` groups them. Generated from the declarations "
+             "in `src/stochreg/config/settings.py` (`STOCHREG_UPDATE_DOCS=1 python -m pytest tests/test_settings_doc.py` rewrites this page).", ""]
+    for group in GROUPS:
+        lines += [f"## {group[0].upper()}{group[1:]}", "", "| setting | default | what it does |", "|---|---|---|"]
+        for f in dataclasses.fields(TrainConfig):
+            if f.metadata["group"] == group:
+                flag = "--" + f.name.replace("_", "-")
+                lines.append(f"| `{flag}` | `{getattr(defaults, f.name)}` | {f.metadata['help'].replace('|', '/')} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def short_help(name: str) -> str:
+    """The first clause of a setting's help, for tables."""
+    text = help_of(name)
+    return text.split(";")[0].split(": ")[0] if len(text) > 60 else text

@@ -1,0 +1,45 @@
+"""What a result was measured with: the source commit and the machine (CPU model or GPU name)."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import torch
+
+
+def source_commit() -> str | None:
+    """The git commit of the stochreg source, with "+dirty" when its files have uncommitted changes."""
+    here = Path(__file__).parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=here, timeout=5)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], capture_output=True, text=True,
+                               cwd=here, timeout=5).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def cpu_model_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The CPU's model name from /proc/cpuinfo (Linux), so that wall times measured on two
+    machines of the same core count are not read as one machine's."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip() or None
+    except OSError:
+        pass
+    return None
+
+
+def machine_description(device: torch.device, world_size: int = 1) -> str:
+    if device.type == "cuda":
+        what = f"{torch.cuda.get_device_name(device)}"
+    else:
+        model = cpu_model_name()
+        what = (f"{platform.machine()} CPU{f' ({model})' if model else ''}, {os.cpu_count()} cores, "
+                f"{torch.get_num_threads()} torch threads")
+    return what + (f"; {world_size} processes (torchrun)" if world_size > 1 else "")

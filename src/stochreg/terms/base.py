@@ -1,0 +1,65 @@
+"""The interface every unsupervised term implements, and what it sees."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..config import TrainConfig
+from ..methods import Outputs
+
+CROSS_ENTROPY_LABEL = "cross-entropy (labelled)"
+
+
+@dataclass
+class StepInputs:
+    """What a term's losses see at one step: the views' outputs (logits shaped (n, B, C), the
+    teacher's where the method needs one) and the training-set indices of the B unlabelled images."""
+
+    outputs: Outputs
+    unlabelled: torch.Tensor
+
+
+@dataclass
+class PrepareContext:
+    """What a term may read before the first step, and where it says what it chose: ``cfg``
+    (replaced where an auto setting is resolved), ``recipe`` (reasons for the choices made from the
+    data) and ``notes`` (lines for the run's log)."""
+
+    cfg: TrainConfig
+    data: Any
+    labelled: torch.Tensor
+    device: torch.device
+    recipe: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Term:
+    """One unsupervised term; subclasses set ``labels`` (name -> display label) and ``losses``."""
+
+    labels: dict[str, str] = {}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.labels)
+
+    def prepare(self, ctx: PrepareContext) -> bool:
+        """Work before the first step; False leaves the term out of the run."""
+        return True
+
+    def results(self) -> dict[str, Any]:
+        """Fields this term adds to results.json."""
+        return {}
+
+    def weights(self, step: int) -> dict[str, float] | None:
+        """The weight of each name at ``step``; None: the term sits this step out."""
+        raise NotImplementedError
+
+    def losses(self, inputs: StepInputs) -> dict[str, torch.Tensor]:
+        """The unweighted losses, by name."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Its weights, for the run's summary."""
+        raise NotImplementedError

@@ -1,0 +1,64 @@
+"""The data a run trains and is scored on: the dataset (loaded once per machine under torchrun),
+the labelled split, the optional validation split, and the image sets that are scored."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from ..config import TrainConfig, default_labels
+from ..data import Dataset, labelled_split, load_dataset, validation_split
+from ..distributed import Distributed
+from ..errors import UsageError
+
+
+def label_count(cfg: TrainConfig, data: Dataset) -> int:
+    """``--labels``, or ``--label-fraction`` of the labelled training images when that is set."""
+    if cfg.label_fraction > 0:
+        return max(1, round(cfg.label_fraction * int((data.train_labels >= 0).sum())))
+    return cfg.labels if cfg.labels is not None else default_labels(cfg.dataset)
+
+
+def image_options(cfg: TrainConfig) -> dict[str, Any]:
+    """How the user's own images are read (folder: and csv: datasets; ignored by the others)."""
+    return {"stream": cfg.stream, "image_size": cfg.image_size, "channels": cfg.channels, "holdout": cfg.holdout,
+            "seed": cfg.seed}
+
+
+def load_run_data(cfg: TrainConfig, dist: Distributed, log: Callable[[str], None]) -> Dataset:
+    """Loads the dataset; under torchrun the first process of each machine goes first, so that
+    a missing dataset is fetched once per machine, not by every process at the same time."""
+    def load() -> Dataset:
+        return load_dataset(cfg.dataset, cfg.data_dir, log=log, **image_options(cfg))
+
+    data = load() if dist.local_rank == 0 else None
+    dist.barrier()
+    return data if data is not None else load()
+
+
+@dataclass
+class Splits:
+    """The labelled split, the validation split (None without ``--val-size``) and the scored
+    sets by name (``test`` where the data has test images, ``val``)."""
+
+    labelled: torch.Tensor
+    validation: torch.Tensor | None
+    scored: dict[str, tuple[Any, torch.Tensor]]
+
+
+def make_splits(cfg: TrainConfig, data: Dataset) -> Splits:
+    seeds = cfg.seeds()
+    if label_count(cfg, data) > len(data.train_labels):
+        raise UsageError(f"--labels {cfg.labels} exceeds the {len(data.train_labels)} training images")
+    # The validation images' labels only score: they are never picked as labelled.
+    validation = validation_split(data.train_labels, cfg.val_size, seeds["split"]) if cfg.val_size else None
+    split_labels = data.train_labels if validation is None else data.train_labels.index_fill(0, validation, -1)
+    labelled = labelled_split(split_labels, label_count(cfg, data), data.num_classes, seeds["split"])
+    # Data without test images (the user's own folder) trains and predicts without a test estimate.
+    scored = {"test": (data.test_images, data.test_labels)} if len(data.test_labels) else {}
+    if validation is not None:
+        images = data.train_images
+        scored["val"] = (images.subset(validation) if hasattr(images, "subset") else images[validation],
+                         data.train_labels[validation])
+    return Splits(labelled, validation, scored)

@@ -1,0 +1,136 @@
+"""The trainable state of a run: the model, its EMA, the optimiser, the random generators, the
+batches, the view plan and the unsupervised terms, with ``state_dict``/``load_state_dict``
+capturing everything the next step depends on, for exact resume. ``learner.step(i)`` is the
+one training step (step.py); the training loop (loop.py) and the speed benchmark use it."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..config import TrainConfig
+from ..data import Dataset
+from ..distributed import SINGLE, Distributed
+from ..ema import EMA
+from ..errors import UsageError
+from ..methods import METHODS
+from ..nets import build_net, preferred_memory_format
+from ..config.recipe import resolve_data_recipe
+from ..resume import capture_global_rng, restore_global_rng
+from ..terms import PrepareContext, Term, prepare_terms
+from ..transforms import TRANSFORMS
+from .batches import Batches
+from .schedule import make_optimizer
+from .step import forward_precision, training_step
+from .view_plan import ViewPlan
+
+# Offset between the per-rank seeds of dropout and pooling (rank 0 keeps the run's own seed).
+RANK_SEED_STRIDE = 100_003
+
+
+def check_divisible_batches(cfg: TrainConfig, world_size: int) -> None:
+    """The batch sizes are global: each of the ``world_size`` ranks takes an equal share."""
+    for name in ("batch_labelled", "batch_unlabelled"):
+        value = getattr(cfg, name)
+        if value % world_size:
+            raise UsageError(f"{name} {value} is the global batch and must split evenly over the "
+                             f"{world_size} processes; use a multiple of {world_size}")
+
+
+class Learner:
+    """Model, EMA, optimiser, batches, view plan, terms and generators of one run."""
+
+    def __init__(self, cfg: TrainConfig, data: Dataset, labelled: torch.Tensor, device: torch.device,
+                 dist: Distributed = SINGLE):
+        cfg, self.recipe = resolve_data_recipe(cfg, data.image_shape, data.is_digits)  # the auto settings
+        self.cfg, self.device, self.labelled, self.dist = cfg, device, labelled, dist
+        seeds = cfg.seeds()
+        check_divisible_batches(cfg, dist.world_size)
+        self.method = METHODS.get(cfg.method)
+        if TRANSFORMS.get(cfg.transform).hflip and data.is_digits:
+            raise UsageError(f"transform {cfg.transform} flips images horizontally, which changes the class of digits")
+        torch.manual_seed(seeds["init"])
+        model = build_net(cfg.net, data.image_shape, data.num_classes)
+        self.memory_format = preferred_memory_format(model)  # channels-last where it is faster
+        self.model = model.to(device, memory_format=self.memory_format)
+        self.ema = EMA(self.model, cfg.ema) if cfg.ema > 0 else None
+        self.optimizer = make_optimizer(cfg, self.model)
+        self.batches = Batches(cfg, data.train_images, data.train_labels, labelled, self.method.uses_unlabelled,
+                               seeds["data"], device, dist)
+        self.aug_gen = torch.Generator().manual_seed(seeds["aug"])
+        # Dropout and fractional max-pooling draw from the global RNG: one stream per rank, rank 0's
+        # being the single-process one.
+        torch.manual_seed(seeds["aug"] + RANK_SEED_STRIDE * dist.rank)
+        context = PrepareContext(cfg, data, labelled, device, self.recipe)
+        self.terms = prepare_terms(context)
+        self.cfg, self.notes = context.cfg, context.notes   # an auto graph weight is chosen now
+        self.local_labelled = cfg.batch_labelled // dist.world_size
+        self.local_unlabelled = cfg.batch_unlabelled // dist.world_size
+        self.views = ViewPlan(self.cfg, self.method, self.local_labelled, self.local_unlabelled, device, dist)
+        self.forward_model = self._wrap(self.model) if dist.active else self.model
+        if cfg.precision == "bf16" and device.type not in ("cpu", "cuda"):
+            raise UsageError(f"--precision bf16 runs on CPUs and CUDA GPUs, not on {device.type}")
+        # The authors' "epoch": 2 * N_train * n batch slots (half labelled, half n-fold unlabelled).
+        self.iters_per_epoch = 2 * len(data.train_images) * cfg.views / (cfg.batch_labelled + cfg.views * cfg.batch_unlabelled)
+
+    def _wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        from torch.nn.parallel import DistributedDataParallel
+        if self.cfg.sync_bn and self.dist.world_size > 1:
+            if self.device.type != "cuda":
+                raise UsageError("--sync-bn needs GPUs: torch's SyncBatchNorm runs on CUDA devices only")
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            self.model = model  # the EMA keeps its plain copy; the weights and buffers are the same
+        device_ids = [self.device] if self.device.type == "cuda" else None
+        return DistributedDataParallel(model, device_ids=device_ids)
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The weights the result is reported with: the EMA when on, else the model itself."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def autocast(self):
+        """The forward passes' precision context (--precision)."""
+        return forward_precision(self.device, self.cfg.precision)
+
+    def step(self, step: int) -> tuple[dict[str, torch.Tensor], float]:
+        """One optimisation step; returns the loss terms (tensors, not synchronised) and the lr."""
+        return training_step(self, step)
+
+    def term(self, name: str) -> Term | None:
+        """The run's term that returns the loss ``name``, None where the run has none."""
+        return next((term for term in self.terms if name in term.names), None)
+
+    def term_results(self) -> dict[str, Any]:
+        """What the terms add to results.json (the graph's cost, for example)."""
+        return {key: value for term in self.terms for key, value in term.results().items()}
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """The state every rank shares, plus every rank's own dropout/pooling RNG (gathered on
+        rank 0, so this is a collective call under torchrun; None on the other ranks)."""
+        global_rngs = self.dist.gather(capture_global_rng())
+        if global_rngs is None:
+            return None
+        batches = self.batches.state_dict()
+        return {
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "ema_updates": self.ema.updates if self.ema is not None else 0,
+            "optimizer": self.optimizer.state_dict(), "labelled": self.labelled,
+            "samplers": batches["samplers"],
+            "rng": {"data": batches["data"], "aug": self.aug_gen.get_state(),
+                    "global": global_rngs[0], "other_ranks": global_rngs[1:]},
+            "world_size": self.dist.world_size,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"], state["ema_updates"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.batches.load_state_dict(state["samplers"], state["rng"]["data"])
+        self.aug_gen.set_state(state["rng"]["aug"])
+        per_rank = [state["rng"]["global"], *state["rng"].get("other_ranks", [])]
+        if self.dist.rank < len(per_rank):
+            restore_global_rng(per_rank[self.dist.rank])
+        else:  # a rank the checkpoint did not have: a fresh stream, derived from the seed and the step
+            torch.manual_seed(self.cfg.seeds()["aug"] + RANK_SEED_STRIDE * self.dist.rank + state["step"])

@@ -1,0 +1,66 @@
+"""The one training step of every method: draw the batches, make the views, ONE forward pass over
+labelled and unlabelled views together, the labelled cross-entropy plus ``weight * loss`` of
+every unsupervised term (terms/), backward, optimiser step, EMA. It knows no term by name."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from ..images import images_to_float
+from ..methods import Outputs
+from ..terms import StepInputs
+from .schedule import learning_rate
+
+if TYPE_CHECKING:   # for the annotation only: state.py imports this module
+    from .state import Learner
+
+
+def forward_precision(device: torch.device, precision: str):
+    """The context the forward passes run in: bfloat16 autocast for ``bf16``, nothing for ``fp32``."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def training_step(learner: "Learner", step: int) -> tuple[dict[str, torch.Tensor], float]:
+    """One optimisation step; returns the loss terms (tensors, not synchronised) and the lr."""
+    cfg, n, method = learner.cfg, learner.cfg.views, learner.method
+    lr = learning_rate(cfg, step, learner.iters_per_epoch)
+    for group in learner.optimizer.param_groups:
+        group["lr"] = lr
+    # --- views: labelled images once, every unlabelled image n times (view-major) ---
+    idx_lb, images_lb, idx_ulb, images_ulb = learner.batches.next()
+    batch = [images_to_float(images_lb)]
+    if method.uses_unlabelled:
+        batch.append(images_to_float(images_ulb).repeat(n, 1, 1, 1))
+    x = learner.views.apply(torch.cat(batch), learner.aug_gen).contiguous(memory_format=learner.memory_format)
+    # --- one forward pass over labelled and unlabelled views together ---
+    with learner.autocast():
+        logits = learner.forward_model(x)
+    logits = logits.float()  # the losses in float32 whatever the forward pass ran in
+    losses = {"ce": F.cross_entropy(logits[:len(idx_lb)], learner.batches.labels[idx_lb])}
+    loss = losses["ce"]
+    if method.uses_unlabelled:
+        shape = (n, learner.local_unlabelled, -1)
+        teacher_logits = None
+        if method.needs_teacher:  # the EMA weights on the same views, with their own noise, no gradient
+            with torch.no_grad():
+                learner.ema.module.train()
+                with learner.autocast():
+                    teacher_logits = learner.ema.module(x[len(idx_lb):]).float().view(shape)
+                learner.ema.module.eval()
+        inputs = StepInputs(Outputs(logits[len(idx_lb):].view(shape), teacher_logits, cfg.threshold), idx_ulb)
+        for term in learner.terms:
+            weights = term.weights(step)
+            if weights is None:
+                continue
+            for name, value in term.losses(inputs).items():
+                losses[name] = value
+                loss = loss + weights[name] * value
+    # --- backward, step, EMA ---
+    learner.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    learner.optimizer.step()
+    if learner.ema is not None:
+        learner.ema.update(learner.model)
+    return {k: v.detach() for k, v in losses.items()}, lr

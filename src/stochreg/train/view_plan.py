@@ -1,0 +1,57 @@
+"""The views of one step: labelled images once, then every unlabelled image n times (view-major),
+each row transformed by the run's random transformation, and the method's last views also
+strongly augmented (RandAugment-style). Training and ``stochreg show-views`` make their views
+with this same plan. Under torchrun the parameters are drawn for the global batch (identical on
+every rank) and each rank applies its own rows."""
+from __future__ import annotations
+
+import torch
+
+from ..config import TrainConfig
+from ..distributed import SINGLE, Distributed
+from ..methods import Method
+from ..randaugment import RandAugment
+from ..transforms import TRANSFORMS
+
+
+class ViewPlan:
+    """Which rows of the view batch are weak or strong, and the augmentations that make them."""
+
+    def __init__(self, cfg: TrainConfig, method: Method, labelled: int, unlabelled: int,
+                 device: torch.device, dist: Distributed = SINGLE):
+        self.cfg, self.method, self.device, self.dist = cfg, method, device, dist
+        self.transform = TRANSFORMS.get(cfg.transform)
+        self.rows = self._global_rows() if dist.world_size > 1 else None
+        self.strong = RandAugment() if method.strong_views else None
+        # rows from here on (labelled, then view-major blocks) are strong views
+        self.first_strong_row = (labelled + method.first_strong_view(cfg.views) * unlabelled
+                                 if self.strong is not None else None)
+
+    def _global_rows(self) -> torch.Tensor:
+        """Which rows of the global view batch (labelled, then n unlabelled blocks) this rank owns."""
+        cfg, shard_lb, shard_ulb = self.cfg, self.dist.shard(self.cfg.batch_labelled), self.dist.shard(self.cfg.batch_unlabelled)
+        rows = [torch.arange(cfg.batch_labelled)[shard_lb]]
+        if self.method.uses_unlabelled:
+            for view in range(cfg.views):
+                start = cfg.batch_labelled + view * cfg.batch_unlabelled
+                rows.append(torch.arange(start, start + cfg.batch_unlabelled)[shard_ulb])
+        return torch.cat(rows).to(self.device)
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The views of ``x`` (this rank's rows, float images): the transformation on every row,
+        then the strong augmentation on the strong rows."""
+        x = self._augment(self.transform, x, generator)
+        if self.strong is not None:
+            strong_rows = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+            strong_rows[self.first_strong_row:] = True
+            x = torch.where(strong_rows.view(-1, 1, 1, 1), self._augment(self.strong, x, generator), x)
+        return x
+
+    def _augment(self, augment, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if getattr(augment, "is_identity", False):
+            return x
+        if self.rows is None:
+            return augment(x, generator)
+        rows = len(self.rows) * self.dist.world_size
+        params = augment.sample(rows, generator, self.device)
+        return augment.apply(x, {k: v[self.rows] for k, v in params.items()})
