@@ -23,7 +23,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stochreg.plots import compare_curves
+from stochreg.runs.plots import compare_curves
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

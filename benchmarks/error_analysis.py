@@ -27,11 +27,11 @@ from torch import nn
 
 from stochreg.data import load_dataset
 from stochreg.evaluate import predict_probs
-from stochreg.images import images_to_float
-from stochreg.graph import propagate_labels
-from stochreg.plots import confusion_matrix
-from stochreg.report import most_frequent_confusions
-from stochreg.run import Run, load_run
+from stochreg.data.images import images_to_float
+from stochreg.terms.propagation import propagate_labels
+from stochreg.runs.plots import confusion_matrix
+from stochreg.runs.report import most_frequent_confusions
+from stochreg.runs.trained import Run, load_run
 
 
 def confusions(labels: torch.Tensor, predicted: torch.Tensor, classes: int, k: int = 5) -> list[str]:

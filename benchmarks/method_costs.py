@@ -30,7 +30,7 @@ from accuracy import METHOD_SETTINGS  # noqa: E402
 from stochreg.config import resolve_config  # noqa: E402
 from stochreg.data import labelled_split, load_dataset  # noqa: E402
 from stochreg.train import Learner  # noqa: E402
-from stochreg.machine import machine_description, source_commit  # noqa: E402
+from stochreg.runtime.machine import machine_description, source_commit  # noqa: E402
 
 
 def add_budget_iters(result: dict, anchor: str | None) -> None:

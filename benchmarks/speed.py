@@ -42,14 +42,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from stochreg.config import resolve_config
 from stochreg.data import Dataset
-from stochreg.images import images_to_float
+from stochreg.data.images import images_to_float
 from stochreg.train import Learner
 from stochreg.train.schedule import make_optimizer
 from stochreg.train.step import forward_precision
 from stochreg.nets import NETS, build_net, preferred_memory_format
-from stochreg.devices import pick_device
-from stochreg.machine import machine_description, source_commit
-from stochreg.transforms import TRANSFORMS
+from stochreg.runtime.devices import pick_device
+from stochreg.runtime.machine import machine_description, source_commit
+from stochreg.augment.transforms import TRANSFORMS
 
 HERE = Path(__file__).resolve().parent
 SHAPES = {"digits": (1, 28, 28), "colour": (3, 32, 32)}

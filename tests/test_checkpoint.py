@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stochreg.checkpoint import load_checkpoint, save_checkpoint
+from stochreg.runtime.checkpoints import load_checkpoint, save_checkpoint
 from stochreg.errors import DataError
 
 

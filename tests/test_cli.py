@@ -136,7 +136,7 @@ def test_bf16_runs_the_training_forward_passes_in_bfloat16_and_still_learns(tiny
     """--precision bf16: the training forward passes compute in bfloat16; the weights, the
     checkpoint and the evaluation stay float32; the run learns the tiny problem as fp32 does."""
     import stochreg.train.state as training
-    from stochreg.checkpoint import load_checkpoint
+    from stochreg.runtime.checkpoints import load_checkpoint
     dtypes = []
     original = training.build_net
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stochreg.checkpoint import load_checkpoint
+from stochreg.runtime.checkpoints import load_checkpoint
 from tinydata import write_idx_dataset
 
 # torchrun as a module of this interpreter; --standalone: a local rendezvous on a free port.

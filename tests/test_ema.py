@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stochreg.ema import EMA
+from stochreg.train.ema import EMA
 
 
 def test_decay_warms_up_then_stays():

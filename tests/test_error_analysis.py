@@ -7,7 +7,7 @@ import torch
 
 from benchmark_scripts import load_benchmark
 from stochreg.cli import main
-from stochreg.run import load_run
+from stochreg.runs.trained import load_run
 
 TINY = ["--labels", "20", "--iters", "20", "--batch-labelled", "10", "--batch-unlabelled", "8", "--views", "3",
         "--eval-every", "0", "--eval-batch", "50", "--rampup-iters", "5", "--no-progress", "--threads", "2",

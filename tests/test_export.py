@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from stochreg.cli import main
-from stochreg.run import load_run
+from stochreg.runs.trained import load_run
 from test_own_folders import write_photos
 from test_user_data import TRAIN
 

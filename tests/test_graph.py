@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from stochreg.graph import knn_graph, principal_components, propagate_labels
+from stochreg.terms.propagation import knn_graph, principal_components, propagate_labels
 from stochreg.losses import weighted_view_cross_entropy
 from stochreg.methods import METHODS
 from tinydata import tiny_learner
@@ -145,7 +145,7 @@ def test_images_less_confident_than_graph_min_confidence_get_no_graph_term(tiny_
     """The threshold zeroes the weights under it and keeps the others and every label as they were
     (the tiny digits propagate with full confidence, so the propagation here spreads its weights)."""
     import stochreg.terms.graph
-    from stochreg.graph import GraphLabels
+    from stochreg.terms.propagation import GraphLabels
 
     def spread(graph, *args, **kwargs):
         n = len(graph.scale)
@@ -187,7 +187,7 @@ def test_a_run_with_the_graph_term_reports_its_cost(tiny_data_dir, tmp_path, cap
 
 
 def test_too_many_images_for_the_dense_graph_is_one_clear_error(tiny_data_dir, monkeypatch, capsys):
-    from stochreg import graph
+    from stochreg.terms import propagation as graph
     from stochreg.cli import main
     monkeypatch.setattr(graph, "MAX_GRAPH_IMAGES", 150)  # the tiny data has 200 training images
     code = main(["train", "--data-dir", str(tiny_data_dir), "--labels", "20", "--iters", "1", "--no-progress",
@@ -285,7 +285,7 @@ def shear_moment(images: torch.Tensor) -> torch.Tensor:
 
 
 def test_deskewing_stands_slanted_strokes_upright_and_centres_them():
-    from stochreg.graph import deskew
+    from stochreg.terms.propagation import deskew
     images = torch.stack([slanted_strokes(1, s) for s in (-0.5, -0.2, 0.0, 0.3, 0.5)] + [torch.zeros(1, 28, 28)])
     straight = deskew(images)
     assert shear_moment(images[:5]).abs().max() > 0.45
@@ -313,7 +313,7 @@ def test_deskewed_propagation_tells_one_stroke_from_two_whatever_their_slant():
 
 def test_deskewing_refuses_colour_images():
     """(The command line's one-line error for --graph-deskew on colour data: test_bad_inputs.py.)"""
-    from stochreg.graph import deskew
+    from stochreg.terms.propagation import deskew
     with pytest.raises(ValueError, match="single-channel"):
         deskew(torch.zeros(2, 3, 8, 8))
 
@@ -358,7 +358,7 @@ def test_a_run_with_the_deskewed_graph_trains_and_says_so(tiny_data_dir, tmp_pat
 
 
 def test_held_out_accuracy_of_clusters_that_propagate_and_of_labels_that_do_not():
-    from stochreg.graph import held_out_accuracy, neighbour_graph
+    from stochreg.terms.propagation import held_out_accuracy, neighbour_graph
     torch.manual_seed(0)
     centres = torch.eye(3) * 10
     points = (centres.repeat_interleave(30, 0) + torch.randn(90, 3)).view(90, 1, 1, 3)

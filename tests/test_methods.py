@@ -11,7 +11,7 @@ import torch
 from stochreg.config import resolve_config
 from stochreg.losses import transformation_stability
 from stochreg.methods import METHODS, Outputs
-from stochreg.randaugment import OPERATIONS, RandAugment
+from stochreg.augment.randaugment import OPERATIONS, RandAugment
 from tinydata import tiny_learner
 
 UNSUPERVISED = [name for name in METHODS.names() if METHODS.get(name).uses_unlabelled]

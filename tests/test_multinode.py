@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stochreg.checkpoint import load_checkpoint
+from stochreg.runtime.checkpoints import load_checkpoint
 from test_distributed import environ_of, kill_agent, worker_pids
 from tinydata import write_idx_dataset
 

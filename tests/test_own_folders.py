@@ -12,7 +12,7 @@ from PIL import Image
 from stochreg.cli import main
 from stochreg.data import load_dataset
 from stochreg.errors import DataError
-from stochreg.images import read_image
+from stochreg.data.images import read_image
 from test_user_data import CLASSES, TRAIN, picture
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from stochreg.checkpoint import load_checkpoint
+from stochreg.runtime.checkpoints import load_checkpoint
 from stochreg.cli import main
 from tinydata import write_idx_dataset
 
@@ -141,7 +141,7 @@ def test_resume_with_force_trains_further(tiny_data_dir, tmp_path, reference, ca
 
 def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tiny_data_dir, tmp_path, reference,
                                                                       monkeypatch, capsys):
-    import stochreg.checkpoint as checkpointing
+    import stochreg.runtime.checkpoints as checkpointing
     calls = {"n": 0}
     real_fsync = os.fsync
 

@@ -8,7 +8,7 @@ import json
 import torch
 import yaml
 
-from stochreg.checkpoint import load_checkpoint
+from stochreg.runtime.checkpoints import load_checkpoint
 from stochreg.config import resolve_config
 from stochreg.train import train
 

@@ -60,7 +60,7 @@ def test_view_major_layout_puts_the_n_views_of_an_image_together():
 
 def test_keep_freed_memory_reports_success_on_glibc():
     import platform
-    from stochreg.hostmem import keep_freed_memory
+    from stochreg.runtime.hostmem import keep_freed_memory
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
     assert keep_freed_memory() is True
@@ -93,7 +93,7 @@ def test_foreach_optimiser_gives_bitwise_the_same_weights_as_the_loop(optimizer)
 
 def test_the_machine_description_names_the_cpu_model(tmp_path, monkeypatch):
     """Two 2-core machines ran the benchmarks 2.3x apart in speed: the record must tell them apart."""
-    from stochreg import machine as train
+    from stochreg.runtime import machine as train
 
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n\n"

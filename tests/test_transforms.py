@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stochreg.transforms import TRANSFORMS, AffineAugment
+from stochreg.augment.transforms import TRANSFORMS, AffineAugment
 
 
 def params_for(batch, **values):

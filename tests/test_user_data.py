@@ -172,7 +172,7 @@ def test_streamed_training_equals_in_memory_training_and_resumes_exactly(tmp_pat
     import time
 
     import torch
-    from stochreg.checkpoint import load_checkpoint
+    from stochreg.runtime.checkpoints import load_checkpoint
 
     write_tree(tmp_path / "pets", per_class=6, unlabelled=9)
     # --stream keeps the images on disk, so the label-propagation graph (which needs them all in

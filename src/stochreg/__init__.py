@@ -13,6 +13,6 @@ __version__ = "0.1.0"
 
 from .api import fit  # noqa: E402
 from .losses import mutual_exclusivity, transformation_stability  # noqa: E402
-from .run import load  # noqa: E402
+from .runs.trained import load  # noqa: E402
 
 __all__ = ["fit", "load", "mutual_exclusivity", "transformation_stability", "__version__"]

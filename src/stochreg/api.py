@@ -22,7 +22,7 @@ from .config import resolve_config
 from .data import Dataset
 from .data.pixels import as_int64_labels, as_uint8_images
 from .errors import DataError, UsageError
-from .run import Run, load_run
+from .runs.trained import Run, load_run
 from .train import default_run_folder, train
 
 ARRAYS = "arrays"   # the dataset name of a run trained on arrays given from Python
@@ -61,7 +61,7 @@ def arrays_dataset(images: Any, labels: Any, test: tuple[Any, Any] | None = None
 def fit(data: str | os.PathLike | tuple[Any, Any], out: str | os.PathLike | None = None, *,
         test: tuple[Any, Any] | None = None, class_names: list[str] | None = None, preset: str = "default",
         progress: bool = True, **settings: Any) -> Run:
-    """Trains a model and returns it as a :class:`stochreg.run.Run` (``predict``, ``class_names``).
+    """Trains a model and returns it as a :class:`stochreg.runs.trained.Run` (``predict``, ``class_names``).
 
     ``data`` is a folder in the layout of ``stochreg train --data`` (labelled/CLASS, unlabelled/,
     optional test/CLASS), or a pair (images, labels) with label -1 for the unlabelled images;

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .images import images_to_float
+from .data.images import images_to_float
 from .nets import set_stochastic_eval
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 
 from .. import __version__
-from ..distributed import environment_rank
+from ..runtime.distributed import environment_rank
 from ..errors import StochregError
 from ..train import Stopped
 from . import model_commands, tool_commands, train_command

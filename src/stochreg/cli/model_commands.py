@@ -10,14 +10,14 @@ from pathlib import Path
 import torch
 
 from ..data import load_dataset
-from ..devices import pick_device
+from ..runtime.devices import pick_device
 from ..errors import DataError, StochregError
 from ..evaluate import predict_probs
-from ..export import export_model
-from ..images import find_images, read_images
-from ..plots import confusion_matrix
-from ..report import most_frequent_confusions
-from ..run import load_run
+from ..runs.export import export_model
+from ..data.images import find_images, read_images
+from ..runs.plots import confusion_matrix
+from ..runs.report import most_frequent_confusions
+from ..runs.trained import load_run
 from ..train import image_options
 
 

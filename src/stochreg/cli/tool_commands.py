@@ -9,9 +9,9 @@ from ..data.fetch import fetch
 from ..errors import StochregError
 from ..methods import METHODS
 from ..nets import NETS
-from ..runs import compare, find_runs, runs_table
-from ..transforms import TRANSFORMS
-from ..views import show_views
+from ..runs.listing import compare, find_runs, runs_table
+from ..augment.transforms import TRANSFORMS
+from ..augment.show_views import show_views
 
 
 def add_data(sub) -> None:

@@ -12,7 +12,7 @@ from ..data.datasets import check_dataset_name
 from ..errors import UsageError
 from ..methods import METHODS
 from ..nets import NETS
-from ..transforms import TRANSFORMS
+from ..augment.transforms import TRANSFORMS
 from .presets import PRESETS
 from .settings import AUTO, TrainConfig, field_type
 

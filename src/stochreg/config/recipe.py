@@ -6,7 +6,7 @@
 - ``net``: by image size: the compact CPU net up to 28 px, WRN-28-2 below 64 px, ResNet-18 above.
 - ``lambda_graph``: the label-propagation graph term (weight 3) only where propagation over the
   training images' neighbour graph gives at least 90% of the labelled images their own hidden
-  label (:func:`stochreg.graph.held_out_accuracy`): the term pulls every unlabelled view toward
+  label (:func:`stochreg.terms.propagation.held_out_accuracy`): the term pulls every unlabelled view toward
   its propagated label about as hard as the labels pull, so labels that are often wrong would
   teach mistakes. Decided from the labelled split alone, never from test labels.
 

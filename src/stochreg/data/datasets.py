@@ -21,7 +21,7 @@ from .cifar import read_cifar
 from .idx import read_idx
 from .norb import read_norb
 from .svhn import read_svhn
-from ..images import read_images
+from .images import read_images
 from .folders import labels_of, listing_shape, load_listing, user_dataset_reader
 from .streaming import FileImages
 from .pixels import as_int64_labels, as_uint8_images

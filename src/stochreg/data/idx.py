@@ -25,6 +25,11 @@ from ..errors import DataError
 _TYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
           0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
+# The four files of an MNIST-format dataset, as the mirrors name them.
+IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
 
 def _open(path: str, mode: str):
     return gzip.open(path, mode) if str(path).endswith(".gz") else open(path, mode)

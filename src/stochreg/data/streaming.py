@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from ..images import read_image
+from .images import read_image
 
 
 class FileImages:

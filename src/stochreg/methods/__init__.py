@@ -1,6 +1,6 @@
 """Training methods by name: each a pure loss function over the unlabelled views' logits.
 
-Every method shares the one training step (learner.py): labelled images once, every unlabelled
+Every method shares the one training step (train/step.py): labelled images once, every unlabelled
 image ``n`` times (view-major), one forward pass; the method turns the unlabelled logits, shaped
 (n, B, C), into named loss terms that are added, weighted and ramped up, to the cross-entropy.
 Each loss a method returns is declared with its label and the config field of its weight

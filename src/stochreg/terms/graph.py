@@ -1,8 +1,8 @@
 """The label-propagation graph term (``--lambda-graph``): before the first step the labelled
-split's labels are propagated over a neighbour graph of the training images (graph.py); every
+split's labels are propagated over a neighbour graph of the training images (propagation.py); every
 unlabelled view is then pulled toward its image's propagated label by a cross-entropy weighted by
 the propagation's confidence. Left at auto, the term is on only where a label-only check says
-the propagated labels are right enough (recipe.py)."""
+the propagated labels are right enough (config/recipe.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +14,7 @@ import torch
 from ..config import TrainConfig
 from ..data.streaming import FileImages
 from ..errors import UsageError
-from ..graph import MAX_GRAPH_IMAGES, held_out_accuracy, neighbour_graph, spread
+from .propagation import MAX_GRAPH_IMAGES, held_out_accuracy, neighbour_graph, spread
 from ..losses import weighted_view_cross_entropy
 from ..config.recipe import graph_decision
 from .base import PrepareContext, StepInputs, Term

@@ -10,8 +10,8 @@ import torch
 
 from ..config import TrainConfig
 from ..data.streaming import FileImages, Prefetcher
-from ..distributed import Distributed
-from ..devices import to_device
+from ..runtime.distributed import Distributed
+from ..runtime.devices import to_device
 
 
 class CyclingSampler:

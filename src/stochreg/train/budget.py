@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..resume import capture_global_rng, restore_global_rng
+from ..runtime.rng import capture_global_rng, restore_global_rng
 
 WARMUP_STEPS = 3    # the first steps pay one-off costs (allocations, kernel selection)
 TIMED_STEPS = 20

@@ -10,13 +10,13 @@ from typing import Any, Callable
 
 import torch
 
-from ..checkpoint import save_checkpoint
+from ..runtime.checkpoints import save_checkpoint
 from ..config import TrainConfig
 from ..data import Dataset
 from ..evaluate import predict_probs, test_error
-from ..machine import machine_description
+from ..runtime.machine import machine_description
 from ..nets import count_parameters
-from ..report import write_run_report
+from ..runs.report import write_run_report
 from .state import Learner
 
 

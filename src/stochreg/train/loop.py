@@ -24,17 +24,17 @@ from tqdm import tqdm
 
 from ..config import TrainConfig, from_dict
 from ..data import Dataset
-from ..devices import pick_device
-from ..distributed import Distributed, close_distributed, init_distributed, launched_by_torchrun
+from ..runtime.devices import pick_device
+from ..runtime.distributed import Distributed, close_distributed, init_distributed, launched_by_torchrun
 from ..errors import DataError, StochregError, UsageError
 from ..evaluate import test_error
-from ..hostmem import keep_freed_memory
-from ..machine import source_commit
-from ..metrics import MetricsLog, truncate_metrics
+from ..runtime.hostmem import keep_freed_memory
+from ..runtime.machine import source_commit
+from ..runs.metrics import MetricsLog, truncate_metrics
 from ..nets import count_parameters
 from ..config.recipe import with_saved_choices
-from ..resume import CheckpointFolder
-from ..stopping import StopRequests
+from ..runtime.checkpoints import CheckpointFolder
+from ..runtime.stopping import StopRequests
 from .budget import fit_steps_to_budget
 from .finish import final_errors, write_results
 from .run_data import load_run_data, make_splits

@@ -9,7 +9,7 @@ import torch
 
 from ..config import TrainConfig, default_labels
 from ..data import Dataset, labelled_split, load_dataset, validation_split
-from ..distributed import Distributed
+from ..runtime.distributed import Distributed
 from ..errors import UsageError
 
 

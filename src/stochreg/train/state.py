@@ -10,15 +10,15 @@ import torch
 
 from ..config import TrainConfig
 from ..data import Dataset
-from ..distributed import SINGLE, Distributed
-from ..ema import EMA
+from ..runtime.distributed import SINGLE, Distributed
+from .ema import EMA
 from ..errors import UsageError
 from ..methods import METHODS
 from ..nets import build_net, preferred_memory_format
 from ..config.recipe import resolve_data_recipe
-from ..resume import capture_global_rng, restore_global_rng
+from ..runtime.rng import capture_global_rng, restore_global_rng
 from ..terms import PrepareContext, Term, prepare_terms
-from ..transforms import TRANSFORMS
+from ..augment.transforms import TRANSFORMS
 from .batches import Batches
 from .schedule import make_optimizer
 from .step import forward_precision, training_step

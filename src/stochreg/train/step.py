@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ..images import images_to_float
+from ..data.images import images_to_float
 from ..methods import Outputs
 from ..terms import StepInputs
 from .schedule import learning_rate

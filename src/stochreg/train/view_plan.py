@@ -8,10 +8,10 @@ from __future__ import annotations
 import torch
 
 from ..config import TrainConfig
-from ..distributed import SINGLE, Distributed
+from ..runtime.distributed import SINGLE, Distributed
 from ..methods import Method
-from ..randaugment import RandAugment
-from ..transforms import TRANSFORMS
+from ..augment.randaugment import RandAugment
+from ..augment.transforms import TRANSFORMS
 
 
 class ViewPlan:

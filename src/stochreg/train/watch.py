@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..distributed import Distributed
+from ..runtime.distributed import Distributed
 from ..errors import StochregError
 
 

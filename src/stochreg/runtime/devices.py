@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 def to_device(tensor: torch.Tensor, device: torch.device | str) -> torch.Tensor:

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from kornia.geometry.transform import warp_affine
 
-from .devices import to_device
+from ..runtime.devices import to_device
+from .geometry import about_centre, outside_squares, warp
 
 OPERATIONS = ("identity", "autocontrast", "brightness", "contrast", "posterize", "solarize", "sharpness",
               "rotate", "shear_x", "shear_y", "translate_x", "translate_y")
@@ -57,7 +57,6 @@ def _photometric(name: str, x: torch.Tensor, m: torch.Tensor, sign: torch.Tensor
 def _geometric_matrix(kind: torch.Tensor, m: torch.Tensor, sign: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """(B, 2, 3) warps: rotation up to 30 degrees, shear up to 0.3, translation up to 30% of the
     side, about the image centre; identity for images whose operation is not geometric."""
-    batch = kind.shape[0]
     value = m * sign
     is_op = {name: kind == OPERATIONS.index(name) for name in _GEOMETRIC}
     angle = torch.where(is_op["rotate"], value * math.radians(30), torch.zeros_like(value))
@@ -68,9 +67,7 @@ def _geometric_matrix(kind: torch.Tensor, m: torch.Tensor, sign: torch.Tensor, h
                           torch.stack([sin + shear_y, cos], -1)], -2)
     shift = torch.stack([torch.where(is_op["translate_x"], 0.3 * width * value, torch.zeros_like(value)),
                          torch.where(is_op["translate_y"], 0.3 * height * value, torch.zeros_like(value))], -1)
-    centre = torch.tensor([(width - 1) / 2, (height - 1) / 2], device=m.device, dtype=m.dtype)
-    offset = centre - linear @ centre + shift
-    return torch.cat([linear, offset.view(batch, 2, 1)], dim=-1)
+    return about_centre(linear, shift, height, width)
 
 
 @dataclass(frozen=True)
@@ -100,17 +97,10 @@ class RandAugment:
             for index, name in enumerate(OPERATIONS):
                 if name not in _GEOMETRIC and name != "identity":
                     out = torch.where((kind == index).view(-1, 1, 1, 1), _photometric(name, x, m, sign), out)
-            matrix = _geometric_matrix(kind, m, sign, height, width).to(x.dtype)
-            x = warp_affine(out, matrix, dsize=(height, width), mode="bilinear", padding_mode="zeros",
-                            align_corners=True)
+            x = warp(out, _geometric_matrix(kind, m, sign, height, width))
         if self.cutout:
-            centre, side = params["cutout_centre"], params["cutout_side"]
-            cy, cx = (centre[:, 1] * height).view(-1, 1, 1), (centre[:, 0] * width).view(-1, 1, 1)
-            ys = torch.arange(height, device=x.device).view(1, -1, 1) + 0.5
-            xs = torch.arange(width, device=x.device).view(1, 1, -1) + 0.5
-            half = (side * min(height, width) / 2).view(-1, 1, 1)
-            inside = ((ys - cy).abs() < half) & ((xs - cx).abs() < half)
-            x = x * (~inside).unsqueeze(1).to(x.dtype)
+            half = (params["cutout_side"] * min(height, width) / 2).view(-1, 1, 1)
+            x = x * outside_squares(params["cutout_centre"], half, height, width).to(x.dtype)
         return x
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

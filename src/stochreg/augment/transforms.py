@@ -19,10 +19,10 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
-from kornia.geometry.transform import warp_affine
 
-from .devices import to_device
-from .registry import Registry
+from ..runtime.devices import to_device
+from .geometry import about_centre, outside_squares, warp
+from ..registry import Registry
 
 # Index of the deformation drawn for each image: the authors pick one of three per sample.
 X_SLANT, Y_SLANT, ROTATION = 0, 1, 2
@@ -96,7 +96,6 @@ class AffineAugment:
     def matrices(params: dict[str, torch.Tensor], height: int, width: int) -> torch.Tensor:
         """(B, 2, 3) pixel-space matrices mapping source to destination, about the image centre."""
         scale, alpha, kind = params["scale"], params["alpha"], params["kind"]
-        batch = alpha.shape[0]
         one, zero = torch.ones_like(alpha), torch.zeros_like(alpha)
         cos, sin = torch.cos(alpha), torch.sin(alpha)
         slant = torch.where(kind == ROTATION, zero, alpha)
@@ -109,9 +108,7 @@ class AffineAugment:
         sy = scale[:, 1]
         linear = torch.stack([torch.stack([d00 * sx, d01 * sy], -1),
                               torch.stack([d10 * sx, d11 * sy], -1)], -2)
-        centre = torch.tensor([(width - 1) / 2, (height - 1) / 2], device=alpha.device, dtype=alpha.dtype)
-        offset = centre - linear @ centre + params["shift"].to(alpha.dtype)
-        return torch.cat([linear, offset.view(batch, 2, 1)], dim=-1)
+        return about_centre(linear, params["shift"].to(alpha.dtype), height, width)
 
     def apply(self, images: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
         """Warps ``images`` (B, C, H, W), float, with previously sampled ``params``."""
@@ -120,26 +117,15 @@ class AffineAugment:
         if self.canvas:
             images = torch.nn.functional.pad(images, (self.canvas,) * 4)
         height, width = images.shape[-2:]
-        matrix = self.matrices(params, height, width).to(images.dtype)
-        warped = warp_affine(images, matrix, dsize=(height, width), mode="bilinear",
-                             padding_mode="zeros", align_corners=True)
+        warped = warp(images, self.matrices(params, height, width))
         if self.cutout:
-            warped = warped * self.cutout_keep(params["cutout_centre"], height, width).to(warped.dtype)
+            warped = warped * outside_squares(params["cutout_centre"], self.cutout / 2, height, width).to(warped.dtype)
         if self.colour:
             channels = warped.shape[1]
             gain = params["colour_gain"][:, :channels].to(warped.dtype).view(-1, channels, 1, 1)
             shift = params["colour_shift"].to(warped.dtype).view(-1, 1, 1, 1)
             warped = (warped * gain + shift).clamp(0, 1)
         return warped
-
-    def cutout_keep(self, centre: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """(B, 1, H, W) mask: 0 inside each image's square, 1 elsewhere."""
-        cx, cy = (centre[:, 0] * width).view(-1, 1, 1), (centre[:, 1] * height).view(-1, 1, 1)
-        ys = torch.arange(height, device=centre.device).view(1, -1, 1) + 0.5
-        xs = torch.arange(width, device=centre.device).view(1, 1, -1) + 0.5
-        half = self.cutout / 2
-        inside = ((ys - cy).abs() < half) & ((xs - cx).abs() < half)
-        return (~inside).unsqueeze(1)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Samples fresh parameters for every image and applies them."""

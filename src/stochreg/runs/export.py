@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__
-from .errors import DataError, UsageError
-from .run import Run, load_run
+from .. import __version__
+from ..errors import DataError, UsageError
+from .trained import Run, load_run
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 CHECK_IMAGES = 8

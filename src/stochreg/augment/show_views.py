@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import TrainConfig
-from .data import load_dataset
-from .images import images_to_float
-from .images import write_png
-from .methods import METHODS
-from .config.recipe import resolve_data_recipe
-from .train.run_data import image_options
-from .train.view_plan import ViewPlan
+from ..config import TrainConfig
+from ..data import load_dataset
+from ..data.images import images_to_float
+from ..data.images import write_png
+from ..methods import METHODS
+from ..config.recipe import resolve_data_recipe
+from ..train.run_data import image_options
+from ..train.view_plan import ViewPlan
 from .transforms import TRANSFORMS
 
 PAD = 2  # pixels of grey between cells

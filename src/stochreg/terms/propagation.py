@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .images import images_to_float
+from ..data.images import images_to_float
 
 # Above this many training images the dense similarity pass takes too long to be a sensible
 # preamble on a CPU (it grows as N^2).

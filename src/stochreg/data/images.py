@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .errors import DataError
+from ..errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from .errors import DataError
+from ..errors import DataError
 from .metrics import read_metrics
 from .plots import compare_curves
-from .resume import CheckpointFolder
+from ..runtime.checkpoints import CheckpointFolder
 
 
 @dataclass

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError, UsageError
+from ..errors import DataError, UsageError
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

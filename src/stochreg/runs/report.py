@@ -11,11 +11,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import TrainConfig
-from .config.settings import short_help
+from ..config import TrainConfig
+from ..config.settings import short_help
 from .metrics import read_metrics
 from .plots import confusion_matrix, confusion_png, learning_curves
-from .terms import CROSS_ENTROPY_LABEL, Term
+from ..terms import CROSS_ENTROPY_LABEL, Term
 
 
 def format_minutes(seconds: float) -> str:
