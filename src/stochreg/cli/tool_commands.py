@@ -108,7 +108,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    fetch(args.name, args.data_dir, offline=args.offline, mirror=args.mirror)
+    fetch(args.name, args.data_dir, offline=args.offline, mirror=args.mirror,
+          read=DATASETS.get(args.name) if args.name in DATASETS else None)
     return 0
 
 

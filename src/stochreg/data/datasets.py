@@ -153,5 +153,5 @@ def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing:
     # Fetch into an empty (or absent) folder; a folder with some files but not all is damaged,
     # and the loader names the missing file rather than silently replacing the user's data.
     if fetch_missing and source is not None and not fetching.has_any(folder):
-        fetching.fetch(name, data_dir, log=log)
+        fetching.fetch(name, data_dir, log=log, read=loader)
     return loader(folder)

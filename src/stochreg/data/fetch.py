@@ -244,11 +244,13 @@ def dataset_folder(name: str, data_dir: str | os.PathLike) -> Path:
 
 
 def fetch(name: str, data_dir: str | os.PathLike, log: Callable[[str], None] = print,
-          offline: bool = False, mirror: str | None = None) -> Path:
+          offline: bool = False, mirror: str | None = None, read: Callable[[Path], object] | None = None) -> Path:
     """Makes sure ``data_dir/name`` holds the dataset's files; returns that folder.
 
     ``offline=True`` skips the mirrors and goes straight to the offline source; ``mirror`` is
-    tried before the canonical mirrors (a URL of a folder holding the same file names).
+    tried before the canonical mirrors (a URL of a folder holding the same file names). ``read``
+    (the dataset's reader) reads what was fetched, so that a corrupt file is reported here, not
+    later.
     """
     if name not in SOURCES:
         raise DataError(f"cannot fetch {name!r}; fetchable datasets: {', '.join(sorted(SOURCES))}")
@@ -274,7 +276,7 @@ def fetch(name: str, data_dir: str | os.PathLike, log: Callable[[str], None] = p
         log(f"{name}: no mirror reachable, provisioning from {source.offline_name}")
         source.offline(folder)
         _verify_content(source, folder)
-    from .datasets import DATASETS  # every file must parse: a corrupt one is reported here, not later
-    DATASETS.get(name)(folder)
+    if read is not None:
+        read(folder)
     log(f"{name}: ready in {folder}")
     return folder
