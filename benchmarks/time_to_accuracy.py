@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from stochreg.config import TrainConfig
+from stochreg.config.recipe import recipe_method
 
 HERE = Path(__file__).resolve().parent
 TARGETS = (0.02, 0.01)
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-run", metavar="RUN_DIR", help="read this run's log instead of training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=100)
-    parser.add_argument("--method", default=TrainConfig.method, help="default: the default recipe's")
+    parser.add_argument("--method", default=recipe_method(is_digits=True), help="default: the default recipe's "
+                        "on digits")
     parser.add_argument("--views", type=int, help="default: the default recipe's")
     parser.add_argument("--iters", type=int, help="default: the default recipe's")
     parser.add_argument("--precision", help="default: the default recipe's (fp32); bf16: bfloat16 autocast")

@@ -34,12 +34,15 @@ def table_configs(module, table):
 
 def test_every_row_of_every_table_is_a_valid_train_command():
     """A row is named after the method it trains, or that method plus a variant's suffix
-    (ts-me-fixmatch-bf16) that is not itself a method's name (ts-me-strong trains ts-me-strong)."""
+    (ts-me-fixmatch-bf16) that is not itself a method's name (ts-me-strong trains ts-me-strong);
+    a row of the recipe chosen from the data (method auto) is named default."""
+    from stochreg.config import AUTO
     from stochreg.methods import METHODS
     module = load_benchmark("accuracy")
     for table in module.TABLES:
         for row, cfg in table_configs(module, table).items():
-            assert row == cfg.method or (row.startswith(cfg.method + "-") and row not in METHODS), (table, row)
+            method = "default" if cfg.method == AUTO else cfg.method
+            assert row == method or (row.startswith(method + "-") and row not in METHODS), (table, row)
             expected = {"fashion400": ("fashion-mnist", 400),
                         "fashion400-folder": (("fashion-mnist", 400) if row.endswith("builtin")
                                               else (f"folder:{module.FOLDER_ROOT}", 0))}.get(table, ("mnist", 100))

@@ -73,7 +73,7 @@ def test_show_views_draws_each_image_then_its_views(workspace, capsys):
     first = data.train_images[chosen[0], 0].numpy().repeat(2, 0).repeat(2, 1)
     assert np.array_equal(grid[2:58, 2:58], first)  # the first column is the untouched image
     assert not np.array_equal(grid[2:58, 60:116], first)  # a view differs from it
-    assert "3 images (rows), each then its 4 views (digits, the last 1 also strongly augmented)" \
+    assert "3 images (rows), each then its 4 views of method ts-me-fixmatch (digits, the last 1 also strongly augmented)" \
         in capsys.readouterr().out
 
 

@@ -39,18 +39,17 @@ def views_grid(originals: torch.Tensor, views: torch.Tensor, scale: int = 3) -> 
     return grid[..., 0] if c == 1 else grid
 
 
-def show_views(cfg: TrainConfig, count: int, seed: int, out: str | Path, scale: int = 3) -> tuple[Path, str]:
-    """Writes the grid to ``out``; returns it and the transform's name (an auto one resolved from the data)."""
+def show_views(cfg: TrainConfig, count: int, seed: int, out: str | Path, scale: int = 3) -> tuple[Path, TrainConfig]:
+    """Writes the grid to ``out``; returns it and the settings it used (the auto ones resolved from the data)."""
     # stream: of the user's own images only the chosen few are decoded
     data = load_dataset(cfg.dataset, cfg.data_dir, **{**image_options(cfg), "stream": True})
     gen = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(data.train_images), generator=gen)[:count]
     originals = data.train_images[chosen]
-    resolved = resolve_data_recipe(cfg, data.image_shape, data.is_digits)[0]
-    transform_name = resolved.transform
-    transform = TRANSFORMS.get(transform_name)
+    cfg = resolve_data_recipe(cfg, data.image_shape, data.is_digits)[0]
+    transform = TRANSFORMS.get(cfg.transform)
     # the views as a step makes them: no labelled rows, then the chosen images n times (view-major)
-    plan = ViewPlan(resolved, METHODS.get(cfg.method), 0, len(originals), torch.device("cpu"))
+    plan = ViewPlan(cfg, METHODS.get(cfg.method), 0, len(originals), torch.device("cpu"))
     views = plan.apply(images_to_float(originals).repeat(cfg.views, 1, 1, 1), gen)
     # a transformation with a canvas enlarges the views: the originals are shown on the same canvas
     originals = torch.nn.functional.pad(originals, (transform.canvas,) * 4)
@@ -60,4 +59,4 @@ def show_views(cfg: TrainConfig, count: int, seed: int, out: str | Path, scale: 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_png(views_grid(originals, views, scale), out)
-    return out, transform_name
+    return out, cfg

@@ -43,10 +43,11 @@ def add_show_views(sub) -> None:
     views.add_argument("--dataset")
     views.add_argument("--data-dir")
     views.add_argument("--transform", help="transformation (default: the preset's)")
-    views.add_argument("--views", type=int, help="n views per image (default: the preset's)")
-    views.add_argument("--method", help="the method whose views to draw: one with strong views (the default, "
-                                        "ts-me-fixmatch; fixmatch) also augments its last views strongly "
-                                        "(default: the preset's)")
+    views.add_argument("--views", type=int, help="n views per image (default: the preset's, or the recipe chosen "
+                                             "from the data)")
+    views.add_argument("--method", help="the method whose views to draw: one with strong views (ts-me-fixmatch, "
+                                        "fixmatch) also augments its last views strongly (default: the preset's, "
+                                        "or the one chosen from the data)")
     views.add_argument("--images", type=int, default=8, help="how many images (rows); default 8")
     views.add_argument("--seed", type=int, default=0, help="which images and which random views")
     views.add_argument("--scale", type=int, default=3, help="enlargement factor of each image; default 3")
@@ -84,10 +85,11 @@ def cmd_show_views(args: argparse.Namespace) -> int:
     cfg = resolve_config(args.preset, args.config, {"dataset": args.dataset, "data_dir": args.data_dir,
                                                      "transform": args.transform, "views": args.views,
                                                      "method": args.method})
-    out, transform = show_views(cfg, args.images, args.seed, args.out, args.scale)
+    out, cfg = show_views(cfg, args.images, args.seed, args.out, args.scale)
     first_strong = METHODS.get(cfg.method).first_strong_view(cfg.views)
     strong = "" if first_strong is None else f", the last {cfg.views - first_strong} also strongly augmented"
-    print(f"wrote {out}: {args.images} images (rows), each then its {cfg.views} views ({transform}{strong})")
+    print(f"wrote {out}: {args.images} images (rows), each then its {cfg.views} views of method "
+          f"{cfg.method} ({cfg.transform}{strong})")
     return 0
 
 

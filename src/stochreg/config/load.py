@@ -57,7 +57,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         NETS.get(cfg.net)
     if cfg.transform != AUTO:
         TRANSFORMS.get(cfg.transform)
-    method = METHODS.get(cfg.method)
+    method = METHODS.get(cfg.method) if cfg.method != AUTO else None   # auto: checked once chosen (recipe.py)
     if cfg.channels not in (0, 1, 3):
         raise UsageError(f"channels must be 1 (grayscale) or 3 (colour), got {cfg.channels}")
     if not 0 <= cfg.label_fraction <= 1:
@@ -65,7 +65,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if cfg.labels is not None and cfg.labels < 0:
         raise UsageError(f"labels must be >= 0 (0 = every labelled image), got {cfg.labels}")
     _check_bounds(cfg)
-    if method.uses_unlabelled and cfg.batch_unlabelled <= 0:
+    if method is not None and method.uses_unlabelled and cfg.batch_unlabelled is not None and cfg.batch_unlabelled <= 0:
         raise UsageError(f"batch_unlabelled must be positive, got {cfg.batch_unlabelled}")
     if cfg.lr == 0:
         raise UsageError("lr must be positive")
@@ -75,9 +75,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise UsageError(f"threshold must be in [0, 1], got {cfg.threshold}")
     if not 0 <= cfg.graph_min_confidence < 1:
         raise UsageError(f"graph_min_confidence must be in [0, 1), got {cfg.graph_min_confidence}")
-    if method.needs_teacher and cfg.ema <= 0:
+    if method is not None and method.needs_teacher and cfg.ema <= 0:
         raise UsageError(f"method {cfg.method} needs a teacher: the EMA of the weights (--ema > 0, e.g. 0.99)")
-    if cfg.views < method.min_views:
+    if method is not None and cfg.views is not None and cfg.views < method.min_views:
         strong = method.first_strong_view(method.min_views)
         why = f" ({strong} weak and {method.min_views - strong} strong)" if strong is not None and strong > 0 else ""
         raise UsageError(f"method {cfg.method} compares passes and needs views >= {method.min_views}{why}, "

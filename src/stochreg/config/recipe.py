@@ -1,5 +1,9 @@
 """The recipe chosen from the data: the settings left at ``auto`` resolved from what the images are.
 
+- ``method``, ``views``, ``batch_unlabelled``: digit datasets get ts-me-fixmatch (the paper's
+  TS + ME over 4 weak views, FixMatch's term on a 5th, strong one) with 5 views of 32 unlabelled
+  images; other images FixMatch alone with its weak and its strong view of 80 unlabelled images
+  (the same 160 unlabelled passes a step). A method named on the command line keeps 5 views of 32.
 - ``transform``: digit datasets get the authors' digit transform (stretch, slant, rotation, a
   small shift, never flipped); other images random shifts ("crop"), with horizontal flips unless
   ``--no-flip`` says that a mirror changes the class (text, digits).
@@ -15,18 +19,28 @@ summary.md; config.yaml holds the resolved values, so that a rerun or a resume i
 
     >>> from stochreg.config import TrainConfig
     >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(3, 64, 64), is_digits=False)
-    >>> cfg.transform, cfg.net
-    ('crop-flip', 'resnet18')
+    >>> cfg.method, cfg.views, cfg.batch_unlabelled, cfg.transform, cfg.net
+    ('fixmatch', 2, 80, 'crop-flip', 'resnet18')
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
+from .load import validate
 from .settings import AUTO, TrainConfig
 
 GRAPH_WEIGHT = 3.0
 GRAPH_MIN_HELD_OUT_ACCURACY = 0.9
+# (views, unlabelled images a step): the digit recipe's, kept by any method named explicitly, and
+# FixMatch's weak + strong pair over as many unlabelled passes a step.
+VIEWS_AND_BATCH = {"ts-me-fixmatch": (5, 32), "fixmatch": (2, 80)}
+DEFAULT_VIEWS_AND_BATCH = (5, 32)
+
+
+def recipe_method(is_digits: bool) -> str:
+    """The method an ``auto`` method resolves to."""
+    return "ts-me-fixmatch" if is_digits else "fixmatch"
 
 
 def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_digits: bool) \
@@ -35,6 +49,19 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
     reasons, changes = [], {}
     channels, height, width = image_shape
     kind = "colour" if channels == 3 else ("grayscale" if channels == 1 else f"{channels}-channel")
+    if cfg.method == AUTO:
+        changes["method"] = recipe_method(is_digits)
+        reasons.append(f"method {changes['method']}: " + (
+            "the images are digits (the paper's TS + ME over 4 weak views, FixMatch's term on a 5th, strong one)"
+            if is_digits else f"{kind} images that are not digits (FixMatch alone: TS at the digits' weight "
+                              "fights the labels there)"))
+    views, batch = VIEWS_AND_BATCH[changes["method"]] if "method" in changes else DEFAULT_VIEWS_AND_BATCH
+    if cfg.views is None or cfg.batch_unlabelled is None:
+        changes["views"] = cfg.views if cfg.views is not None else views
+        changes["batch_unlabelled"] = cfg.batch_unlabelled if cfg.batch_unlabelled is not None else batch
+        if "method" in changes:
+            reasons.append(f"views {changes['views']} of {changes['batch_unlabelled']} unlabelled images a step "
+                           f"for method {changes['method']}")
     if cfg.transform == AUTO:
         if is_digits:
             changes["transform"] = "digits"
@@ -51,7 +78,7 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
         changes["net"] = "compact" if side <= 28 else ("wrn-28-2" if side < 64 else "resnet18")
         reasons.append(f"net {changes['net']}: {side}-pixel images (compact up to 28 px, wrn-28-2 below 64, "
                        "resnet18 from 64)")
-    return dataclasses.replace(cfg, **changes), reasons
+    return validate(dataclasses.replace(cfg, **changes)), reasons
 
 
 def graph_decision(accuracy: float | None, why_not: str | None = None) -> tuple[float, str]:
@@ -69,5 +96,6 @@ def graph_decision(accuracy: float | None, why_not: str | None = None) -> tuple[
 def with_saved_choices(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
     """``cfg`` with its ``auto`` settings taken from a run's saved (resolved) config, so that the
     command that started a run compares equal to it when it comes to continue it."""
-    auto = {"transform": cfg.transform == AUTO, "net": cfg.net == AUTO, "lambda_graph": cfg.lambda_graph is None}
+    auto = {"method": cfg.method == AUTO, "views": cfg.views is None, "batch_unlabelled": cfg.batch_unlabelled is None,
+            "transform": cfg.transform == AUTO, "net": cfg.net == AUTO, "lambda_graph": cfg.lambda_graph is None}
     return dataclasses.replace(cfg, **{name: saved[name] for name, is_auto in auto.items() if is_auto and name in saved})

@@ -1,5 +1,5 @@
 """Datasets: standard on-disk readers, provisioning (download or offline), labelled splits."""
-from .datasets import DATASETS, Dataset, load_dataset
+from .datasets import DATASETS, Dataset, is_digit_dataset, load_dataset
 from .split import labelled_split, validation_split
 
-__all__ = ["DATASETS", "Dataset", "load_dataset", "labelled_split", "validation_split"]
+__all__ = ["DATASETS", "Dataset", "is_digit_dataset", "load_dataset", "labelled_split", "validation_split"]

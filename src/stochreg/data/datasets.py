@@ -100,8 +100,18 @@ def _to_dataset(name: str, arrays: dict, classes: int, is_digits: bool, test_spl
 
 
 def _arrays_dataset(name: str, classes: int, is_digits: bool, read, test_split: str = "test") -> Callable[[Path], Dataset]:
-    """A loader of folder -> Dataset from a reader giving numpy arrays per split."""
-    return lambda folder: _to_dataset(name, read(folder), classes, is_digits, test_split)
+    """A loader of folder -> Dataset from a reader giving numpy arrays per split; it says whether
+    the dataset holds digits before it is loaded (``loader.is_digits``)."""
+    def loader(folder: Path) -> Dataset:
+        return _to_dataset(name, read(folder), classes, is_digits, test_split)
+    loader.is_digits = is_digits
+    return loader
+
+
+def is_digit_dataset(name: str) -> bool:
+    """Whether dataset ``name`` holds digits, known without loading it: a built-in digit set; the
+    user's own images (folder:, csv:, arrays) are not."""
+    return name in DATASETS and getattr(DATASETS.get(name), "is_digits", False)
 
 
 def check_dataset_name(name: str) -> None:

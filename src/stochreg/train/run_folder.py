@@ -8,7 +8,9 @@ from typing import Any
 
 import yaml
 
-from ..config import TrainConfig
+from ..config import AUTO, TrainConfig
+from ..config.recipe import recipe_method
+from ..data import is_digit_dataset
 from ..errors import UsageError
 
 # Settings that change nothing about the trajectory: a resume may change them without --force.
@@ -22,7 +24,8 @@ def default_run_folder(cfg: TrainConfig, root: str = "runs") -> str:
     never clobber a result. folder:ROOT and csv:FILE datasets are named after the folder or file."""
     name = Path(cfg.dataset.partition(":")[2]).stem if ":" in cfg.dataset else cfg.dataset
     labels = f"{cfg.label_fraction:g}" if cfg.label_fraction > 0 else cfg.labels or "all"
-    base = f"{root}/{name}@{labels}.s{cfg.seed}-{cfg.method}"
+    method = recipe_method(is_digit_dataset(cfg.dataset)) if cfg.method == AUTO else cfg.method
+    base = f"{root}/{name}@{labels}.s{cfg.seed}-{method}"
     candidate, k = base, 1
     while Path(candidate).exists() and any(Path(candidate).iterdir()):
         k += 1
