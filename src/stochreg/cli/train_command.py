@@ -20,7 +20,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> dict[str, argparse._Arg
     for f in fields(TrainConfig):
         default = getattr(defaults, f.name)
         flag, group = "--" + f.name.replace("_", "-"), groups[f.metadata["group"]]
-        text = f"{f.metadata['help']} (default: {default})".replace("%", "%%")   # argparse formats help with %
+        # an unset default is explained by the help itself ("unset = ...")
+        shown = "" if default is None else f" (default: {default})"
+        text = f"{f.metadata['help']}{shown}".replace("%", "%%")   # argparse formats help with %
         kind, _ = field_type(f)
         if kind is bool:
             group.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction, help=text)

@@ -139,9 +139,11 @@ class TrainConfig:
     # --- run and machine ---
     seed: int = setting(0, "seed of the labelled split; the other seeds derive from it unless given",
                         "run and machine")
-    init_seed: int | None = setting(None, "seed of the network initialisation", "run and machine")
-    data_seed: int | None = setting(None, "seed of the batch order", "run and machine")
-    aug_seed: int | None = setting(None, "seed of the transformations, dropout and pooling regions",
+    init_seed: int | None = setting(None, "seed of the network initialisation; unset = 1000 + --seed",
+                                   "run and machine")
+    data_seed: int | None = setting(None, "seed of the batch order; unset = 2000 + --seed", "run and machine")
+    aug_seed: int | None = setting(None, "seed of the transformations, dropout and pooling regions; unset = "
+                                   "3000 + --seed",
                                    "run and machine")
     checkpoint_every: int = setting(500, "write a full training checkpoint (for --resume) every this many steps; "
                                     "0 = only at the end and on SIGINT/SIGTERM", "run and machine", minimum=0)
@@ -190,7 +192,9 @@ def settings_markdown() -> str:
         for f in dataclasses.fields(TrainConfig):
             if f.metadata["group"] == group:
                 flag = "--" + f.name.replace("_", "-")
-                lines.append(f"| `{flag}` | `{getattr(defaults, f.name)}` | {f.metadata['help'].replace('|', '/')} |")
+                default = getattr(defaults, f.name)
+                shown = "unset" if default is None else f"`{default}`"
+                lines.append(f"| `{flag}` | {shown} | {f.metadata['help'].replace('|', '/')} |")
         lines.append("")
     return "\n".join(lines)
 
