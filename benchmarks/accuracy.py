@@ -215,6 +215,9 @@ TABLES = {
     ),
 }
 
+# Rows that other programs than stochreg train, written by their own scripts into the table's folder.
+PEER_ROWS = {"fashion400": ("peer-usb-fixmatch",)}   # benchmarks/peer_fixmatch.py
+
 # Rows pin the defaults they ran under, so that they rerun as they ran (their recorded commands
 # say so too): the rows run before the label-propagation graph term became the default ran
 # without it, and the graph rows run before it was built on deskewed digits by default built it
@@ -304,11 +307,12 @@ def write_table(table: str) -> Path:
              "|---|---|---|---|---|" + ("---|" if validated else "")]
     machines, commits = set(), set()
     mean_curves = {}
-    for row in rows:
+    for row in [*rows, *PEER_ROWS.get(table, ())]:
         runs = [json.loads(p.read_text()) for p in row_results(table, row)]
         if not runs:
             continue
-        mean_curves[f"{row} ({len(runs)} seed{'s' if len(runs) > 1 else ''})"] = mean_curve(runs)
+        if all(run.get("curve") for run in runs):   # a peer logs no curve
+            mean_curves[f"{row} ({len(runs)} seed{'s' if len(runs) > 1 else ''})"] = mean_curve(runs)
         minutes = [r["train_seconds"] / 60 for r in runs]
         machines.update(r["machine"] for r in runs)
         commits.update(str(r["commit"])[:10] for r in runs)
