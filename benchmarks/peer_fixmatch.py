@@ -29,8 +29,10 @@ peer spends much of each step in the kernel, on page faults.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -187,7 +189,6 @@ def work(args: argparse.Namespace) -> int:
     def build(steps: int):
         torch.manual_seed(args.seed)
         np.random.seed(args.seed)
-        import random
         random.seed(args.seed)
         config = {"algorithm": "fixmatch", "net": "compact", "use_pretrain": False, "num_classes": 10,
                   "num_train_iter": steps, "epoch": 1, "num_eval_iter": 10 ** 9, "num_log_iter": 10 ** 9,
@@ -205,7 +206,7 @@ def work(args: argparse.Namespace) -> int:
                 return None
 
             def process_batch(self, input_args=None, **kwargs):   # USB sends each batch to a GPU
-                names = list(__import__("inspect").signature(self.train_step).parameters)
+                names = list(inspect.signature(self.train_step).parameters)
                 return {k: v for k, v in kwargs.items() if k in names and v is not None}
 
         algorithm = CpuFixMatch(cfg, net_builder)

@@ -34,8 +34,8 @@ GRAPH_WEIGHT = 3.0
 GRAPH_MIN_HELD_OUT_ACCURACY = 0.9
 # (views, unlabelled images a step): the digit recipe's, kept by any method named explicitly, and
 # FixMatch's weak + strong pair over as many unlabelled passes a step.
-VIEWS_AND_BATCH = {"ts-me-fixmatch": (5, 32), "fixmatch": (2, 80)}
 DEFAULT_VIEWS_AND_BATCH = (5, 32)
+FIXMATCH_VIEWS_AND_BATCH = (2, 80)
 
 
 def recipe_method(is_digits: bool) -> str:
@@ -55,7 +55,7 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
             "the images are digits (the paper's TS + ME over 4 weak views, FixMatch's term on a 5th, strong one)"
             if is_digits else f"{kind} images that are not digits (FixMatch alone: TS at the digits' weight "
                               "fights the labels there)"))
-    views, batch = VIEWS_AND_BATCH[changes["method"]] if "method" in changes else DEFAULT_VIEWS_AND_BATCH
+    views, batch = FIXMATCH_VIEWS_AND_BATCH if changes.get("method") == "fixmatch" else DEFAULT_VIEWS_AND_BATCH
     if cfg.views is None or cfg.batch_unlabelled is None:
         changes["views"] = cfg.views if cfg.views is not None else views
         changes["batch_unlabelled"] = cfg.batch_unlabelled if cfg.batch_unlabelled is not None else batch
