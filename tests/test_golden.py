@@ -31,6 +31,7 @@ from PIL import Image
 
 from stochreg.cli import main
 from stochreg.methods import METHODS
+from stochreg.runtime.machine import cpu_features, cpu_model_name
 
 GOLDEN = Path(__file__).with_name("golden_weights.json")
 UPDATE = os.environ.get("STOCHREG_UPDATE_GOLDEN") == "1"
@@ -41,7 +42,6 @@ RTOL = 1e-3
 # Thresholded pseudo-labels and bfloat16 rounding differ between CPU kinds by up to about 1e-2 after 4 steps.
 RTOL_ACROSS_KINDS_DISCRETE = 5e-2
 DISCRETE_CASES = ("bf16", "method-fixmatch", "method-ts-me-anchored", "method-ts-me-strong", "folder-recipe")
-KERNEL_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 STEPS = ["--iters", "4", "--batch-labelled", "10", "--batch-unlabelled", "8", "--views", "3",
          "--net", "compact-small", "--rampup-iters", "2", "--eval-every", "0", "--eval-batch", "50",
          "--no-progress", "--threads", "1"]
@@ -60,10 +60,8 @@ CASES = {
 
 def machine() -> str:
     """The machine kind a bitwise record holds on: CPU model, the features its kernels use, torch, threads."""
-    info = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
-    cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "unknown CPU")
-    flags = set(next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), []))
-    features = " ".join(name for name in KERNEL_FEATURES if name in flags) or "no vector features listed"
+    cpu = cpu_model_name() or "unknown CPU"
+    features = " ".join(cpu_features()) or "no vector features listed"
     return f"{cpu} | {features} | torch {torch.__version__} | 1 thread"
 
 

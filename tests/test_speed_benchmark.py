@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from benchmark_scripts import load_benchmark
 
@@ -39,6 +42,61 @@ def test_time_to_accuracy_reads_the_first_crossing(tmp_path):
     found = module.crossings(records)
     assert found["2%"] == {"step": 200, "test_error": 0.019, "wall_minutes": 1.05, "train_minutes": 0.95}
     assert found["1%"] is None
+
+
+def fake_run(run_dir: Path, seed: int, errors: list[float], final: float, machine: str) -> Path:
+    """A finished run's files as stochreg writes them: an evaluation every 100 steps, 30 s each 100 steps."""
+    run_dir.mkdir(parents=True)
+    records = [{"step": 100 * (i + 1), "seconds": 30.0 * (i + 1), "eval_seconds": 3.0 * (i + 1), "test_error": e}
+               for i, e in enumerate(errors)]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (run_dir / "results.json").write_text(json.dumps({"test_error": final, "method": "ts-me-fixmatch", "iters": 300,
+                                                      "command": f"stochreg train --seed {seed}", "commit": "abc",
+                                                      "machine": machine}))
+    (run_dir / "config.yaml").write_text(f"seed: {seed}\nlambda_graph: 3.0\n")
+    return run_dir
+
+
+def test_time_to_accuracy_over_three_splits_gives_each_split_and_the_mean(tmp_path):
+    module = load_benchmark("time_to_accuracy")
+    machine = "x86_64 CPU (AMD EPYC; avx2), 2 cores, 2 torch threads"
+    runs = [fake_run(tmp_path / "s0", 0, [0.03, 0.015, 0.009], 0.009, machine),
+            fake_run(tmp_path / "s1", 1, [0.019, 0.012, 0.011], 0.012, machine),
+            fake_run(tmp_path / "s2", 2, [0.05, 0.03, 0.025], 0.025, machine)]
+    out = tmp_path / "report.json"
+    assert module.main(["--from-run", *map(str, runs), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [split["seed"] for split in report["splits"]] == [0, 1, 2]
+    # 2%: split 0 at step 200 (60 s less 6 s of evaluations), split 1 at step 100 (27 s), split 2 never
+    assert report["targets"]["2%"] == {"reached": 2, "of": 3, "train_minutes_mean": 0.68, "train_minutes_std": 0.32}
+    assert report["targets"]["1%"]["reached"] == 1
+    # the final error: first reached at the last step on splits 0 and 2, one evaluation earlier on split 1
+    assert report["targets"]["final"] == {"reached": 3, "of": 3, "train_minutes_mean": 1.2, "train_minutes_std": 0.26}
+    assert report["final_test_error"] == pytest.approx((0.009 + 0.012 + 0.025) / 3)
+    fake_run(tmp_path / "other", 0, [0.01], 0.01, "x86_64 CPU (AMD EPYC; avx2 avx512f avx512_bf16), 2 cores")
+    with pytest.raises(SystemExit):   # one report per machine kind
+        module.main(["--from-run", str(runs[0]), str(tmp_path / "other"), "--out", str(out)])
+
+
+def test_time_to_accuracy_names_the_machine_kind_in_the_file_name():
+    module = load_benchmark("time_to_accuracy")
+    assert module.kind_slug("x86_64 CPU (AMD EPYC; avx2), 2 cores, 2 torch threads") == "amd-epyc-avx2"
+    assert module.kind_slug("x86_64 CPU (Intel(R) Xeon(R) Processor; avx2 avx512f avx512_bf16 amx_bf16), 2 cores, "
+                            "2 torch threads") == "intel-xeon-processor-avx2-avx512f-avx512-bf16-amx-bf16"
+
+
+def test_results_page_shows_a_three_split_measurement_per_split_and_mean(tmp_path, monkeypatch):
+    module = load_benchmark("results_page")
+    monkeypatch.setattr(module, "RESULTS", tmp_path)
+    machine = "x86_64 CPU (AMD EPYC; avx2), 2 cores, 2 torch threads"
+    runs = [fake_run(tmp_path / f"s{seed}", seed, errors, errors[-1], machine)
+            for seed, errors in ((0, [0.03, 0.015, 0.009]), (1, [0.019, 0.012, 0.011]), (2, [0.05, 0.03, 0.025]))]
+    load_benchmark("time_to_accuracy").main(["--from-run", *map(str, runs), "--out",
+                                              str(tmp_path / "time_to_accuracy-ts-me-fixmatch-amd-epyc-avx2.json")])
+    lines = module.time_to_accuracy_section()
+    assert "| target | training minutes, mean +- std | split 0 | split 1 | split 2 |" in lines
+    assert "| 2% | 0.68 +- 0.32 (2 of 3 splits) | 0.90 (step 200) | 0.45 (step 100) | not reached |" in lines
+    assert any(line.startswith("Final test error 1.50% +- 0.87 over splits 0, 1, 2;") for line in lines)
 
 
 def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_path, monkeypatch):

@@ -101,4 +101,20 @@ def test_the_machine_description_names_the_cpu_model(tmp_path, monkeypatch):
     assert train.cpu_model_name(cpuinfo) == "AMD EPYC 7B13"
     assert train.cpu_model_name(tmp_path / "missing") is None
     monkeypatch.setattr(train, "cpu_model_name", lambda: "AMD EPYC 7B13")
+    monkeypatch.setattr(train, "cpu_features", lambda: [])
     assert " CPU (AMD EPYC 7B13), " in train.machine_description(torch.device("cpu"))
+
+
+def test_the_machine_description_tells_cpu_kinds_of_one_model_name_apart(tmp_path, monkeypatch):
+    """An AMD EPYC of the Zen 3 kind (AVX2) and one of the Zen 4 kind (AVX-512, bfloat16) share a model name."""
+    from stochreg.runtime import machine as train
+
+    zen3, zen4 = tmp_path / "zen3", tmp_path / "zen4"
+    zen3.write_text("model name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma\n")
+    zen4.write_text("model name\t: AMD EPYC\nflags\t\t: fpu avx2 avx512f avx512bw avx512_bf16 avx512_vnni\n")
+    assert train.cpu_features(zen3) == ["avx2"]
+    assert train.cpu_features(zen4) == ["avx2", "avx512f", "avx512_bf16"]
+    assert train.cpu_features(tmp_path / "missing") == []
+    monkeypatch.setattr(train, "cpu_model_name", lambda: "AMD EPYC")
+    monkeypatch.setattr(train, "cpu_features", lambda: ["avx2"])
+    assert " CPU (AMD EPYC; avx2), " in train.machine_description(torch.device("cpu"))

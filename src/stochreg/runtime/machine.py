@@ -1,4 +1,5 @@
-"""What a result was measured with: the source commit and the machine (CPU model or GPU name)."""
+"""What a result was measured with: the source commit and the machine (CPU model and kernel
+features, or GPU name)."""
 from __future__ import annotations
 
 import os
@@ -35,11 +36,26 @@ def cpu_model_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
     return None
 
 
+# The CPU features torch's kernels choose between: two machines with one model name (an "AMD EPYC" of the
+# Zen 3 kind has AVX2 only, one of the Zen 4 kind AVX-512 with native bfloat16) differ by about 2x a step.
+KERNEL_FEATURES = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
+    """Which of KERNEL_FEATURES the CPU lists in /proc/cpuinfo (Linux; empty elsewhere), in that order."""
+    try:
+        lines = cpuinfo.read_text().splitlines()
+    except OSError:
+        return []
+    flags = set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
+    return [name for name in KERNEL_FEATURES if name in flags]
+
+
 def machine_description(device: torch.device, world_size: int = 1) -> str:
     if device.type == "cuda":
         what = f"{torch.cuda.get_device_name(device)}"
     else:
-        model = cpu_model_name()
-        what = (f"{platform.machine()} CPU{f' ({model})' if model else ''}, {os.cpu_count()} cores, "
+        named = "; ".join(part for part in (cpu_model_name(), " ".join(cpu_features())) if part)
+        what = (f"{platform.machine()} CPU{f' ({named})' if named else ''}, {os.cpu_count()} cores, "
                 f"{torch.get_num_threads()} torch threads")
     return what + (f"; {world_size} processes (torchrun)" if world_size > 1 else "")
