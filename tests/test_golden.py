@@ -186,6 +186,9 @@ def test_golden_trajectory_of_two_gloo_processes(golden, tiny_data_dir, tmp_path
                           timeout=300)
     assert done.returncode == 0, done.stderr
     check(golden, "gloo-2-processes", out)
+    # the record names the program as a user types it, not the module file torchrun ran
+    recorded = json.loads((out / "results.json").read_text())["command"]
+    assert recorded.startswith("stochreg train --data-dir ") and "__main__" not in recorded
 
 
 def test_the_fingerprint_tells_a_changed_trajectory(tiny_data_dir, tmp_path, one_thread):

@@ -63,7 +63,8 @@ def write_results(out_dir: Path, learner: Learner, cfg: TrainConfig, data: Datas
         "iters": cfg.iters, "dataset": cfg.dataset, "labels": len(labelled), "method": cfg.method,
         "net": cfg.net, "parameters": count_parameters(model), "seed": cfg.seed, "seeds": seeds,
         "resumed_at": run["resumed_at"], "world_size": learner.dist.world_size,
-        "command": shlex.join(sys.argv), "commit": run["commit"],
+        # `python -m stochreg`, torchrun and the console script are one program: name it as a user types it
+        "command": shlex.join(["stochreg", *sys.argv[1:]]), "commit": run["commit"],
         "machine": machine_description(learner.device, learner.dist.world_size), "torch": torch.__version__,
     }
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
