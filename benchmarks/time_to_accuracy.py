@@ -68,17 +68,18 @@ def kind_slug(machine: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def read_split(run_dir: Path, command: str | None) -> dict:
-    """One run's crossings, from its metrics.jsonl, results.json and config.yaml."""
+def read_split(run_dir: Path, command: str | None) -> tuple[dict, dict, dict]:
+    """One run's crossings, from its metrics.jsonl, results.json and config.yaml; with the last two."""
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     results = json.loads((run_dir / "results.json").read_text())
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     last = records[-1] if records else {"seconds": 0.0}
-    return {"seed": config.get("seed"), "targets": crossings(records, final=results["test_error"]),
-            "final_test_error": results["test_error"],
-            "train_minutes": round((last["seconds"] - last.get("eval_seconds", 0.0)) / 60, 2),
-            "command": command or results["command"], "commit": results["commit"], "machine": results["machine"],
-            "results": results, "config": config, "curve": [r for r in records if "test_error" in r]}
+    split = {"seed": config.get("seed"), "targets": crossings(records, final=results["test_error"]),
+             "final_test_error": results["test_error"],
+             "train_minutes": round((last["seconds"] - last.get("eval_seconds", 0.0)) / 60, 2),
+             "command": command or results["command"], "commit": results["commit"], "machine": results["machine"],
+             "curve": [r for r in records if "test_error" in r]}
+    return split, results, config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,11 +109,9 @@ def main(argv: list[str] | None = None) -> int:
             print("$", shlex.join(cmd), flush=True)
             subprocess.run([sys.executable, "-m", "stochreg", *cmd[1:]], check=True)
             runs.append((run_dir, shlex.join(cmd)))
-    splits = [read_split(run_dir, command) for run_dir, command in runs]
-    first = splits[0]
-    results, config = first.pop("results"), first.pop("config")
-    for split in splits[1:]:
-        split.pop("results"), split.pop("config")
+    loaded = [read_split(run_dir, command) for run_dir, command in runs]
+    splits = [split for split, _, _ in loaded]
+    first, results, config = loaded[0]
     machines = sorted({split["machine"] for split in splits})
     if len(machines) > 1:
         parser.error(f"the runs were measured on different machines ({'; '.join(machines)}): one report per machine")
@@ -123,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
               # whether the graph was built on deskewed images (runs before 2026-11-30's deskewing: raw pixels)
               "graph_deskewed": results.get("graph_deskewed", False),
               "command": first["command"], "eval_every": args.eval_every,
-              "final_test_error": (statistics.fmean(split["final_test_error"] for split in splits)),
+              "final_test_error": statistics.fmean(split["final_test_error"] for split in splits),
               "commit": first["commit"], "machine": first["machine"]}
     if len(splits) > 1:
         report["splits"] = splits
