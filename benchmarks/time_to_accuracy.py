@@ -4,6 +4,7 @@
     python benchmarks/time_to_accuracy.py --method ts-me --views 4 --iters 4000   # another recipe
     python benchmarks/time_to_accuracy.py --seeds 0 1 2        # three labelled splits, one after another
     python benchmarks/time_to_accuracy.py --from-run runs/a runs/b runs/c   # reads existing runs instead
+    python benchmarks/time_to_accuracy.py --from-json results/mnist100-fast/ROW-s0.json ...  # benchmark rows
 
 The run logs the test error of its (EMA) model every ``--eval-every`` steps. The time to a
 target (2%, 1% and the run's own final error) is the first logged point at or below it, in two
@@ -82,10 +83,39 @@ def read_split(run_dir: Path, command: str | None) -> tuple[dict, dict, dict]:
     return split, results, config
 
 
+def read_row(path: Path) -> tuple[dict, dict, dict]:
+    """One benchmark row's crossings (results/TABLE/ROW-sS.json: results.json's fields plus the
+    logged curve), as read_split gives them; the settings it needs come from the row's own command,
+    parsed as `stochreg train` parses it."""
+    from stochreg.cli import build_parser
+    from stochreg.cli.train_command import config_overrides
+    row = json.loads(path.read_text())
+    if "curve" not in row:
+        raise SystemExit(f"{path}: no logged curve (row JSONs carry one from 2026-11-30 on)")
+    given = {k: v for k, v in config_overrides(build_parser().parse_args(shlex.split(row["command"])[1:])).items()
+             if v is not None}
+    config = {"seed": row["seed"], "precision": given.get("precision", "fp32"),
+              "lambda_graph": given.get("lambda_graph", 0.0)}
+    records = row["curve"]
+    split = {"seed": row["seed"], "targets": crossings(records, final=row["test_error"]),
+             "final_test_error": row["test_error"],
+             "train_minutes": round(row["train_seconds"] / 60, 2),
+             "command": row["command"], "commit": row["commit"], "machine": row["machine"],
+             "curve": [r for r in records if "test_error" in r]}
+    if row.get("note"):
+        split["note"] = row["note"]
+    return split, row, config
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--from-run", metavar="RUN_DIR", nargs="+", help="read these runs' logs (one per labelled "
                         "split) instead of training")
+    parser.add_argument("--from-json", metavar="ROW_JSON", nargs="+", help="read these benchmark rows' logged "
+                        "curves (results/TABLE/ROW-sS.json, one per labelled split) instead of training")
+    parser.add_argument("--machine", help="the machine to record, for rows written before machine descriptions "
+                        "named the CPU's kernel features (say which in --note)")
+    parser.add_argument("--note", help="recorded in the report: the machine kind, what ran beside")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="labelled splits to train (default: 0)")
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--method", default=recipe_method(is_digits=True), help="default: the default recipe's "
@@ -97,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="default: results/time_to_accuracy-METHOD-KIND.json")
     args = parser.parse_args(argv)
     runs: list[tuple[Path, str | None]] = [(Path(run), None) for run in args.from_run or []]
-    if not args.from_run:
+    if args.from_run and args.from_json:
+        parser.error("--from-run or --from-json, not both")
+    if not args.from_run and not args.from_json:
         recipe = [flag for name in ("views", "iters", "precision", "lambda_graph") if getattr(args, name) is not None
                   for flag in (f"--{name.replace('_', '-')}", str(getattr(args, name)))]
         for seed in args.seeds:
@@ -109,8 +141,12 @@ def main(argv: list[str] | None = None) -> int:
             print("$", shlex.join(cmd), flush=True)
             subprocess.run([sys.executable, "-m", "stochreg", *cmd[1:]], check=True)
             runs.append((run_dir, shlex.join(cmd)))
-    loaded = [read_split(run_dir, command) for run_dir, command in runs]
+    loaded = [read_split(run_dir, command) for run_dir, command in runs] + \
+        [read_row(Path(path)) for path in args.from_json or []]
     splits = [split for split, _, _ in loaded]
+    if args.machine:
+        for split in splits:
+            split["machine"] = args.machine
     first, results, config = loaded[0]
     machines = sorted({split["machine"] for split in splits})
     if len(machines) > 1:
@@ -124,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
               "command": first["command"], "eval_every": args.eval_every,
               "final_test_error": statistics.fmean(split["final_test_error"] for split in splits),
               "commit": first["commit"], "machine": first["machine"]}
+    if args.note:
+        report["note"] = args.note
     if len(splits) > 1:
         report["splits"] = splits
     else:

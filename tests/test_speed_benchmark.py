@@ -78,6 +78,34 @@ def test_time_to_accuracy_over_three_splits_gives_each_split_and_the_mean(tmp_pa
         module.main(["--from-run", str(runs[0]), str(tmp_path / "other"), "--out", str(out)])
 
 
+def test_time_to_accuracy_reads_benchmark_rows_with_their_own_commands(tmp_path):
+    """A table row's JSON carries its curve and its `stochreg train` command: the report takes the
+    settings from the command, and --machine names the kind for rows recorded before the kernel
+    features were."""
+    module = load_benchmark("time_to_accuracy")
+    rows = []
+    for seed, errors in ((0, [0.03, 0.015, 0.009]), (1, [0.019, 0.012, 0.011])):
+        curve = [{"step": 100 * (i + 1), "seconds": 30.0 * (i + 1), "eval_seconds": 3.0 * (i + 1), "ce": 0.1,
+                  "test_error": e, "val_error": e + 0.002} for i, e in enumerate(errors)]
+        row = {"test_error": errors[-1], "train_seconds": 81.0, "curve": curve, "seed": seed, "iters": 300,
+               "method": "ts-me-fixmatch", "graph_deskewed": True, "commit": "abc",
+               "machine": "x86_64 CPU (AMD EPYC), 2 cores, 2 torch threads", "note": f"split {seed} ran alone",
+               "command": f"stochreg train --dataset mnist --labels 100 --lambda-graph 3 --graph-deskew --seed {seed}"}
+        rows.append(tmp_path / f"row-s{seed}.json")
+        rows[-1].write_text(json.dumps(row))
+    out = tmp_path / "report.json"
+    kind = "x86_64 CPU (AMD EPYC; avx2), 2 cores, 2 torch threads"
+    assert module.main(["--from-json", *map(str, rows), "--machine", kind, "--note", "Zen 3", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["lambda_graph"] == 3.0 and report["precision"] == "fp32" and report["graph_deskewed"]
+    assert report["machine"] == kind and report["note"] == "Zen 3"
+    assert [split["note"] for split in report["splits"]] == ["split 0 ran alone", "split 1 ran alone"]
+    assert report["targets"]["2%"] == {"reached": 2, "of": 2, "train_minutes_mean": 0.68, "train_minutes_std": 0.32}
+    assert report["splits"][0]["train_minutes"] == 1.35
+    with pytest.raises(SystemExit):
+        module.main(["--from-json", str(rows[0]), "--from-run", str(tmp_path), "--out", str(out)])
+
+
 def test_time_to_accuracy_names_the_machine_kind_in_the_file_name():
     module = load_benchmark("time_to_accuracy")
     assert module.kind_slug("x86_64 CPU (AMD EPYC; avx2), 2 cores, 2 torch threads") == "amd-epyc-avx2"
