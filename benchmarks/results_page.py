@@ -148,7 +148,9 @@ def time_to_accuracy_section() -> list[str]:
         final = (f"{100 * statistics.fmean(finals):.2f}% +- {100 * statistics.stdev(finals):.2f} over splits "
                  f"{', '.join(str(split['seed']) for split in report['splits'])}" if len(finals) > 1
                  else f"{100 * report['final_test_error']:.2f}%")
-        lines += [f"Final test error {final}; commit {report['commit']}; "
+        # the splits of one report may have run at different commits: name each
+        commits = sorted({split["commit"] for split in report.get("splits", [])}) or [report["commit"]]
+        lines += [f"Final test error {final}; commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}; "
                   f"command `{report['command']}`" + (" (per split: `--seed S`)" if finals else "") + ".", ""]
     return lines
 
