@@ -181,7 +181,7 @@ TABLES = {
         "crop-and-flip views without and with the graph term, that with TS at a quarter of its weight (`--lambda-ts "
         "1`), stochreg's FixMatch with 2 views of 80 unlabelled images (the same images per step) without and with "
         "the graph term, that FixMatch with a confidence threshold of 0.8, with the unlabelled term at twice "
-        "its weight and with the class-balance term, and the supervised baselines with each transform.",
+        "its weight, with the class-balance term and on the compact net at three-quarter width for 10,000 steps (about the same cost a run), and the supervised baselines with each transform.",
         ["--dataset", "fashion-mnist", "--labels", "400", "--val-size", "5000"],
         {"ts-me-fixmatch-digits-graph": ["--method", "ts-me-fixmatch", "--transform", "digits", "--lambda-graph",
                                          "3", "--no-graph-deskew"],
@@ -204,6 +204,11 @@ TABLES = {
                                    "--views", "2", "--batch-unlabelled", "80", "--lambda-u", "2"],
          "fixmatch-crop-flip-balance": ["--method", "fixmatch", "--transform", "crop-flip", "--lambda-graph", "0",
                                         "--views", "2", "--batch-unlabelled", "80", "--lambda-balance", "1"],
+         # the validation error still falls at the last step: more steps at the same cost a run, on the
+         # compact net at three-quarter width (about 1.7x faster a step)
+         "fixmatch-crop-flip-medium-10k": ["--method", "fixmatch", "--transform", "crop-flip", "--lambda-graph", "0",
+                                           "--views", "2", "--batch-unlabelled", "80", "--net", "compact-medium",
+                                           "--iters", "10000"],
          "supervised-crop-flip": ["--method", "supervised", "--transform", "crop-flip", "--lambda-graph", "0"],
          "supervised": ["--method", "supervised", "--transform", "digits", "--lambda-graph", "0"]},
         [0, 1, 2],
