@@ -53,6 +53,9 @@ def test_every_row_of_every_table_is_a_valid_train_command():
     assert vars(variants["ts-me-fixmatch-graph-deskew"]) == {**vars(variants["ts-me-fixmatch-graph"]), "graph_deskew": True}
     assert vars(variants["ts-me-fixmatch-graph-deskew-conf04"]) == {**vars(variants["ts-me-fixmatch-graph-deskew"]),
                                                                     "graph_min_confidence": 0.4}
+    fashion = table_configs(module, "fashion400")  # the same FixMatch, a narrower net for more steps
+    assert vars(fashion["fixmatch-crop-flip-medium-10k"]) == {**vars(fashion["fixmatch-crop-flip"]),
+                                                               "net": "compact-medium", "iters": 10000}
 
 
 def test_the_60_minute_rows_scale_the_15_minute_rows_alike():
