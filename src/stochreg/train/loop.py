@@ -36,6 +36,7 @@ from ..config.recipe import with_saved_choices
 from ..runtime.checkpoints import CheckpointFolder
 from ..runtime.stopping import StopRequests
 from .budget import fit_steps_to_budget
+from .pace import LongRunNote
 from .finish import final_errors, write_results
 from .run_data import load_run_data, make_splits
 from .run_folder import config_differences, finished_steps, prepare_run_folder, saved_settings
@@ -210,6 +211,13 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
                 "last_error": last_error, "running": running, "config": cfg.to_dict(), "recipe": learner.recipe,
                 "image_shape": list(data.image_shape), "num_classes": data.num_classes}))
 
+    def log_above_bar(message: str) -> None:
+        with tqdm.external_write_mode(file=sys.stderr):
+            log(message)
+
+    # A run whose steps were fixed by --time-budget already takes the time its user chose.
+    pace = LongRunNote(start, cfg.iters if budget <= 0 else start, max(data.image_shape[1:]), device.type, clock,
+                       log_above_bar)
     bar = tqdm(range(start, cfg.iters), desc="train", disable=not progress, dynamic_ncols=True, file=sys.stderr,
                initial=start, total=cfg.iters)
     with StopRequests() as stop, metrics:
@@ -228,6 +236,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
                 if not math.isnan(last_error):
                     shown["test_err"] = f"{100 * last_error:.2f}%"
                 bar.set_postfix(**shown, refresh=False)
+                pace.at_sync(done, eval_seconds[0])
                 if not is_eval:
                     metrics.write({"step": done, "seconds": round(elapsed(), 2), "lr": lr, **running})
             if is_eval and main:
