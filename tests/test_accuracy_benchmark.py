@@ -56,6 +56,8 @@ def test_every_row_of_every_table_is_a_valid_train_command():
     fashion = table_configs(module, "fashion400")  # the same FixMatch, a narrower net for more steps
     assert vars(fashion["fixmatch-crop-flip-medium-10k"]) == {**vars(fashion["fixmatch-crop-flip"]),
                                                                "net": "compact-medium", "iters": 10000}
+    for row, decay in (("fixmatch-crop-flip-wd1e-3", 1e-3), ("fixmatch-crop-flip-wd2e-3", 2e-3)):
+        assert vars(fashion[row]) == {**vars(fashion["fixmatch-crop-flip"]), "weight_decay": decay}
 
 
 def test_the_60_minute_rows_scale_the_15_minute_rows_alike():
