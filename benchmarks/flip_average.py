@@ -26,9 +26,12 @@ from stochreg.runtime.machine import machine_description
 RESULTS = Path(__file__).parent / "results" / "flip-average"
 
 
-def mirror_averaged(model: torch.nn.Module, images: torch.Tensor, batch: int) -> torch.Tensor:
-    """The mean of the softmax outputs for uint8 ``images`` and for their left-right mirror images."""
-    return (predict_probs(model, images, batch) + predict_probs(model, images.flip(-1), batch)) / 2
+def mirror_averaged(model: torch.nn.Module, images: torch.Tensor, batch: int,
+                    plain: torch.Tensor | None = None) -> torch.Tensor:
+    """The mean of the softmax outputs for uint8 ``images`` and for their left-right mirror images;
+    ``plain``, when given, is the images' own outputs, already computed."""
+    plain = predict_probs(model, images, batch) if plain is None else plain
+    return (plain + predict_probs(model, images.flip(-1), batch)) / 2
 
 
 def errors(run_folder: Path) -> dict:
@@ -41,13 +44,13 @@ def errors(run_folder: Path) -> dict:
     data = load_dataset(run.config.dataset, run.config.data_dir, log=lambda message: None)
     images, labels = data.train_images[indices], data.train_labels[indices]
     batch = run.config.eval_batch
-    plain, averaged = predict_probs(run.model, images, batch), mirror_averaged(run.model, images, batch)
-    error = lambda probs: (probs.argmax(1) != labels).float().mean().item()
+    plain = predict_probs(run.model, images, batch)
+    averaged = mirror_averaged(run.model, images, batch, plain)
+    wrong = [int((probs.argmax(1) != labels).sum()) for probs in (plain, averaged)]
     return {"run": run_folder.name, "dataset": run.config.dataset, "net": run.config.net,
             "transform": run.config.transform, "weights": run.weights, "val_size": len(indices),
-            "val_error": error(plain), "val_error_flip_average": error(averaged),
-            "val_errors": int(round(error(plain) * len(indices))),
-            "val_errors_flip_average": int(round(error(averaged) * len(indices))),
+            "val_error": wrong[0] / len(indices), "val_error_flip_average": wrong[1] / len(indices),
+            "val_errors": wrong[0], "val_errors_flip_average": wrong[1],
             "command": "python benchmarks/flip_average.py " + str(run_folder), "machine": machine_description(torch.device("cpu"))}
 
 
