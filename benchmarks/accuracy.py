@@ -182,8 +182,9 @@ TABLES = {
         "1`), stochreg's FixMatch with 2 views of 80 unlabelled images (the same images per step) without and with "
         "the graph term, that FixMatch with a confidence threshold of 0.8, with the unlabelled term at twice "
         "its weight, with the class-balance term, on the compact net at three-quarter width for 10,000 steps "
-        "(about the same cost a run) and with weight decay 1e-3 and 2e-3 (the default: 5e-4), and the supervised "
-        "baselines with each transform.",
+        "(about the same cost a run), with weight decay 1e-3 and 2e-3 (the default: 5e-4), with half of each "
+        "step's labelled images strongly augmented too (`--labelled-strong 0.5`), with views mildly warped as well "
+        "(`--transform crop-flip-warp`), and the supervised baselines with each transform.",
         ["--dataset", "fashion-mnist", "--labels", "400", "--val-size", "5000"],
         {"ts-me-fixmatch-digits-graph": ["--method", "ts-me-fixmatch", "--transform", "digits", "--lambda-graph",
                                          "3", "--no-graph-deskew"],
@@ -216,6 +217,12 @@ TABLES = {
                                        "--views", "2", "--batch-unlabelled", "80", "--weight-decay", "1e-3"],
          "fixmatch-crop-flip-wd2e-3": ["--method", "fixmatch", "--transform", "crop-flip", "--lambda-graph", "0",
                                        "--views", "2", "--batch-unlabelled", "80", "--weight-decay", "2e-3"],
+         # the labels are memorised by mid-run: half of each step's labelled images strongly augmented
+         # too, or every view (labelled and weak ones) mildly warped as well as cropped and mirrored
+         "fixmatch-crop-flip-ls05": ["--method", "fixmatch", "--transform", "crop-flip", "--lambda-graph", "0",
+                                     "--views", "2", "--batch-unlabelled", "80", "--labelled-strong", "0.5"],
+         "fixmatch-crop-flip-warp": ["--method", "fixmatch", "--transform", "crop-flip-warp", "--lambda-graph", "0",
+                                     "--views", "2", "--batch-unlabelled", "80"],
          "supervised-crop-flip": ["--method", "supervised", "--transform", "crop-flip", "--lambda-graph", "0"],
          "supervised": ["--method", "supervised", "--transform", "digits", "--lambda-graph", "0"]},
         [0, 1, 2],

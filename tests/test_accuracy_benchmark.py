@@ -58,6 +58,9 @@ def test_every_row_of_every_table_is_a_valid_train_command():
                                                                "net": "compact-medium", "iters": 10000}
     for row, decay in (("fixmatch-crop-flip-wd1e-3", 1e-3), ("fixmatch-crop-flip-wd2e-3", 2e-3)):
         assert vars(fashion[row]) == {**vars(fashion["fixmatch-crop-flip"]), "weight_decay": decay}
+    assert vars(fashion["fixmatch-crop-flip-ls05"]) == {**vars(fashion["fixmatch-crop-flip"]), "labelled_strong": 0.5}
+    assert vars(fashion["fixmatch-crop-flip-warp"]) == {**vars(fashion["fixmatch-crop-flip"]),
+                                                         "transform": "crop-flip-warp"}
 
 
 def test_the_60_minute_rows_scale_the_15_minute_rows_alike():

@@ -126,6 +126,24 @@ def test_strong_methods_strongly_augment_their_strong_views_only(name, weak_view
     assert changed.float().mean() > 0.7  # almost every strong view differs (identity x identity is rare)
 
 
+def test_labelled_strong_augments_that_share_of_the_labelled_rows_and_leaves_the_rest(tiny_data_dir):
+    learner, data, _ = tiny_learner(tiny_data_dir, method="fixmatch", batch_labelled=4, batch_unlabelled=4,
+                                    transform="none", labelled_strong=0.5, views=2)
+    x = data.train_images[:4].float().div(255).repeat(3, 1, 1, 1)  # 4 labelled rows, a weak and a strong view of 4
+    y = learner.views.apply(x, learner.aug_gen)
+    differs = (y - x).abs().flatten(1).amax(1) > 1e-3
+    assert torch.equal(y[2:8], x[2:8])                  # the other labelled rows and the weak views: untouched
+    assert differs[:2].any() and differs[8:].float().mean() > 0.7
+
+
+def test_labelled_strong_is_refused_where_there_is_no_strong_augmentation():
+    from stochreg.errors import UsageError
+    with pytest.raises(UsageError, match="labelled_strong.*ts-me has none"):
+        resolve_config(overrides={"method": "ts-me", "labelled_strong": 0.5})
+    with pytest.raises(UsageError, match=r"labelled_strong must be in \[0, 1\]"):
+        resolve_config(overrides={"method": "fixmatch", "labelled_strong": 1.5})
+
+
 def test_ts_me_fixmatch_is_the_paper_on_weak_views_plus_a_thresholded_strong_view():
     method = METHODS.get("ts-me-fixmatch")
     logits, outputs = random_outputs(n=4)

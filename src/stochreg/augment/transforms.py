@@ -149,6 +149,9 @@ TRANSFORMS.register("digits")(AffineAugment(stretch=0.2, deform=0.2, translate=2
 TRANSFORMS.register("digits-cutout")(AffineAugment(stretch=0.2, deform=0.2, translate=2.0, cutout=10))
 TRANSFORMS.register("crop")(AffineAugment(translate=2.0))
 TRANSFORMS.register("crop-flip")(AffineAugment(translate=2.0, hflip=True))
+# crop-flip plus a mild stretch and slant/rotation (half the digits' strength): more variety for
+# labelled images that are learnt by heart, while a weak view stays close to its image.
+TRANSFORMS.register("crop-flip-warp")(AffineAugment(stretch=0.1, deform=0.1, translate=2.0, hflip=True))
 # The authors' transformations for the colour sets (method.md): stretch, slant/rotation,
 # translation by up to 16 px on a canvas padded by 16 px, flips except on digits, and colour
 # distortion on CIFAR-10. For the fractional max-pooling nets of the paper presets.

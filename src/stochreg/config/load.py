@@ -73,8 +73,13 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise UsageError(f"ema must be in [0, 1), got {cfg.ema}")
     if not 0 <= cfg.threshold <= 1:
         raise UsageError(f"threshold must be in [0, 1], got {cfg.threshold}")
+    if not 0 <= cfg.labelled_strong <= 1:
+        raise UsageError(f"labelled_strong must be in [0, 1], got {cfg.labelled_strong}")
     if not 0 <= cfg.graph_min_confidence < 1:
         raise UsageError(f"graph_min_confidence must be in [0, 1), got {cfg.graph_min_confidence}")
+    if method is not None and not method.strong_views and cfg.labelled_strong > 0:
+        raise UsageError(f"labelled_strong applies the strong augmentation of methods with strong views; "
+                         f"method {cfg.method} has none")
     if method is not None and method.needs_teacher and cfg.ema <= 0:
         raise UsageError(f"method {cfg.method} needs a teacher: the EMA of the weights (--ema > 0, e.g. 0.99)")
     if method is not None and cfg.views is not None and cfg.views < method.min_views:

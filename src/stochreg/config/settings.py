@@ -63,6 +63,12 @@ class TrainConfig:
     views: int | None = setting(None, "n: stochastic passes (views) of each unlabelled image; unset = 5, or 2 (one "
                                 "weak, one strong) where the method chosen from the data is fixmatch", "method",
                                 positive=True)
+    # FixMatch trains the labelled images on weak views only, and 400 of them are learnt by heart
+    # by mid-run: strong views of some of them are harder to memorise (benchmarks/tuning.md).
+    labelled_strong: float = setting(0.0, "fraction (0-1) of each step's labelled images that also get the "
+                                     "strong augmentation (methods with strong views: fixmatch, ts-me-fixmatch, "
+                                     "ts-me-strong, ts-me-anchored); 0 = weak views only, as FixMatch", "method",
+                                     minimum=0)
     lambda_ts: float = setting(4.0, "weight of the transformation/stability loss", "method", minimum=0)
     lambda_me: float = setting(0.1, "weight of the mutual-exclusivity loss", "method", minimum=0)
     lambda_u: float = setting(1.0, "weight of the unsupervised term of pi-model, mean-teacher, pseudo-label, "

@@ -1,6 +1,6 @@
 """The views of one step: labelled images once, then every unlabelled image n times (view-major),
 each row transformed by the run's random transformation, and the method's last views also
-strongly augmented (RandAugment-style). Training and ``stochreg show-views`` make their views
+strongly augmented (RandAugment-style), with, on request, a share of the labelled images. Training and ``stochreg show-views`` make their views
 with this same plan. Under torchrun the parameters are drawn for the global batch (identical on
 every rank) and each rank applies its own rows."""
 from __future__ import annotations
@@ -23,9 +23,11 @@ class ViewPlan:
         self.transform = TRANSFORMS.get(cfg.transform)
         self.rows = self._global_rows() if dist.world_size > 1 else None
         self.strong = RandAugment() if method.strong_views else None
-        # rows from here on (labelled, then view-major blocks) are strong views
+        # rows from here on (labelled, then view-major blocks) are strong views, and so are the
+        # first labelled rows (batches are drawn at random, so the first rows are a random share)
         self.first_strong_row = (labelled + method.first_strong_view(cfg.views) * unlabelled
                                  if self.strong is not None else None)
+        self.strong_labelled_rows = round(cfg.labelled_strong * labelled) if self.strong is not None else 0
 
     def _global_rows(self) -> torch.Tensor:
         """Which rows of the global view batch (labelled, then n unlabelled blocks) this rank owns."""
@@ -44,6 +46,7 @@ class ViewPlan:
         if self.strong is not None:
             strong_rows = torch.zeros(len(x), dtype=torch.bool, device=x.device)
             strong_rows[self.first_strong_row:] = True
+            strong_rows[:self.strong_labelled_rows] = True
             x = torch.where(strong_rows.view(-1, 1, 1, 1), self._augment(self.strong, x, generator), x)
         return x
 
