@@ -61,6 +61,8 @@ def test_every_row_of_every_table_is_a_valid_train_command():
     assert vars(fashion["fixmatch-crop-flip-ls05"]) == {**vars(fashion["fixmatch-crop-flip"]), "labelled_strong": 0.5}
     assert vars(fashion["fixmatch-crop-flip-warp"]) == {**vars(fashion["fixmatch-crop-flip"]),
                                                          "transform": "crop-flip-warp"}
+    assert vars(fashion["fixmatch-crop-flip-medium-10k-u2"]) == {**vars(fashion["fixmatch-crop-flip-medium-10k"]),
+                                                                  "lambda_u": 2.0}
 
 
 def test_the_60_minute_rows_scale_the_15_minute_rows_alike():
