@@ -264,6 +264,20 @@ for _table in ("mnist100", "mnist100-60min", "methods"):
             _flags.append("--no-graph-deskew")
 
 
+def row_configs(table: str, seed: int = 0) -> dict:
+    """Each row of ``table`` as the TrainConfig its `stochreg train` command resolves to (settings
+    left at auto stay auto: the Learner resolves them from the data)."""
+    from stochreg.cli import build_parser, config_overrides
+    from stochreg.config import resolve_config
+
+    _, shared, rows, _ = TABLES[table]
+    configs = {}
+    for row, flags in rows.items():
+        args = build_parser().parse_args(["train", *shared, *flags, "--seed", str(seed)])
+        configs[row] = resolve_config(args.preset, args.config, config_overrides(args))
+    return configs
+
+
 def run_one(table: str, row: str, seed: int, flags: list[str]) -> dict:
     flags = [flag.replace("{seed}", str(seed)) for flag in flags]
     if FOLDER_ROOT.replace("{seed}", str(seed)) in flags:

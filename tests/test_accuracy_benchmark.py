@@ -21,15 +21,7 @@ def test_a_row_takes_only_its_own_seeds_not_a_longer_method_name(tmp_path, monke
 
 def table_configs(module, table):
     """Each row of ``table`` as the TrainConfig its `stochreg train` command would resolve to."""
-    from stochreg.cli import build_parser, config_overrides
-    from stochreg.config import resolve_config
-
-    _, shared, rows, _ = module.TABLES[table]
-    configs = {}
-    for row, flags in rows.items():
-        args = build_parser().parse_args(["train", *shared, *flags, "--seed", "0"])
-        configs[row] = resolve_config(args.preset, args.config, config_overrides(args))
-    return configs
+    return module.row_configs(table)
 
 
 def test_every_row_of_every_table_is_a_valid_train_command():
@@ -97,3 +89,21 @@ def test_a_row_run_on_machines_of_different_speed_shows_its_range_of_wall_times(
     assert module.wall_time_cell([8.2, 18.7, 17.9]) == "8.2-18.7 min"
     assert module.wall_time_cell([16.0, 17.0, 18.0]) == "17.0 min"
     assert module.wall_time_cell([13.9]) == "13.9 min"
+
+
+def test_method_costs_times_a_tables_rows_as_their_commands_resolve(tiny_data_dir, tmp_path, monkeypatch):
+    """Interleaved real steps of two rows of another table; the minutes a run follow from each row's steps."""
+    import json
+    import sys
+    costs = load_benchmark("method_costs")
+    out = tmp_path / "costs.json"
+    monkeypatch.setattr(sys, "argv", ["method_costs.py", "--table", "mnist100", "--rows", "ts-me-fixmatch",
+                                      "ts-me-fixmatch-3000", "--steps", "1", "--rounds", "1", "--data-dir",
+                                      str(tiny_data_dir), "--out", str(out)])
+    assert costs.main() == 0
+    result = json.loads(out.read_text())
+    assert result["table"] == "mnist100" and set(result["rows"]) == {"ts-me-fixmatch", "ts-me-fixmatch-3000"}
+    for row, iters in (("ts-me-fixmatch", 6000), ("ts-me-fixmatch-3000", 3000)):
+        r = result["rows"][row]
+        assert r["iters"] == iters and r["seconds_per_step"] > 0
+        assert r["minutes_per_run"] == pytest.approx(r["seconds_per_step"] * iters / 60)
