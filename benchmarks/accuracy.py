@@ -182,7 +182,7 @@ TABLES = {
         "1`), stochreg's FixMatch with 2 views of 80 unlabelled images (the same images per step) without and with "
         "the graph term, that FixMatch with a confidence threshold of 0.8, with the unlabelled term at twice "
         "its weight, with the class-balance term, on the compact net at three-quarter width for 10,000 steps "
-        "(about the same cost a run), with weight decay 1e-3 and 2e-3 (the default: 5e-4), with half of each "
+        "(1.19 times the recipe's minutes a run, measured interleaved), with weight decay 1e-3 and 2e-3 (the default: 5e-4), with half of each "
         "step's labelled images strongly augmented too (`--labelled-strong 0.5`), with views mildly warped as well "
         "(`--transform crop-flip-warp`), the narrower net for 10,000 steps with the unlabelled term at twice its "
         "weight, and the supervised baselines with each transform.",
@@ -208,8 +208,8 @@ TABLES = {
                                    "--views", "2", "--batch-unlabelled", "80", "--lambda-u", "2"],
          "fixmatch-crop-flip-balance": ["--method", "fixmatch", "--transform", "crop-flip", "--lambda-graph", "0",
                                         "--views", "2", "--batch-unlabelled", "80", "--lambda-balance", "1"],
-         # the validation error still falls at the last step: more steps at the same cost a run, on the
-         # compact net at three-quarter width (about 1.7x faster a step)
+         # the validation error still falls at the last step: more steps on the compact net at
+         # three-quarter width (its steps are cheaper; results/fashion400-costs.json has by how much)
          "fixmatch-crop-flip-medium-10k": ["--method", "fixmatch", "--transform", "crop-flip", "--lambda-graph", "0",
                                            "--views", "2", "--batch-unlabelled", "80", "--net", "compact-medium",
                                            "--iters", "10000"],
