@@ -55,6 +55,8 @@ def test_every_row_of_every_table_is_a_valid_train_command():
                                                          "transform": "crop-flip-warp"}
     assert vars(fashion["fixmatch-crop-flip-medium-10k-u2"]) == {**vars(fashion["fixmatch-crop-flip-medium-10k"]),
                                                                   "lambda_u": 2.0}
+    assert vars(fashion["fixmatch-crop-flip-medium-9200-u2"]) == {**vars(fashion["fixmatch-crop-flip-medium-10k-u2"]),
+                                                                   "iters": 9200}
 
 
 def test_the_60_minute_rows_scale_the_15_minute_rows_alike():
