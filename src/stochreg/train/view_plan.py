@@ -1,7 +1,7 @@
 """The views of one step: labelled images once, then every unlabelled image n times (view-major),
-each row transformed by the run's random transformation, and the method's last views also
-strongly augmented (RandAugment-style), with, on request, a share of the labelled images. Training and ``stochreg show-views`` make their views
-with this same plan. Under torchrun the parameters are drawn for the global batch (identical on
+each row transformed by the run's random transformation, and the method's last views (with, on
+request, a share of the labelled images) also strongly augmented (RandAugment-style). Training and
+``stochreg show-views`` make their views with this same plan. Under torchrun the parameters are drawn for the global batch (identical on
 every rank) and each rank applies its own rows."""
 from __future__ import annotations
 
