@@ -91,8 +91,8 @@ def main() -> int:
             times[row].append((time.perf_counter() - started) / args.steps)
     result = {"command": " ".join(["python", *sys.argv]), "commit": source_commit(), "table": args.table or "methods",
               "machine": machine_description(torch.device("cpu")), "budget_minutes": args.budget_min,
-              "rows": {row: {"seconds_per_step": statistics.median(t), "rounds": t, "iters": configs[row].iters,
-                             "minutes_per_run": statistics.median(t) * configs[row].iters / 60}
+              "rows": {row: {"seconds_per_step": statistics.median(t), "rounds": t, "iters": learners[row].cfg.iters,
+                             "minutes_per_run": statistics.median(t) * learners[row].cfg.iters / 60}
                        for row, t in times.items()}}
     add_budget_iters(result, args.anchor)
     out = Path(args.out)
