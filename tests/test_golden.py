@@ -166,7 +166,7 @@ def test_golden_trajectory_of_a_folder(case, extra, golden, tmp_path, one_thread
     """A folder of photos with the transform chosen from the data (crop-flip, strong views), in
     memory and streamed from disk (the same weights, so one record would do; both are kept so
     that either path is caught alone), and with the whole recipe chosen from the data (FixMatch
-    alone, 2 views of 80 unlabelled images)."""
+    alone, 2 views of 80 unlabelled images, the unlabelled term at weight 2)."""
     write_photo_folder(tmp_path / "photos")
     out = tmp_path / "run"
     args = ["train", "--data", str(tmp_path / "photos"), "--labels", "12", *STEPS, "--lambda-graph", "0",

@@ -14,7 +14,7 @@ from ..methods import METHODS
 from ..nets import NETS
 from ..augment.transforms import TRANSFORMS
 from .presets import PRESETS
-from .settings import AUTO, TrainConfig, field_type
+from .settings import AUTO, DEFAULT_ITERS, DEFAULT_LAMBDA_U, TrainConfig, field_type
 
 
 def _check_type(name: str, value: Any, f: dataclasses.Field) -> Any:
@@ -108,6 +108,9 @@ def resolve_config(preset: str = "default", config_file: str | Path | None = Non
     cfg = from_dict(values)
     if cfg.labels is None:
         cfg = dataclasses.replace(cfg, labels=default_labels(cfg.dataset))
+    if cfg.method != AUTO:  # only the recipe chosen from the data sets these otherwise (recipe.py)
+        cfg = dataclasses.replace(cfg, iters=DEFAULT_ITERS if cfg.iters is None else cfg.iters,
+                                  lambda_u=DEFAULT_LAMBDA_U if cfg.lambda_u is None else cfg.lambda_u)
     return validate(cfg)
 
 

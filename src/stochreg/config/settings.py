@@ -10,6 +10,9 @@ from typing import Any
 # A setting left to be chosen from the data (recipe.py); the saved config holds the choice.
 AUTO = "auto"
 
+# The step count and unlabelled weight wherever the recipe chosen from the data does not set them.
+DEFAULT_ITERS, DEFAULT_LAMBDA_U = 6000, 1.0
+
 GROUPS = ("data", "method", "optimisation", "evaluation", "run and machine")
 
 
@@ -52,8 +55,9 @@ class TrainConfig:
                           "ts-me-fixmatch (the paper's TS + ME over the first n-1 views, FixMatch on the last, "
                           "strongly augmented one; see `stochreg list`); auto = ts-me-fixmatch for digit datasets, "
                           "fixmatch for other images", "method")
-    net: str = setting(AUTO, "network name (see `stochreg list`); auto = by image size: compact up to 28 px, "
-                       "wrn-28-2 below 64, resnet18 from 64", "method")
+    net: str = setting(AUTO, "network name (see `stochreg list`); auto = by image size: compact up to 28 px "
+                       "(compact-medium where the recipe chosen from the data is FixMatch), wrn-28-2 below 64, "
+                       "resnet18 from 64", "method")
     transform: str = setting(AUTO, "random transformation applied to every view (see `stochreg list`); auto = "
                              "digits for digit datasets, crop-flip (or crop with --no-flip) for other images",
                              "method")
@@ -71,8 +75,10 @@ class TrainConfig:
                                      minimum=0)
     lambda_ts: float = setting(4.0, "weight of the transformation/stability loss", "method", minimum=0)
     lambda_me: float = setting(0.1, "weight of the mutual-exclusivity loss", "method", minimum=0)
-    lambda_u: float = setting(1.0, "weight of the unsupervised term of pi-model, mean-teacher, pseudo-label, "
-                              "fixmatch (also in ts-me-fixmatch), entropy-min", "method", minimum=0)
+    lambda_u: float | None = setting(None, "weight of the unsupervised term of pi-model, mean-teacher, "
+                                     "pseudo-label, fixmatch (also in ts-me-fixmatch), entropy-min; unset = 1, or 2 "
+                                     "where the recipe chosen from the data is FixMatch on images of up to 28 px",
+                                     "method", minimum=0)
     threshold: float = setting(0.95, "confidence a prediction needs to become a pseudo-label (pseudo-label, "
                                "fixmatch, ts-me-fixmatch)", "method")
     lambda_balance: float = setting(0.0, "weight of a class-balance term for any method with unlabelled images: "
@@ -104,7 +110,10 @@ class TrainConfig:
                                 "none", "method", minimum=0)
     # --- optimisation ---
     # The quick start's budget; fewer steps end short of 1% test error on MNIST-100 (benchmarks/tuning.md).
-    iters: int = setting(6000, "training steps", "optimisation", positive=True)
+    # The FixMatch recipe for small images takes more, cheaper steps of a narrower net in as many minutes.
+    iters: int | None = setting(None, "training steps; unset = 6000, or 9200 where the recipe chosen from the data "
+                                "is FixMatch on images of up to 28 px (on a narrower net: about 1.1 times the "
+                                "minutes)", "optimisation", positive=True)
     # Schedules need the step count up front, so the budget fixes it before training; the saved
     # config holds that count (and 0 here), so that the run repeats and resumes exactly.
     time_budget: float = setting(0.0, "train for about this many minutes instead of --iters: the first steps are "
