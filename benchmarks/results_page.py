@@ -17,6 +17,7 @@ sys.path.insert(0, str(HERE))
 
 from accuracy import error_cells, row_results  # noqa: E402
 from stochreg.config import TrainConfig  # noqa: E402
+from stochreg.config.settings import DEFAULT_ITERS  # noqa: E402
 from stochreg.config.recipe import GRAPH_WEIGHT, recipe_method  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -115,7 +116,7 @@ def time_to_accuracy_section() -> list[str]:
 
     def is_default(report: dict) -> bool:
         return (report["method"], report["iters"], precision(report), graph(report), deskewed(report)) == \
-            (default, TrainConfig.iters, TrainConfig.precision, default_graph, default_deskewed)
+            (default, DEFAULT_ITERS, TrainConfig.precision, default_graph, default_deskewed)
 
     lines = ["## Time to accuracy", "",
              "Minutes of the 2-core machine named above each table until the logged test error first "

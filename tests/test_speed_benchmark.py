@@ -137,7 +137,8 @@ def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_
     monkeypatch.setattr(module, "RESULTS", tmp_path)
     hit = {"step": 1200, "test_error": 0.0195, "wall_minutes": 5.7, "train_minutes": 5.1}
     from stochreg.config.recipe import GRAPH_WEIGHT
-    steps, graph = TrainConfig.iters, GRAPH_WEIGHT    # the default's graph weight on MNIST (auto, on there)
+    from stochreg.config.settings import DEFAULT_ITERS
+    steps, graph = DEFAULT_ITERS, GRAPH_WEIGHT    # the default's graph weight on MNIST (auto, on there)
     deskewed = {"lambda_graph": graph, "graph_deskewed": True}   # the default's graph
     for name, method, iters, machine, extra in (
             ("ts-me", "ts-me", 4000, "old CPU", {}),
