@@ -159,14 +159,13 @@ TABLES = {
         [0, 1, 2],
     ),
     "mnist100-fast": (
-        "MNIST with 100 labels, a default at half the cost: the default recipe (ts-me-fixmatch with the graph term on"
-        " deskewed digits, 6,000 steps of 5 views) beside three recipes that cost about half as much per run: the "
-        "same at 3,000 steps, with 3 views (2 weak, 1 strong) at 4,500 steps (128 images a step instead of 192), and "
-        "on the compact net at half width (`--net compact-small`), each with a validation split of 5,000 training "
-        "images (`--val-size 5000`: their labels only score; they stay in the unlabelled pool): chosen on the "
-        "validation error, the test error reported. Evaluated every 100 steps, so that each run's log also gives its "
-        "time to accuracy "
-        "(`python benchmarks/time_to_accuracy.py --from-run RUN`).",
+        "MNIST with 100 labels, a default at half the cost: the default recipe (ts-me-fixmatch with the graph term "
+        "on deskewed digits, 6,000 steps of 5 views) beside three recipes that cost about half as much per run: the "
+        "same at 3,000 steps, with 3 views (2 weak, 1 strong) at 4,500 steps (128 images a step instead of 192), "
+        "and on the compact net at half width (`--net compact-small`), each with a validation split of 5,000 "
+        "training images (`--val-size 5000`: their labels only score; they stay in the unlabelled pool): chosen on "
+        "the validation error, the test error reported. Evaluated every 100 steps, so that each run's log also "
+        "gives its time to accuracy (`python benchmarks/time_to_accuracy.py --from-run RUN`).",
         ["--dataset", "mnist", "--labels", "100", "--val-size", "5000", "--method", "ts-me-fixmatch",
          "--lambda-graph", "3", "--graph-deskew", "--eval-every", "100"],
         {"ts-me-fixmatch-graph-deskew": [],
@@ -182,12 +181,12 @@ TABLES = {
         "Rows: the MNIST recipe as it is (ts-me-fixmatch-digits-graph: digit transform, graph term), the same with "
         "crop-and-flip views without and with the graph term, that with TS at a quarter of its weight (`--lambda-ts "
         "1`), stochreg's FixMatch with 2 views of 80 unlabelled images (the same images per step) without and with "
-        "the graph term, that FixMatch with a confidence threshold of 0.8, with the unlabelled term at twice "
-        "its weight, with the class-balance term, on the compact net at three-quarter width for 10,000 steps "
-        "(1.19 times the recipe's minutes a run, measured interleaved), with weight decay 1e-3 and 2e-3 (the default: 5e-4), with half of each "
-        "step's labelled images strongly augmented too (`--labelled-strong 0.5`), with views mildly warped as well "
-        "(`--transform crop-flip-warp`), the narrower net for 10,000 and 9,200 steps with the unlabelled term at "
-        "twice its weight, and the supervised baselines with each transform.",
+        "the graph term, that FixMatch with a confidence threshold of 0.8, with the unlabelled term at twice its "
+        "weight, with the class-balance term, on the compact net at three-quarter width for 10,000 steps (1.19 "
+        "times the recipe's minutes a run, measured interleaved), with weight decay 1e-3 and 2e-3 (the default: "
+        "5e-4), with half of each step's labelled images strongly augmented too (`--labelled-strong 0.5`), with "
+        "views mildly warped as well (`--transform crop-flip-warp`), the narrower net for 10,000 and 9,200 steps "
+        "with the unlabelled term at twice its weight, and the supervised baselines with each transform.",
         ["--dataset", "fashion-mnist", "--labels", "400", "--val-size", "5000"],
         {"ts-me-fixmatch-digits-graph": ["--method", "ts-me-fixmatch", "--transform", "digits", "--lambda-graph",
                                          "3", "--no-graph-deskew"],
@@ -240,14 +239,15 @@ TABLES = {
         [0, 1, 2],
     ),
     "fashion400-folder": (
-        "The own-images path end to end: Fashion-MNIST written as a folder of PNG files "
-        "(`python benchmarks/fashion_folder.py --seed S`: labelled/CLASS/ the 400 images of split S, unlabelled/ "
-        "the other 59,600 training images, test/CLASS/ the test set), trained with `--data ROOT` and no other "
-        "setting, so the whole recipe is the one chosen from the data (for these grayscale images that are not "
-        "digits: FixMatch alone, 2 views of 80 unlabelled images, crop-and-flip views, the graph term by its "
-        "label-only check; the runs here used the recipe of 2026-12-02, the compact net for 6,000 steps, which "
-        "became the narrower net for 9,200 steps with the unlabelled term at weight 2); beside it the built-in `--dataset fashion-mnist --labels 400` with the same "
-        "defaults (the same labelled images, the same choices) and the supervised baseline on the folder.",
+        "The own-images path end to end: Fashion-MNIST written as a folder of PNG files (`python "
+        "benchmarks/fashion_folder.py --seed S`: labelled/CLASS/ the 400 images of split S, unlabelled/ the other "
+        "59,600 training images, test/CLASS/ the test set), trained with `--data ROOT` and no other setting, so the "
+        "whole recipe is the one chosen from the data (for these grayscale images that are not digits: FixMatch "
+        "alone, 2 views of 80 unlabelled images, crop-and-flip views, the graph term by its label-only check; the "
+        "runs here used the recipe of 2026-12-02, the compact net for 6,000 steps, which became the narrower net "
+        "for 9,200 steps with the unlabelled term at weight 2); beside it the built-in `--dataset fashion-mnist "
+        "--labels 400` with the same defaults (the same labelled images, the same choices) and the supervised "
+        "baseline on the folder.",
         [],
         {"default": ["--data", FOLDER_ROOT],
          "default-builtin": ["--dataset", "fashion-mnist", "--labels", "400"],

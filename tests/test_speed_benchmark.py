@@ -132,7 +132,6 @@ def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_
     first; the default's method at another step count (an earlier default), in bf16 or without
     the graph term (measurements before the field existed ran without it), or with the graph on raw
     pixels (the earlier default) is another recipe."""
-    from stochreg.config import TrainConfig
     module = load_benchmark("results_page")
     monkeypatch.setattr(module, "RESULTS", tmp_path)
     hit = {"step": 1200, "test_error": 0.0195, "wall_minutes": 5.7, "train_minutes": 5.1}

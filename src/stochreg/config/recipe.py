@@ -94,15 +94,12 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
             changes["net"] = "compact" if side <= 28 else ("wrn-28-2" if side < 64 else "resnet18")
             reasons.append(f"net {changes['net']}: {side}-pixel images (compact up to 28 px, wrn-28-2 below 64, "
                            "resnet18 from 64)")
-    iters, lambda_u = SMALL_FIXMATCH[1:] if small_fixmatch else (DEFAULT_ITERS, DEFAULT_LAMBDA_U)
-    if cfg.iters is None:
-        changes["iters"] = iters
-        if small_fixmatch:
-            reasons.append(f"iters {iters}: the FixMatch recipe for images of up to 28 px")
-    if cfg.lambda_u is None:
-        changes["lambda_u"] = lambda_u
-        if small_fixmatch:
-            reasons.append(f"lambda_u {lambda_u:g}: the FixMatch recipe for images of up to 28 px")
+    steps_and_weight = SMALL_FIXMATCH[1:] if small_fixmatch else (DEFAULT_ITERS, DEFAULT_LAMBDA_U)
+    for name, value in zip(("iters", "lambda_u"), steps_and_weight):
+        if getattr(cfg, name) is None:
+            changes[name] = value
+            if small_fixmatch:
+                reasons.append(f"{name} {value:g}: the FixMatch recipe for images of up to 28 px")
     return validate(dataclasses.replace(cfg, **changes)), reasons
 
 
