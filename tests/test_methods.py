@@ -193,3 +193,28 @@ def test_the_class_balance_term_joins_any_method(name, tiny_data_dir):
     losses, _ = learner.step(0)
     assert set(losses) == {"ce", *METHODS.get(name).terms, "balance"}
     assert torch.isfinite(losses["balance"]) and losses["balance"] >= 0
+
+
+def test_separate_targets_keeps_the_rows_in_order_with_no_gradient_through_the_weak_view(tiny_data_dir):
+    from stochreg.train.step import forward_views
+    learner, data, _ = tiny_learner(tiny_data_dir, method="fixmatch", views=2, separate_targets=True)
+    assert learner.target_rows == 8                      # view 0 of 8 unlabelled images
+    learner.model.eval()                                  # batch norm by its running statistics: rows independent
+    x = data.train_images[:26].float().div(255)                # 10 labelled rows, then a weak and a strong view
+    logits = forward_views(learner, x, labelled=10)
+    assert torch.allclose(logits, learner.model(x), atol=1e-5)
+    logits[10:18].sum().backward(retain_graph=True)       # the weak rows' logits: no gradient to the weights
+    assert all(p.grad is None or not p.grad.any() for p in learner.model.parameters())
+    logits[18:].sum().backward()                          # the strong rows': through the weights
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in learner.model.parameters())
+
+
+def test_separate_targets_trains_fixmatch_and_is_refused_for_a_method_without_target_views(tiny_data_dir):
+    from stochreg.errors import UsageError
+    learner, _, _ = tiny_learner(tiny_data_dir, method="fixmatch", views=2, separate_targets=True)
+    before = [p.detach().clone() for p in learner.model.parameters()]
+    losses, _ = learner.step(0)
+    assert {"ce", "fixmatch"} <= set(losses) and all(torch.isfinite(v) for v in losses.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, learner.model.parameters()))
+    with pytest.raises(UsageError, match="separate_targets.*ts-me-fixmatch has none"):
+        resolve_config(overrides={"method": "ts-me-fixmatch", "separate_targets": True})

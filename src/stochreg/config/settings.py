@@ -73,6 +73,12 @@ class TrainConfig:
                                      "strong augmentation (methods with strong views: fixmatch, ts-me-fixmatch, "
                                      "ts-me-strong, ts-me-anchored); 0 = weak views only, as FixMatch", "method",
                                      minimum=0)
+    # The weak view of FixMatch is only a target: a backward pass through its rows is work for nothing.
+    separate_targets: bool = setting(False, "methods whose first views only give targets (fixmatch): run those "
+                                     "views in a forward pass of their own, without gradient, and the rest in "
+                                     "another (USB's use_cat=False), which saves their backward pass (about a fifth "
+                                     "of a fixmatch step); batch norm then normalises each pass by its own "
+                                     "statistics", "method")
     lambda_ts: float = setting(4.0, "weight of the transformation/stability loss", "method", minimum=0)
     lambda_me: float = setting(0.1, "weight of the mutual-exclusivity loss", "method", minimum=0)
     lambda_u: float | None = setting(None, "weight of the unsupervised term of pi-model, mean-teacher, "

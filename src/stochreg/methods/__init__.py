@@ -8,7 +8,9 @@ Each loss a method returns is declared with its label and the config field of it
 the others); terms/method.py weights them. Methods with ``strong_views`` get view 0 weakly transformed (the run's
 ``--transform``) and views 1..n-1 also strongly augmented (RandAugment-style), or only the last
 ones (``weak_views``); methods with
-``needs_teacher`` also receive the logits of the EMA weights (``--ema``) on the same views.
+``needs_teacher`` also receive the logits of the EMA weights (``--ema``) on the same views. A
+method's ``target_views`` leading views only give targets (their logits are never differentiated), so
+``--separate-targets`` may run them in a forward pass of their own, without gradient.
 
 | name | terms | source |
 |---|---|---|
@@ -71,6 +73,7 @@ class Method:
     strong_views: bool = False                               # views weak_views..n-1 strongly augmented
     weak_views: int = 1                                      # with strong_views: how many lead weak (< 1: n + this)
     needs_teacher: bool = False                              # the EMA weights' logits on the views
+    target_views: int = 0                                    # leading views whose logits are only no-gradient targets
     doc: str = ""
 
     @property

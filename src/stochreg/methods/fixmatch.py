@@ -16,5 +16,5 @@ def fixmatch_loss(out: Outputs) -> dict[str, torch.Tensor]:
     return {"fixmatch": confident_cross_entropy(out.logits, out.threshold)}
 
 
-register(Method("fixmatch", (FIXMATCH,), fixmatch_loss, min_views=2, strong_views=True,
+register(Method("fixmatch", (FIXMATCH,), fixmatch_loss, min_views=2, strong_views=True, target_views=1,
                 doc="confident weak-view argmax as the target of the strong views"))

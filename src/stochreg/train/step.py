@@ -1,6 +1,7 @@
 """The one training step of every method: draw the batches, make the views, ONE forward pass over
-labelled and unlabelled views together, the labelled cross-entropy plus ``weight * loss`` of
-every unsupervised term (terms/), backward, optimiser step, EMA. It knows no term by name."""
+labelled and unlabelled views together (two with ``--separate-targets``: the views that only give
+targets apart, without gradient), the labelled cross-entropy plus ``weight * loss`` of every
+unsupervised term (terms/), backward, optimiser step, EMA. It knows no term by name."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -22,6 +23,20 @@ def forward_precision(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
+def forward_views(learner: "Learner", x: torch.Tensor, labelled: int) -> torch.Tensor:
+    """The logits of every row of ``x``, in its order. With ``--separate-targets`` the rows of the
+    method's target-only views (after the ``labelled`` rows) come from a pass of their own without
+    gradient, the other rows from one with it; else one pass over all rows."""
+    targets = learner.target_rows
+    if not targets:
+        return learner.forward_model(x)
+    end = labelled + targets
+    with torch.no_grad():
+        target_logits = learner.forward_model(x[labelled:end])
+    rest = learner.forward_model(torch.cat([x[:labelled], x[end:]]).contiguous(memory_format=learner.memory_format))
+    return torch.cat([rest[:labelled], target_logits, rest[labelled:]])
+
+
 def training_step(learner: "Learner", step: int) -> tuple[dict[str, torch.Tensor], float]:
     """One optimisation step; returns the loss terms (tensors, not synchronised) and the lr."""
     cfg, n, method = learner.cfg, learner.cfg.views, learner.method
@@ -34,9 +49,9 @@ def training_step(learner: "Learner", step: int) -> tuple[dict[str, torch.Tensor
     if method.uses_unlabelled:
         batch.append(images_to_float(images_ulb).repeat(n, 1, 1, 1))
     x = learner.views.apply(torch.cat(batch), learner.aug_gen).contiguous(memory_format=learner.memory_format)
-    # --- one forward pass over labelled and unlabelled views together ---
+    # --- one forward pass over labelled and unlabelled views together (target-only views apart) ---
     with learner.autocast():
-        logits = learner.forward_model(x)
+        logits = forward_views(learner, x, len(idx_lb))
     logits = logits.float()  # the losses in float32 whatever the forward pass ran in
     losses = {"ce": F.cross_entropy(logits[:len(idx_lb)], learner.batches.labels[idx_lb])}
     loss = losses["ce"]
