@@ -158,6 +158,8 @@ CASES = [
     Case("flips on digits", train("--transform", "crop-flip"), "changes the class of digits"),
     Case("strong labelled views without strong views", train("--method", "ts-me", "--labelled-strong", "0.5"),
          "method ts-me has none"),
+    Case("a separate target pass without target views", train("--method", "ts-me", "--separate-targets"),
+         "method ts-me has none (fixmatch has one)"),
     Case("negative ramp-up", train("--rampup-iters", "-5"), "rampup_iters must be >= 0"),
     Case("label-propagation graph of streamed images", ["train", "--dataset", "folder:{tmp}/pets", "--stream", "--labels", "6",
                                                          "--lambda-graph", "1", "--out", "{tmp}/r", *TINY],
