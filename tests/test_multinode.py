@@ -41,10 +41,13 @@ def workdir(tmp_path):
 
 def agent(workdir: Path, node: int, nnodes: int, per_node: int, port: int, args: list[str],
           extra: tuple[str, ...] = ()) -> subprocess.Popen:
-    """One torchrun agent, as on node ``node``: its own working directory, its own process group."""
+    """One torchrun agent, as on node ``node``: its own working directory, its own process group.
+    Node 0 hosts the rendezvous store, as the node named by the endpoint does on a real cluster;
+    left to itself, each agent on 127.0.0.1 tries to, and the first to bind the port wins, so a
+    test that kills node 1 would sometimes take the store, and node 0's agent, with it."""
     command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", str(nnodes), "--node_rank", str(node),
                "--nproc_per_node", str(per_node), "--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{port}",
-               "--rdzv_id", "test", *extra, "-m", "stochreg", *args]
+               "--rdzv_id", "test", "--rdzv_conf", f"is_host={int(node == 0)}", *extra, "-m", "stochreg", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     return subprocess.Popen(command, cwd=workdir / f"node{node}", env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
