@@ -76,9 +76,9 @@ class TrainConfig:
     # The weak view of FixMatch is only a target: a backward pass through its rows is work for nothing.
     separate_targets: bool = setting(False, "methods whose first views only give targets (fixmatch): run those "
                                      "views in a forward pass of their own, without gradient, and the rest in "
-                                     "another (USB's use_cat=False), which saves their backward pass (about a fifth "
-                                     "of a fixmatch step); batch norm then normalises each pass by its own "
-                                     "statistics", "method")
+                                     "another (USB's use_cat=False), which saves their backward pass: cheaper "
+                                     "steps; batch norm then normalises each pass by its own statistics, which may "
+                                     "cost accuracy (benchmarks/tuning.md)", "method")
     lambda_ts: float = setting(4.0, "weight of the transformation/stability loss", "method", minimum=0)
     lambda_me: float = setting(0.1, "weight of the mutual-exclusivity loss", "method", minimum=0)
     lambda_u: float | None = setting(None, "weight of the unsupervised term of pi-model, mean-teacher, "
