@@ -200,7 +200,7 @@ def test_separate_targets_keeps_the_rows_in_order_with_no_gradient_through_the_w
     learner, data, _ = tiny_learner(tiny_data_dir, method="fixmatch", views=2, separate_targets=True)
     assert learner.target_rows == 8                      # view 0 of 8 unlabelled images
     learner.model.eval()                                  # batch norm by its running statistics: rows independent
-    x = data.train_images[:26].float().div(255)                # 10 labelled rows, then a weak and a strong view
+    x = data.train_images[:26].float().div(255)           # 10 labelled rows, then a weak and a strong view
     logits = forward_views(learner, x, labelled=10)
     assert torch.allclose(logits, learner.model(x), atol=1e-5)
     logits[10:18].sum().backward(retain_graph=True)       # the weak rows' logits: no gradient to the weights
