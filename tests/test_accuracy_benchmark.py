@@ -61,6 +61,8 @@ def test_every_row_of_every_table_is_a_valid_train_command():
                                                                    "iters": 9200}
     assert vars(fashion["fixmatch-crop-flip-medium-14500-u2-sep"]) == {
         **vars(fashion["fixmatch-crop-flip-medium-9200-u2"]), "iters": 14500, "separate_targets": True}
+    assert vars(fashion["fixmatch-crop-flip-medium-12000-u2-sep"]) == {
+        **vars(fashion["fixmatch-crop-flip-medium-14500-u2-sep"]), "iters": 12000}
 
 
 def test_the_60_minute_rows_scale_the_15_minute_rows_alike():
