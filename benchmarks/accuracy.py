@@ -188,7 +188,8 @@ TABLES = {
         "views mildly warped as well (`--transform crop-flip-warp`), the narrower net for 10,000 and 9,200 steps "
         "with the unlabelled term at twice its weight, that at half and at twice the learning rate (0.05, 0.2), "
         "that with the weak view in a pass of its own without gradient (`--separate-targets`) at 80, 128 or 112 "
-        "unlabelled images a step and at 80 for 14,500 and 12,000 steps, and the supervised baselines with each transform.",
+        "unlabelled images a step and at 80 for 14,500 and 12,000 steps, and the supervised baselines with each "
+        "transform.",
         ["--dataset", "fashion-mnist", "--labels", "400", "--val-size", "5000"],
         {"ts-me-fixmatch-digits-graph": ["--method", "ts-me-fixmatch", "--transform", "digits", "--lambda-graph",
                                          "3", "--no-graph-deskew"],
