@@ -171,7 +171,11 @@ TABLES = {
         {"ts-me-fixmatch-graph-deskew": [],
          "ts-me-fixmatch-graph-deskew-3000": ["--iters", "3000"],
          "ts-me-fixmatch-graph-deskew-n3-4500": ["--views", "3", "--iters", "4500"],
-         "ts-me-fixmatch-graph-deskew-small": ["--net", "compact-small"]},
+         "ts-me-fixmatch-graph-deskew-small": ["--net", "compact-small"],
+         # the same 6,000-step schedule on fewer images a step: 16 labelled and 16 unlabelled (96 images
+         # a step in all), or 16 unlabelled beside the 32 labelled (112)
+         "ts-me-fixmatch-graph-deskew-b16": ["--batch-labelled", "16", "--batch-unlabelled", "16"],
+         "ts-me-fixmatch-graph-deskew-u16": ["--batch-unlabelled", "16"]},
         [0, 1, 2],
     ),
     "fashion400": (
