@@ -113,6 +113,20 @@ def test_two_processes_follow_the_single_process_trajectory(workdir):
     assert double.stderr.count("final test error") == 0 and double.stdout.count("final test error") == 1
 
 
+def test_curriculum_thresholds_keep_the_same_classes_on_one_process_and_on_two(workdir):
+    """--flex-threshold keeps a class per image of the pool; each rank predicts its own share of a
+    batch, so the ranks gather their predictions and every rank keeps what one process keeps."""
+    flex = ["--lr", "0.02", "--flex-threshold", "--threshold", "0.3"]
+    for out, processes in (("flex-single", 0), ("flex-double", 2)):
+        done = run_to_end(workdir, *train_args(workdir, out, 20, "probe"), *flex, processes=processes,
+                          script="probe.py")
+        assert done.returncode == 0, done.stderr
+    single, double = (load_checkpoint(workdir / out / "checkpoints" / "step-00000020.pt")["terms"][0]["kept"]
+                      for out in ("flex-single", "flex-double"))
+    assert (single >= 0).sum() > 10, "too few predictions kept for the comparison to mean anything"
+    assert torch.equal(double, single)
+
+
 def test_two_process_run_killed_and_resumed_ends_where_the_uninterrupted_one_does(workdir):
     """compact-small has batch norm and dropout: exact resume needs every rank's own RNG back."""
     reference = run_to_end(workdir, *train_args(workdir, "reference", 50, "compact-small", every=5))

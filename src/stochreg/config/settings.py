@@ -87,6 +87,13 @@ class TrainConfig:
                                      "method", minimum=0)
     threshold: float = setting(0.95, "confidence a prediction needs to become a pseudo-label (pseudo-label, "
                                "fixmatch, ts-me-fixmatch)", "method")
+    # A fixed 0.95 passes only what the model is already sure of: little at the start of a short run,
+    # least for the classes it finds hard.
+    flex_threshold: bool = setting(False, "FlexMatch's curriculum thresholds for the methods with --threshold: "
+                                   "each class's threshold is --threshold scaled by how many unlabelled images "
+                                   "the model already predicts confidently as that class (x/(2-x) of their share), "
+                                   "so that more pseudo-labels pass early in a run and for the classes it finds "
+                                   "hard; off = one fixed threshold", "method")
     lambda_balance: float = setting(0.0, "weight of a class-balance term for any method with unlabelled images: "
                                     "KL(class frequencies of the labelled images || mean prediction over the "
                                     "step's unlabelled views); 0 = off", "method", minimum=0)

@@ -41,11 +41,12 @@ from ..registry import Registry
 @dataclass(frozen=True)
 class Outputs:
     """What a method's loss sees: the student's logits over the n views of B unlabelled images
-    (n, B, C), the teacher's on the same views when the method needs one, and its settings."""
+    (n, B, C), the teacher's on the same views when the method needs one, and its settings: the
+    confidence threshold of pseudo-labels, one number or one per class (C,) (``--flex-threshold``)."""
 
     logits: torch.Tensor
     teacher_logits: torch.Tensor | None = None
-    threshold: float = 0.95
+    threshold: float | torch.Tensor = 0.95
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class Method:
     weak_views: int = 1                                      # with strong_views: how many lead weak (< 1: n + this)
     needs_teacher: bool = False                              # the EMA weights' logits on the views
     target_views: int = 0                                    # leading views whose logits are only no-gradient targets
+    uses_threshold: bool = False                             # pseudo-labels from its weak views, past --threshold
     doc: str = ""
 
     @property
@@ -90,6 +92,12 @@ class Method:
         if not self.strong_views:
             return None
         return self.weak_views if self.weak_views >= 1 else views + self.weak_views
+
+    def pseudo_label_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, C): the class probabilities a thresholded method takes its pseudo-labels from, the
+        mean over its weak views (view 0 alone where no view is strong), not differentiated."""
+        weak = self.first_strong_view(logits.shape[0]) or 1
+        return torch.softmax(logits[:weak].detach(), dim=-1).mean(dim=0)
 
     def unsupervised_losses(self, outputs: Outputs) -> dict[str, torch.Tensor]:
         """The unweighted unsupervised terms."""

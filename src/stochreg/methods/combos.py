@@ -47,4 +47,5 @@ register(Method("ts-me-strong", (TS, ME), paper_terms(("ts", "me")), min_views=2
 register(Method("ts-me-anchored", (TS, ME), anchored_loss, min_views=2, strong_views=True,
                 doc="strong views' TS against the detached weak view + ME on every view"))
 register(Method("ts-me-fixmatch", (TS, ME, FIXMATCH), ts_me_fixmatch_loss, min_views=3, strong_views=True,
-                weak_views=-1, doc="TS + ME over the n-1 weak views, FixMatch on the last, strong view"))
+                weak_views=-1, uses_threshold=True,
+                doc="TS + ME over the n-1 weak views, FixMatch on the last, strong view"))

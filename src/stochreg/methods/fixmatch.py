@@ -17,4 +17,5 @@ def fixmatch_loss(out: Outputs) -> dict[str, torch.Tensor]:
 
 
 register(Method("fixmatch", (FIXMATCH,), fixmatch_loss, min_views=2, strong_views=True, target_views=1,
+                uses_threshold=True,
                 doc="confident weak-view argmax as the target of the strong views"))

@@ -10,12 +10,16 @@ from ..losses import weighted_view_cross_entropy
 from . import Method, Outputs, TermName, register
 
 
-def thresholded_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor, threshold: float) -> torch.Tensor:
+def thresholded_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor,
+                              threshold: float | torch.Tensor) -> torch.Tensor:
     """Cross-entropy of every view in ``logits`` (n, B, C) against the argmax of ``target_probs``
     (B, C; not differentiated), masked to images whose top target probability reaches
-    ``threshold``; averaged over all images and views."""
+    ``threshold`` (one number, or one per class (C,): the target class's); averaged over all images
+    and views."""
     with torch.no_grad():
         confidence, target = target_probs.max(dim=-1)
+        if isinstance(threshold, torch.Tensor):
+            threshold = threshold[target]
         mask = (confidence >= threshold).to(logits.dtype)
     return weighted_view_cross_entropy(logits, target, mask)
 
@@ -31,5 +35,5 @@ def pseudo_label_loss(out: Outputs) -> dict[str, torch.Tensor]:
     return {"pl": confident_cross_entropy(out.logits, out.threshold)}
 
 
-register(Method("pseudo-label", (TermName("pl", "pseudo-label"),), pseudo_label_loss,
+register(Method("pseudo-label", (TermName("pl", "pseudo-label"),), pseudo_label_loss, uses_threshold=True,
                 doc="cross-entropy against the confident argmax of view 0"))

@@ -71,6 +71,15 @@ class Distributed:
         """True on every rank when ``flag`` is true on any rank (to stop together)."""
         return bool(self.max(torch.tensor([int(flag)], device=device)).item())
 
+    def all_gather(self, value: torch.Tensor) -> torch.Tensor:
+        """Every rank's ``value`` (the same shape on each), concatenated in rank order, on every rank:
+        a per-rank shard of a global batch becomes the global batch."""
+        if not self.active:
+            return value
+        parts = [torch.empty_like(value) for _ in range(self.world_size)]
+        dist.all_gather(parts, value.contiguous())
+        return torch.cat(parts)
+
     def gather(self, obj: Any) -> list[Any] | None:
         """Every rank's ``obj``, in rank order, on rank 0 (None elsewhere)."""
         if not self.active:

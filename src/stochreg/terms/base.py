@@ -8,6 +8,7 @@ import torch
 
 from ..config import TrainConfig
 from ..methods import Outputs
+from ..runtime.distributed import SINGLE, Distributed
 
 CROSS_ENTROPY_LABEL = "cross-entropy (labelled)"
 
@@ -25,7 +26,7 @@ class StepInputs:
 class PrepareContext:
     """What a term may read before the first step, and where it says what it chose: ``cfg``
     (replaced where an auto setting is resolved), ``recipe`` (reasons for the choices made from the
-    data) and ``notes`` (lines for the run's log)."""
+    data) and ``notes`` (lines for the run's log); ``dist``, the processes a term's state is shared by."""
 
     cfg: TrainConfig
     data: Any
@@ -33,6 +34,7 @@ class PrepareContext:
     device: torch.device
     recipe: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    dist: Distributed = SINGLE
 
 
 class Term:
@@ -51,6 +53,13 @@ class Term:
     def results(self) -> dict[str, Any]:
         """Fields this term adds to results.json."""
         return {}
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """What the term learns while training, for checkpoints (most terms learn nothing)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restores :meth:`state_dict`'s state."""
 
     def weights(self, step: int) -> dict[str, float] | None:
         """The weight of each name at ``step``; None: the term sits this step out."""

@@ -1,12 +1,16 @@
 """The chosen method's own losses (methods/) as one term: each of its names weighted by the
-config field its method declares (``lambda_ts``, ``lambda_me``, else ``lambda_u``), ramped up."""
+config field its method declares (``lambda_ts``, ``lambda_me``, else ``lambda_u``), ramped up; with
+``--flex-threshold``, its pseudo-labels past per-class curriculum thresholds (curriculum.py)."""
 from __future__ import annotations
+
+import dataclasses
 
 import torch
 
 from ..config import TrainConfig
 from ..methods import METHODS
-from .base import StepInputs, Term
+from .base import PrepareContext, StepInputs, Term
+from .curriculum import CurriculumThresholds
 from .schedule import unsupervised_weight
 
 
@@ -15,13 +19,32 @@ class MethodTerms(Term):
         self.cfg, self.method = cfg, METHODS.get(cfg.method)
         self.labels = {term.name: term.label for term in self.method.term_names}
         self.lambdas = {term.name: getattr(cfg, term.weight) for term in self.method.term_names}
+        self.curriculum: CurriculumThresholds | None = None
+
+    def prepare(self, ctx: PrepareContext) -> bool:
+        if self.cfg.flex_threshold:
+            self.curriculum = CurriculumThresholds(len(ctx.data.train_images), ctx.data.num_classes,
+                                                   self.cfg.threshold, ctx.device, ctx.dist)
+        return True
 
     def weights(self, step: int) -> dict[str, float]:
         ramp = unsupervised_weight(self.cfg, step)
         return {name: ramp * value for name, value in self.lambdas.items()}
 
     def losses(self, inputs: StepInputs) -> dict[str, torch.Tensor]:
-        return self.method.unsupervised_losses(inputs.outputs)
+        outputs = inputs.outputs
+        if self.curriculum is not None:
+            outputs = dataclasses.replace(outputs, threshold=self.curriculum.thresholds())
+            self.curriculum.observe(inputs.unlabelled, self.method.pseudo_label_probabilities(outputs.logits))
+        return self.method.unsupervised_losses(outputs)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.curriculum.state_dict() if self.curriculum is not None else {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if self.curriculum is not None:
+            self.curriculum.load_state_dict(state)
 
     def describe(self) -> str:
-        return ", ".join(term.describe(getattr(self.cfg, term.weight)) for term in self.method.term_names)
+        return (", ".join(term.describe(getattr(self.cfg, term.weight)) for term in self.method.term_names)
+                + (f" (FlexMatch curriculum thresholds up to {self.cfg.threshold})" if self.curriculum else ""))

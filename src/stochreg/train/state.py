@@ -61,7 +61,7 @@ class Learner:
         # Dropout and fractional max-pooling draw from the global RNG: one stream per rank, rank 0's
         # being the single-process one.
         torch.manual_seed(seeds["aug"] + RANK_SEED_STRIDE * dist.rank)
-        context = PrepareContext(cfg, data, labelled, device, self.recipe)
+        context = PrepareContext(cfg, data, labelled, device, self.recipe, dist=dist)
         self.terms = prepare_terms(context)
         self.cfg, self.notes = context.cfg, context.notes   # an auto graph weight is chosen now
         self.local_labelled = cfg.batch_labelled // dist.world_size
@@ -118,7 +118,7 @@ class Learner:
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "ema_updates": self.ema.updates if self.ema is not None else 0,
             "optimizer": self.optimizer.state_dict(), "labelled": self.labelled,
-            "samplers": batches["samplers"],
+            "samplers": batches["samplers"], "terms": [term.state_dict() for term in self.terms],
             "rng": {"data": batches["data"], "aug": self.aug_gen.get_state(),
                     "global": global_rngs[0], "other_ranks": global_rngs[1:]},
             "world_size": self.dist.world_size,
@@ -130,6 +130,8 @@ class Learner:
             self.ema.load_state_dict(state["ema"], state["ema_updates"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.batches.load_state_dict(state["samplers"], state["rng"]["data"])
+        for term, term_state in zip(self.terms, state.get("terms", [{}] * len(self.terms))):
+            term.load_state_dict(term_state)
         self.aug_gen.set_state(state["rng"]["aug"])
         per_rank = [state["rng"]["global"], *state["rng"].get("other_ranks", [])]
         if self.dist.rank < len(per_rank):
