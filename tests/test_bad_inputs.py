@@ -160,6 +160,8 @@ CASES = [
          "method ts-me has none"),
     Case("a separate target pass without target views", train("--method", "ts-me", "--separate-targets"),
          "method ts-me has none (fixmatch has one)"),
+    Case("teacher targets without an EMA", train("--method", "fixmatch", "--views", "2", "--teacher-targets",
+                                                 "--ema", "0"), "--ema must be > 0"),
     Case("negative ramp-up", train("--rampup-iters", "-5"), "rampup_iters must be >= 0"),
     Case("label-propagation graph of streamed images", ["train", "--dataset", "folder:{tmp}/pets", "--stream", "--labels", "6",
                                                          "--lambda-graph", "1", "--out", "{tmp}/r", *TINY],

@@ -218,3 +218,28 @@ def test_separate_targets_trains_fixmatch_and_is_refused_for_a_method_without_ta
     assert any(not torch.equal(a, b) for a, b in zip(before, learner.model.parameters()))
     with pytest.raises(UsageError, match="separate_targets.*ts-me-fixmatch has none"):
         resolve_config(overrides={"method": "ts-me-fixmatch", "separate_targets": True})
+
+
+def test_teacher_targets_take_the_weak_view_from_the_ema_weights_in_evaluation_mode(tiny_data_dir):
+    from stochreg.train.step import forward_views
+    learner, data, _ = tiny_learner(tiny_data_dir, method="fixmatch", views=2, teacher_targets=True, ema=0.9)
+    assert learner.target_rows == 8
+    learner.step(0)                                       # the EMA now differs from the live weights
+    learner.step(1)
+    x = data.train_images[:26].float().div(255)           # 10 labelled rows, a weak and a strong view of 8 images
+    learner.model.train()
+    logits = forward_views(learner, x, labelled=10)
+    assert torch.allclose(logits[10:18], learner.ema.module(x[10:18]), atol=1e-5)     # the teacher's targets
+    assert not torch.allclose(logits[10:18], learner.model.eval()(x[10:18]), atol=1e-3)
+    assert learner.ema.module.training is False
+    learner.optimizer.zero_grad(set_to_none=True)         # the last step's gradients
+    logits[10:18].sum().backward(retain_graph=True)       # no gradient to the student through the targets
+    assert all(p.grad is None or not p.grad.any() for p in learner.model.parameters())
+
+
+def test_teacher_targets_need_target_views_and_an_ema():
+    from stochreg.errors import UsageError
+    with pytest.raises(UsageError, match="teacher_targets.*ts-me-fixmatch has none"):
+        resolve_config(overrides={"method": "ts-me-fixmatch", "teacher_targets": True})
+    with pytest.raises(UsageError, match="--ema must be > 0"):
+        resolve_config(overrides={"method": "fixmatch", "teacher_targets": True, "ema": 0.0})

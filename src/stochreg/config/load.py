@@ -83,6 +83,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if method is not None and cfg.separate_targets and not method.target_views:
         raise UsageError(f"separate_targets runs the views that only give targets in a pass of their own; "
                          f"method {cfg.method} has none (fixmatch has one)")
+    if method is not None and cfg.teacher_targets and not method.target_views:
+        raise UsageError(f"teacher_targets takes the targets of the views that only give targets from the EMA "
+                         f"weights; method {cfg.method} has none (fixmatch has one)")
+    if cfg.teacher_targets and cfg.ema <= 0:
+        raise UsageError("teacher_targets takes targets from the EMA of the weights: --ema must be > 0 (e.g. 0.995)")
     if method is not None and cfg.flex_threshold and not method.uses_threshold:
         raise UsageError(f"flex_threshold scales the confidence threshold of pseudo-labels; method {cfg.method} has "
                          "none (pseudo-label, fixmatch and ts-me-fixmatch have one)")

@@ -79,6 +79,12 @@ class TrainConfig:
                                      "another (USB's use_cat=False), which saves their backward pass: cheaper "
                                      "steps; batch norm then normalises each pass by its own statistics, which may "
                                      "cost accuracy (benchmarks/tuning.md)", "method")
+    # The live weights move with every step's noise; their average is steadier and, at evaluation,
+    # usually the better model: the EMA teacher of Mean Teacher and EMAN, as FixMatch's target.
+    teacher_targets: bool = setting(False, "methods whose first views only give targets (fixmatch): take those "
+                                    "targets from the EMA of the weights (--ema) in evaluation mode, in a pass "
+                                    "of their own without gradient (the saving of --separate-targets); off = "
+                                    "from the weights being trained", "method")
     lambda_ts: float = setting(4.0, "weight of the transformation/stability loss", "method", minimum=0)
     lambda_me: float = setting(0.1, "weight of the mutual-exclusivity loss", "method", minimum=0)
     lambda_u: float | None = setting(None, "weight of the unsupervised term of pi-model, mean-teacher, "

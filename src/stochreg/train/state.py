@@ -66,8 +66,10 @@ class Learner:
         self.cfg, self.notes = context.cfg, context.notes   # an auto graph weight is chosen now
         self.local_labelled = cfg.batch_labelled // dist.world_size
         self.local_unlabelled = cfg.batch_unlabelled // dist.world_size
-        # rows of the views that only give targets, run apart without gradient (--separate-targets)
-        self.target_rows = self.local_unlabelled * self.method.target_views if cfg.separate_targets else 0
+        # rows of the views that only give targets, run apart without gradient (--separate-targets),
+        # by the EMA weights with --teacher-targets
+        apart = cfg.separate_targets or cfg.teacher_targets
+        self.target_rows = self.local_unlabelled * self.method.target_views if apart else 0
         self.views = ViewPlan(self.cfg, self.method, self.local_labelled, self.local_unlabelled, device, dist)
         self.forward_model = self._wrap(self.model) if dist.active else self.model
         if cfg.precision == "bf16" and device.type not in ("cpu", "cuda"):

@@ -1,7 +1,8 @@
 """The one training step of every method: draw the batches, make the views, ONE forward pass over
 labelled and unlabelled views together (two with ``--separate-targets``: the views that only give
-targets apart, without gradient), the labelled cross-entropy plus ``weight * loss`` of every
-unsupervised term (terms/), backward, optimiser step, EMA. It knows no term by name."""
+targets apart, without gradient, by the EMA weights with ``--teacher-targets``), the labelled
+cross-entropy plus ``weight * loss`` of every unsupervised term (terms/), backward, optimiser step,
+EMA. It knows no term by name."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -26,13 +27,15 @@ def forward_precision(device: torch.device, precision: str):
 def forward_views(learner: "Learner", x: torch.Tensor, labelled: int) -> torch.Tensor:
     """The logits of every row of ``x``, in its order. With ``--separate-targets`` the rows of the
     method's target-only views (after the ``labelled`` rows) come from a pass of their own without
-    gradient, the other rows from one with it; else one pass over all rows."""
+    gradient, the other rows from one with it; else one pass over all rows. With ``--teacher-targets``
+    that pass is the EMA weights' in evaluation mode (no dropout, batch norm by running statistics)."""
     targets = learner.target_rows
     if not targets:
         return learner.forward_model(x)
     end = labelled + targets
+    target_model = learner.ema.module if learner.cfg.teacher_targets else learner.forward_model
     with torch.no_grad():
-        target_logits = learner.forward_model(x[labelled:end])
+        target_logits = target_model(x[labelled:end])
     rest = learner.forward_model(torch.cat([x[:labelled], x[end:]]).contiguous(memory_format=learner.memory_format))
     return torch.cat([rest[:labelled], target_logits, rest[labelled:]])
 
