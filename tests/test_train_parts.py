@@ -31,6 +31,15 @@ def test_cosine_schedule_starts_at_lr_and_ends_at_zero():
     assert learning_rate(cfg, 100, 10) == pytest.approx(0.0, abs=1e-12)
 
 
+def test_fixmatch_cosine_schedule_starts_at_lr_and_ends_at_a_fifth_of_it():
+    cfg = TrainConfig(iters=160, lr=0.1, schedule="cosine-fixmatch")
+    rates = [learning_rate(cfg, s, 10) for s in range(161)]
+    assert rates[0] == pytest.approx(0.1)
+    assert rates[80] == pytest.approx(0.1 * math.cos(7 * math.pi / 32))
+    assert rates[160] == pytest.approx(0.1 * math.cos(7 * math.pi / 16)) == pytest.approx(0.0195, abs=1e-4)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+
+
 def test_paper_schedule_is_exponential_in_epochs():
     cfg = resolve_config("paper-mnist")   # 0.003 in SparseConvNet's update is 0.0015 in torch's
     assert learning_rate(cfg, 0, 6000) == pytest.approx(0.0015)

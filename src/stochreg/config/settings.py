@@ -148,7 +148,8 @@ class TrainConfig:
     momentum: float = setting(0.9, "SGD momentum", "optimisation", minimum=0)
     weight_decay: float = setting(5e-4, "weight decay on weights (not on biases and batch norm)", "optimisation",
                                   minimum=0)
-    schedule: str = setting("cosine", "cosine (to zero at the last step), constant, or exp "
+    schedule: str = setting("cosine", "cosine (to zero at the last step), cosine-fixmatch (FixMatch's "
+                            "lr*cos(7*pi*k/(16*K)) over the K steps: 0.2 lr at the last step), constant, or exp "
                             "(lr*exp(-lr_decay*epoch), the paper's)", "optimisation")
     lr_decay: float = setting(0.01, "decay per epoch for --schedule exp", "optimisation", minimum=0)
     warmup_iters: int = setting(0, "steps of linear learning-rate warm-up", "optimisation", minimum=0)

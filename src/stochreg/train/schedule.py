@@ -9,13 +9,16 @@ from ..config import TrainConfig
 
 
 def learning_rate(cfg: TrainConfig, step: int, iters_per_epoch: float) -> float:
-    """The learning rate at ``step``: linear warm-up, then cosine to zero, constant, or the paper's
-    exponential decay lr * exp(-lr_decay * epoch)."""
+    """The learning rate at ``step``: linear warm-up, then cosine to zero, FixMatch's cosine (a
+    quarter wave stopped at 7/8 of it: cos(7 pi/16) = 0.2 of lr at the last step), constant, or the
+    paper's exponential decay lr * exp(-lr_decay * epoch)."""
     if step < cfg.warmup_iters:
         return cfg.lr * (step + 1) / cfg.warmup_iters
+    progress = (step - cfg.warmup_iters) / max(1, cfg.iters - cfg.warmup_iters)
     if cfg.schedule == "cosine":
-        progress = (step - cfg.warmup_iters) / max(1, cfg.iters - cfg.warmup_iters)
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    if cfg.schedule == "cosine-fixmatch":
+        return cfg.lr * math.cos(7 * math.pi * progress / 16)
     if cfg.schedule == "exp":
         return cfg.lr * math.exp(-cfg.lr_decay * step / iters_per_epoch)
     return cfg.lr
