@@ -199,8 +199,9 @@ TABLES = {
         "with the unlabelled term at twice its weight, that at half and at twice the learning rate (0.05, 0.2), "
         "that with the weak view in a pass of its own without gradient (`--separate-targets`) at 80, 128 or 112 "
         "unlabelled images a step and at 80 for 14,500 and 12,000 steps, that with FlexMatch's curriculum "
-        "thresholds (`--flex-threshold`), and the supervised baselines with each "
-        "transform.",
+        "thresholds (`--flex-threshold`), with FixMatch's targets from the averaged weights for 12,000 steps "
+        "(`--teacher-targets`) on the cosine to zero and on FixMatch's schedule, with the forward passes under "
+        "bfloat16 autocast (`--precision bf16`), and the supervised baselines with each transform.",
         ["--dataset", "fashion-mnist", "--labels", "400", "--val-size", "5000"],
         {"ts-me-fixmatch-digits-graph": ["--method", "ts-me-fixmatch", "--transform", "digits", "--lambda-graph",
                                          "3", "--no-graph-deskew"],
@@ -300,7 +301,7 @@ TABLES = {
          **{f"fixmatch-crop-flip-medium-{steps}-u2-bf16":
             ["--method", "fixmatch", "--transform", "crop-flip", "--lambda-graph", "0", "--views", "2",
              "--batch-unlabelled", "80", "--net", "compact-medium", "--iters", str(steps), "--lambda-u", "2",
-             "--precision", "bf16"] for steps in (9200,)},
+             "--precision", "bf16"] for steps in (9200, 13300)},
          "supervised-crop-flip": ["--method", "supervised", "--transform", "crop-flip", "--lambda-graph", "0"],
          "supervised": ["--method", "supervised", "--transform", "digits", "--lambda-graph", "0"]},
         [0, 1, 2],
