@@ -91,6 +91,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if method is not None and cfg.flex_threshold and not method.uses_threshold:
         raise UsageError(f"flex_threshold scales the confidence threshold of pseudo-labels; method {cfg.method} has "
                          "none (pseudo-label, fixmatch and ts-me-fixmatch have one)")
+    if method is not None and cfg.dist_align and not method.uses_threshold:
+        raise UsageError(f"dist_align aligns the probabilities of pseudo-labels; method {cfg.method} has none "
+                         "(pseudo-label, fixmatch and ts-me-fixmatch have them)")
     if method is not None and method.needs_teacher and cfg.ema <= 0:
         raise UsageError(f"method {cfg.method} needs a teacher: the EMA of the weights (--ema > 0, e.g. 0.99)")
     if method is not None and cfg.views is not None and cfg.views < method.min_views:

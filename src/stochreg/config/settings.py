@@ -100,6 +100,13 @@ class TrainConfig:
                                    "the model already predicts confidently as that class (x/(2-x) of their share), "
                                    "so that more pseudo-labels pass early in a run and for the classes it finds "
                                    "hard; off = one fixed threshold", "method")
+    # A model that under-predicts a class it finds hard starves it of pseudo-labels while its
+    # confident look-alikes teach their own class (benchmarks/tuning.md).
+    dist_align: bool = setting(False, "distribution alignment (ReMixMatch) for the methods with --threshold: the "
+                               "pseudo-labels' probabilities are multiplied by the labelled split's class "
+                               "frequencies over a running average (momentum 0.999) of the model's own predictions "
+                               "on unlabelled images, and renormalised, before the threshold; off = as predicted",
+                               "method")
     lambda_balance: float = setting(0.0, "weight of a class-balance term for any method with unlabelled images: "
                                     "KL(class frequencies of the labelled images || mean prediction over the "
                                     "step's unlabelled views); 0 = off", "method", minimum=0)

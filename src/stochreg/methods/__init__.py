@@ -42,11 +42,14 @@ from ..registry import Registry
 class Outputs:
     """What a method's loss sees: the student's logits over the n views of B unlabelled images
     (n, B, C), the teacher's on the same views when the method needs one, and its settings: the
-    confidence threshold of pseudo-labels, one number or one per class (C,) (``--flex-threshold``)."""
+    confidence threshold of pseudo-labels, one number or one per class (C,) (``--flex-threshold``),
+    and per-class factors (C,) that the pseudo-labels' probabilities are multiplied by and
+    renormalised with before the threshold and the argmax (``--dist-align``; None: as they are)."""
 
     logits: torch.Tensor
     teacher_logits: torch.Tensor | None = None
     threshold: float | torch.Tensor = 0.95
+    target_weights: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ def anchored_loss(out: Outputs) -> dict[str, torch.Tensor]:
 def ts_me_fixmatch_loss(out: Outputs) -> dict[str, torch.Tensor]:
     weak = torch.softmax(out.logits[:-1], dim=-1)
     return {"ts": transformation_stability(weak), "me": mutual_exclusivity(weak),
-            "fixmatch": thresholded_cross_entropy(out.logits[-1:], weak.mean(dim=0), out.threshold)}
+            "fixmatch": thresholded_cross_entropy(out.logits[-1:], weak.mean(dim=0), out.threshold,
+                                                  out.target_weights)}
 
 
 register(Method("ts-me-strong", (TS, ME), paper_terms(("ts", "me")), min_views=2, strong_views=True,

@@ -13,7 +13,7 @@ FIXMATCH = TermName("fixmatch", "FixMatch (confident weak view -> strong view)")
 
 
 def fixmatch_loss(out: Outputs) -> dict[str, torch.Tensor]:
-    return {"fixmatch": confident_cross_entropy(out.logits, out.threshold)}
+    return {"fixmatch": confident_cross_entropy(out)}
 
 
 register(Method("fixmatch", (FIXMATCH,), fixmatch_loss, min_views=2, strong_views=True, target_views=1,

@@ -7,7 +7,7 @@ import torch
 
 from ..config import TrainConfig
 from ..losses import class_balance
-from .base import PrepareContext, StepInputs, Term
+from .base import PrepareContext, StepInputs, Term, labelled_class_frequencies
 from .schedule import unsupervised_weight
 
 
@@ -18,8 +18,7 @@ class ClassBalance(Term):
         self.cfg, self.prior = cfg, None
 
     def prepare(self, ctx: PrepareContext) -> bool:
-        labels = ctx.data.train_labels.to(ctx.device)[ctx.labelled.to(ctx.device)]
-        self.prior = torch.bincount(labels, minlength=ctx.data.num_classes).float() / len(ctx.labelled)
+        self.prior = labelled_class_frequencies(ctx)
         return True
 
     def weights(self, step: int) -> dict[str, float]:

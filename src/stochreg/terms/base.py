@@ -37,6 +37,12 @@ class PrepareContext:
     dist: Distributed = SINGLE
 
 
+def labelled_class_frequencies(ctx: PrepareContext) -> torch.Tensor:
+    """(C,): the share of each class among the labelled split's images, on the run's device."""
+    labels = ctx.data.train_labels.to(ctx.device)[ctx.labelled.to(ctx.device)]
+    return torch.bincount(labels, minlength=ctx.data.num_classes).float() / len(ctx.labelled)
+
+
 class Term:
     """One unsupervised term; subclasses set ``labels`` (name -> display label) and ``losses``."""
 
