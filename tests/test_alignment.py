@@ -8,9 +8,8 @@ import torch
 
 from stochreg.cli import main
 from stochreg.methods.pseudo_label import thresholded_cross_entropy
-from stochreg.runtime.checkpoints import load_checkpoint, save_checkpoint
 from stochreg.terms.alignment import DistributionAlignment
-from tinydata import tiny_learner
+from tinydata import unbroken_and_resumed
 
 
 def test_factors_start_at_one_and_follow_the_running_average():
@@ -56,19 +55,8 @@ def test_dist_align_is_refused_for_a_method_without_pseudo_labels(tiny_data_dir,
 
 @pytest.mark.parametrize("method, views", [("fixmatch", 2), ("ts-me-fixmatch", 3)])
 def test_alignment_state_survives_a_checkpoint_exactly(tiny_data_dir, tmp_path, method, views):
-    settings = {"method": method, "views": views, "dist_align": True, "threshold": 0.2}
-    learner, _, _ = tiny_learner(tiny_data_dir, **settings)
-    for step in (1, 2, 3):
-        learner.step(step)
-    save_checkpoint(tmp_path / "state.pt", {**learner.state_dict(), "step": 3})
-    for step in (4, 5):
-        learner.step(step)
-    resumed, _, _ = tiny_learner(tiny_data_dir, **settings)
-    resumed.load_state_dict(load_checkpoint(tmp_path / "state.pt"))
-    for step in (4, 5):
-        resumed.step(step)
+    learner, resumed = unbroken_and_resumed(tiny_data_dir, tmp_path / "state.pt", method=method, views=views,
+                                            dist_align=True, threshold=0.2)
     running = learner.terms[0].alignment.running
     assert not torch.equal(running, learner.terms[0].alignment.prior), "nothing was observed: the check is empty"
     assert torch.equal(resumed.terms[0].alignment.running, running)
-    for name, value in learner.model.state_dict().items():
-        assert torch.equal(resumed.model.state_dict()[name], value), name

@@ -8,9 +8,8 @@ import torch
 from stochreg.cli import main
 from stochreg.methods import METHODS
 from stochreg.methods.pseudo_label import thresholded_cross_entropy
-from stochreg.runtime.checkpoints import load_checkpoint, save_checkpoint
 from stochreg.terms.curriculum import CurriculumThresholds
-from tinydata import tiny_learner
+from tinydata import unbroken_and_resumed
 
 
 def confident(labels: list[int], confidence: float, classes: int = 3) -> torch.Tensor:
@@ -73,19 +72,8 @@ def test_flex_threshold_is_refused_for_a_method_without_a_threshold(tiny_data_di
 
 
 def test_curriculum_state_survives_a_checkpoint_exactly(tiny_data_dir, tmp_path):
-    settings = {"method": "fixmatch", "views": 2, "flex_threshold": True, "threshold": 0.2}
-    learner, _, _ = tiny_learner(tiny_data_dir, **settings)
-    for step in (1, 2, 3):
-        learner.step(step)
-    save_checkpoint(tmp_path / "state.pt", {**learner.state_dict(), "step": 3})
-    for step in (4, 5):
-        learner.step(step)
-    resumed, _, _ = tiny_learner(tiny_data_dir, **settings)
-    resumed.load_state_dict(load_checkpoint(tmp_path / "state.pt"))
-    for step in (4, 5):
-        resumed.step(step)
+    learner, resumed = unbroken_and_resumed(tiny_data_dir, tmp_path / "state.pt", method="fixmatch", views=2,
+                                            flex_threshold=True, threshold=0.2)
     kept = learner.terms[0].curriculum.kept
     assert (kept >= 0).any(), "no prediction was kept: the check would be empty"
     assert torch.equal(resumed.terms[0].curriculum.kept, kept)
-    for name, value in learner.model.state_dict().items():
-        assert torch.equal(resumed.model.state_dict()[name], value), name

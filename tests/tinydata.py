@@ -42,6 +42,27 @@ def tiny_learner(data_dir, data=None, **overrides):
     return Learner(resolve_config(overrides=settings), data, labelled, torch.device("cpu")), data, labelled
 
 
+def unbroken_and_resumed(data_dir, checkpoint, **overrides):
+    """Two tiny learners after 5 steps: one unbroken, one resumed from ``checkpoint`` (a path it
+    writes) after step 3; asserts that their weights are equal, and returns (unbroken, resumed)
+    for the caller to compare the state it cares about."""
+    import torch
+    from stochreg.runtime.checkpoints import load_checkpoint, save_checkpoint
+    learner, _, _ = tiny_learner(data_dir, **overrides)
+    for step in (1, 2, 3):
+        learner.step(step)
+    save_checkpoint(checkpoint, {**learner.state_dict(), "step": 3})
+    for step in (4, 5):
+        learner.step(step)
+    resumed, _, _ = tiny_learner(data_dir, **overrides)
+    resumed.load_state_dict(load_checkpoint(checkpoint))
+    for step in (4, 5):
+        resumed.step(step)
+    for name, value in learner.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], value), name
+    return learner, resumed
+
+
 def write_cifar(folder, name: str = "cifar10", n_train: int = 100, n_test: int = 50, subfolder: bool = True) -> dict:
     """Tiny CIFAR-10/100 in the real "python version" layout: pickled dicts with bytes keys and an
     N x 3072 uint8 array (red, green, blue planes), as the published archives hold them.
