@@ -1,5 +1,5 @@
-"""stochreg export: the ONNX file (run by onnxruntime) and the TorchScript file give the
-probabilities stochreg predict gives, and their sidecar says how to feed them."""
+"""stochreg export: the ONNX file (run by onnxruntime), the torch.export program and the TorchScript
+file give the probabilities stochreg predict gives, and their sidecar says how to feed them."""
 from __future__ import annotations
 
 import csv
@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+import stochreg
 from stochreg.cli import main
 from stochreg.runs.trained import load_run
 from test_own_folders import write_photos
@@ -52,6 +53,7 @@ def test_onnx_export_runs_in_onnxruntime_with_predicts_answers(photo_run, capsys
     assert np.allclose([float(r["confidence"]) for r in rows], probabilities.max(1), atol=1e-4)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_torchscript_export_loads_without_stochreg_classes(photo_run, capsys):
     root, run = photo_run
     out = root / "exported" / "classifier.pt"
@@ -63,6 +65,19 @@ def test_torchscript_export_loads_without_stochreg_classes(photo_run, capsys):
     got = module((x * 255).round() / 255)
     assert torch.allclose(got, expected, atol=1e-5)
     assert json.loads(out.with_suffix(".json").read_text())["format"] == "torchscript"
+
+
+def test_pt2_export_from_python_runs_any_batch_size_without_stochreg_classes(photo_run):
+    root, run = photo_run
+    assert stochreg.export(run, "pt2") == (run / "model.pt2", run / "model.json", 8)   # as `stochreg export`
+    module = torch.export.load(str(run / "model.pt2")).module()
+    model = load_run(run)
+    for batch in (1, 5):
+        x = torch.rand(batch, 3, 16, 16)
+        expected = model.predict((x * 255).round().to(torch.uint8))
+        assert torch.allclose(module((x * 255).round() / 255), expected, atol=1e-5)
+    meta = json.loads((run / "model.json").read_text())
+    assert meta["format"] == "pt2" and meta["file"] == "model.pt2"
 
 
 def test_export_of_a_missing_run_is_one_line(photo_run, capsys):

@@ -13,7 +13,7 @@ from ..data import load_dataset
 from ..runtime.devices import pick_device
 from ..errors import DataError, StochregError
 from ..evaluate import predict_probs
-from ..runs.export import export_model
+from ..runs.export import FORMATS, export_model
 from ..data.images import find_images, read_images
 from ..runs.plots import confusion_matrix
 from ..runs.report import most_frequent_confusions
@@ -55,7 +55,8 @@ def add_predict(sub) -> None:
 
 
 def add_export(sub) -> None:
-    export = sub.add_parser("export", help="write the trained model as ONNX or TorchScript, with a JSON sidecar",
+    export = sub.add_parser("export", help="write the trained model as ONNX, a torch.export program or TorchScript, "
+                                           "with a JSON sidecar",
                             description="Write RUN's model (its reported weights) as a file other programs run: "
                                         "float32 images (N, C, H, W) with pixels divided by 255 in, class "
                                         "probabilities out. MODEL.json beside it gives the input size, channels, "
@@ -63,8 +64,12 @@ def add_export(sub) -> None:
                                         "give the probabilities `stochreg predict` gives (ONNX is checked with "
                                         "onnxruntime: pip install 'stochreg[export]').")
     export.add_argument("model", metavar="RUN_DIR_OR_CHECKPOINT")
-    export.add_argument("--format", choices=("onnx", "torchscript"), default="onnx", help="file format (default onnx)")
-    export.add_argument("--out", metavar="FILE", help="where to write it (default: RUN_DIR/model.onnx or model.pt)")
+    export.add_argument("--format", choices=tuple(FORMATS), default="onnx",
+                        help="onnx (default; any ONNX runtime), pt2 (a torch.export program: "
+                             "torch.export.load(FILE).module() runs it without stochreg) or torchscript "
+                             "(torch.jit.load, which torch deprecates)")
+    export.add_argument("--out", metavar="FILE", help="where to write it (default: RUN_DIR/model.onnx, model.pt2 or "
+                                                      "model.pt)")
     export.set_defaults(handler=cmd_export)
 
 

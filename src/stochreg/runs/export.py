@@ -2,8 +2,10 @@
 
 The exported model takes float32 images (N, C, H, W) with pixel values divided by 255 (no other
 normalisation), at the run's image size, and returns each class's probability (the softmax is
-part of the model). The sidecar ``MODEL.json`` says all of that, with the class names. On export
-the file is run (onnxruntime for ONNX, torch for TorchScript) on a few images and its
+part of the model). The sidecar ``MODEL.json`` says all of that, with the class names. Formats: ONNX
+(any runtime), a torch.export program (``pt2``: ``torch.export.load(path).module()``, torch's
+successor to TorchScript) and TorchScript (``torch.jit.load``, which torch now deprecates). On
+export the file is run (onnxruntime for ONNX, torch for the others) on a few images and its
 probabilities compared with what ``stochreg predict`` gives; a difference is an error.
 
     >>> export_model("runs/photos", "onnx")            # doctest: +SKIP
@@ -23,7 +25,7 @@ from .. import __version__
 from ..errors import DataError, UsageError
 from .trained import Run, load_run
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".pt"}
 CHECK_IMAGES = 8
 TOLERANCE = 1e-4   # largest difference in any probability between the file and stochreg itself
 
@@ -68,13 +70,13 @@ def _run_file(path: Path, fmt: str, x: np.ndarray) -> np.ndarray:
         import onnxruntime
         inference = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         return inference.run(["probabilities"], {"images": x})[0]
-    module = torch.jit.load(str(path), map_location="cpu")
+    module = torch.export.load(str(path)).module() if fmt == "pt2" else torch.jit.load(str(path), map_location="cpu")
     with torch.no_grad():
         return module(torch.from_numpy(x)).numpy()
 
 
 def export_model(run_path: str | Path, fmt: str, out: str | Path | None = None) -> tuple[Path, Path, int]:
-    """Writes the run's model as ``fmt`` (onnx or torchscript) and its sidecar, checks the file's
+    """Writes the run's model as ``fmt`` (onnx, pt2 or torchscript) and its sidecar, checks the file's
     predictions against stochreg's own; returns (model file, sidecar, images checked)."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
@@ -96,6 +98,9 @@ def export_model(run_path: str | Path, fmt: str, out: str | Path | None = None) 
         if fmt == "onnx":
             torch.onnx.export(model, (x,), str(path), input_names=["images"], output_names=["probabilities"],
                               dynamic_axes={"images": {0: "N"}, "probabilities": {0: "N"}}, dynamo=False)
+        elif fmt == "pt2":   # any batch size, as the ONNX file
+            torch.export.save(torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim("N")},)),
+                              str(path))
         else:
             torch.jit.trace(model, x).save(str(path))
     expected = run.predict(images).numpy()
