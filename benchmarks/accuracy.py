@@ -163,8 +163,8 @@ TABLES = {
         "on deskewed digits, 6,000 steps of 5 views) beside recipes that cost about half as much per run: the "
         "same at 3,000 steps, with 3 views (2 weak, 1 strong) at 4,500 steps (128 images a step instead of 192), "
         "on the compact net at half width (`--net compact-small`), and for 6,000 steps of fewer images (16 labelled "
-        "and 16 unlabelled, or 32 and 16), and with the forward passes in bfloat16 at 4,800 and 6,000 steps, each with a "
-        "validation split of 5,000 training images (`--val-size 5000`: their labels only score; they stay in "
+        "and 16 unlabelled, or 32 and 16), and with the forward passes in bfloat16 at 4,800 and 6,000 steps, each "
+        "with a validation split of 5,000 training images (`--val-size 5000`: their labels only score; they stay in "
         "the unlabelled pool): chosen on the validation error, the test error reported. Evaluated every 100 "
         "steps, so that each run's log also gives its time to accuracy "
         "(`python benchmarks/time_to_accuracy.py --from-run RUN`).",
