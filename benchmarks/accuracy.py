@@ -343,13 +343,18 @@ PEER_ROWS = {"fashion400": ("peer-usb-fixmatch",)}   # benchmarks/peer_fixmatch.
 # Rows pin the defaults they ran under, so that they rerun as they ran (their recorded commands
 # say so too): the rows run before the label-propagation graph term became the default ran
 # without it, and the graph rows run before it was built on deskewed digits by default built it
-# on the raw pixels.
+# on the raw pixels; the digit rows run before the precision was chosen from the machine ran in float32
+# (other images get float32 from it anyway).
 for _table in ("mnist100", "mnist100-60min", "methods"):
     for _flags in TABLES[_table][2].values():
         if "--lambda-graph" not in _flags:
             _flags.extend(["--lambda-graph", "0"])
         elif _flags[_flags.index("--lambda-graph") + 1] != "0" and not {"--graph-deskew", "--no-graph-deskew"} & set(_flags):
             _flags.append("--no-graph-deskew")
+for _table in ("mnist100", "mnist100-60min", "methods", "mnist100-fast"):
+    for _flags in TABLES[_table][2].values():
+        if "--precision" not in _flags:
+            _flags.extend(["--precision", "fp32"])
 
 
 def row_configs(table: str, seed: int = 0) -> dict:

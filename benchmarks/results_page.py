@@ -103,6 +103,12 @@ def time_to_accuracy_section() -> list[str]:
     def precision(report: dict) -> str:
         return report.get("precision", "fp32")  # measurements before --precision existed ran in float32
 
+    def default_precision(report: dict) -> str:
+        """What an auto precision gives the digit recipe on the report's machine (named in its machine
+        string or, before that listed the CPU's features, in its note)."""
+        named = f"{report.get('machine', '')} {report.get('note', '')}".lower()
+        return "bf16" if any(word in named for word in ("avx512_bf16", "avx-512 bf16", "amx")) else "fp32"
+
     def graph(report: dict) -> float:
         return report.get("lambda_graph", 0.0)  # measurements before --lambda-graph ran without it
 
@@ -116,7 +122,7 @@ def time_to_accuracy_section() -> list[str]:
 
     def is_default(report: dict) -> bool:
         return (report["method"], report["iters"], precision(report), graph(report), deskewed(report)) == \
-            (default, DEFAULT_ITERS, TrainConfig.precision, default_graph, default_deskewed)
+            (default, DEFAULT_ITERS, default_precision(report), default_graph, default_deskewed)
 
     lines = ["## Time to accuracy", "",
              "Minutes of the 2-core machine named above each table until the logged test error first "
@@ -131,8 +137,7 @@ def time_to_accuracy_section() -> list[str]:
         return lines + ["(not measured yet)", ""]
     # The default's measurements first; one recipe may have been measured on several machines.
     for report in sorted(reports, key=lambda r: not is_default(r)):
-        lines += [f"**{report['method']}**, {report['iters']:,} steps"
-                  + (f", {precision(report)}" if precision(report) != TrainConfig.precision else "")
+        lines += [f"**{report['method']}**, {report['iters']:,} steps, {precision(report)}"
                   + (f", graph term {graph(report):g}" if graph(report) != default_graph else "")
                   + (", graph on raw pixels" if graph(report) > 0 and deskewed(report) != default_deskewed else "")
                   + (" (the default recipe)" if is_default(report) else "") + f", on {report['machine']}", "",

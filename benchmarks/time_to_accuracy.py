@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                         "on digits")
     parser.add_argument("--views", type=int, help="default: the default recipe's")
     parser.add_argument("--iters", type=int, help="default: the default recipe's")
-    parser.add_argument("--precision", help="default: the default recipe's (fp32); bf16: bfloat16 autocast")
+    parser.add_argument("--precision", help="default: the default recipe's (auto: bf16 on CPUs that compute it "
+                        "natively, else fp32); fp32 or bf16 to measure one of them")
     parser.add_argument("--lambda-graph", help="default: the default recipe's; 0: without the label-propagation term")
     parser.add_argument("--out", help="default: results/time_to_accuracy-METHOD-KIND.json")
     args = parser.parse_args(argv)

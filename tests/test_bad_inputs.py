@@ -140,7 +140,7 @@ CASES = [
     Case("unknown network", train("--net", "resnet-9000"), "unknown network 'resnet-9000'"),
     Case("unknown transform", train("--transform", "swirl"), "unknown transform 'swirl'"),
     Case("unknown optimizer", train("--optimizer", "lion"), "unknown optimizer 'lion'"),
-    Case("unknown precision", train("--precision", "fp16"), "unknown precision 'fp16'; choose fp32 or bf16"),
+    Case("unknown precision", train("--precision", "fp16"), "unknown precision 'fp16'; choose fp32, bf16 or auto"),
     Case("unknown preset", ["train", "--preset", "fast"], "stochreg train: error: argument --preset: invalid choice: 'fast'"),
     # sizes and numbers
     Case("more labels than images", train("--labels", "5000"), "exceeds the 200 training images"),

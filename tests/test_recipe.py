@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from stochreg.config import TrainConfig, resolve_config
-from stochreg.config.recipe import resolve_data_recipe, with_saved_choices
+from stochreg.config.recipe import resolve_data_recipe, resolve_precision, with_saved_choices
 
 GRAY_28, COLOUR_16, COLOUR_32, COLOUR_96 = (1, 28, 28), (3, 16, 16), (3, 32, 32), (3, 96, 96)
 
@@ -54,3 +54,37 @@ def test_a_continued_run_takes_the_steps_and_weight_it_chose():
     # a step count given on the command line is the user's, not the saved one
     longer = with_saved_choices(dataclasses.replace(TrainConfig(), iters=12000), saved)
     assert (longer.iters, longer.lambda_u) == (12000, 2.0)
+
+
+@pytest.mark.parametrize("method, digits, native, chosen", [
+    ("ts-me-fixmatch", True, True, "bf16"),      # the digit recipe on a CPU with AVX-512 BF16 or AMX
+    ("ts-me-fixmatch", True, False, "fp32"),     # elsewhere bf16 is emulated and slower
+    ("fixmatch", False, True, "fp32"),           # other recipes were not validated in bf16
+    ("ts-me", True, True, "fp32"),
+])
+def test_an_auto_precision_gives_bf16_only_to_the_digit_recipe_on_a_native_bf16_cpu(method, digits, native, chosen):
+    cfg, why = resolve_precision(TrainConfig(method=method), is_digits=digits, native_bf16_cpu=native)
+    assert cfg.precision == chosen
+    assert (why is not None) == (method == "ts-me-fixmatch" and digits)
+    assert why is None or why.startswith(f"precision {chosen}:")
+    for given in ("fp32", "bf16"):
+        assert resolve_precision(TrainConfig(method=method, precision=given), digits, native) == \
+            (TrainConfig(method=method, precision=given), None)
+
+
+def test_a_run_saves_the_precision_it_chose_and_its_resume_keeps_it(tiny_data_dir, tmp_path, monkeypatch, capsys):
+    import yaml
+    import stochreg.train.state as state
+    from stochreg.cli import main
+    out = tmp_path / "run"
+    args = ["train", "--data-dir", str(tiny_data_dir), "--labels", "20", "--iters", "2", "--batch-labelled", "10",
+            "--batch-unlabelled", "8", "--net", "compact-small", "--lambda-graph", "0", "--eval-every", "0",
+            "--no-progress", "--out", str(out)]
+    monkeypatch.setattr(state, "cpu_computes_bf16", lambda: True)
+    assert main([*args, "--checkpoint-every", "1"]) == 0
+    assert "recipe: precision bf16: the digit recipe on a CPU that computes bfloat16 natively" in capsys.readouterr().out
+    assert yaml.safe_load((out / "config.yaml").read_text())["precision"] == "bf16"
+    monkeypatch.setattr(state, "cpu_computes_bf16", lambda: False)   # continued on a CPU without bf16
+    assert main(["train", "--resume", str(out), "--iters", "3", "--force", "--no-progress"]) == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["precision"] == "bf16"
+    assert yaml.safe_load((out / "results.json").read_text())["resumed_at"] == 2   # continued, not restarted

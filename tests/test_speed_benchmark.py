@@ -129,9 +129,10 @@ def test_results_page_shows_a_three_split_measurement_per_split_and_mean(tmp_pat
 
 def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_path, monkeypatch):
     """Time to accuracy depends on the machine: each measurement keeps its own, the default's
-    first; the default's method at another step count (an earlier default), in bf16 or without
-    the graph term (measurements before the field existed ran without it), or with the graph on raw
-    pixels (the earlier default) is another recipe."""
+    first; the default's method at another step count (an earlier default), without the graph term
+    (measurements before the field existed ran without it), with the graph on raw pixels (the
+    earlier default), or in another precision than the machine gets by default (bf16 where the CPU
+    computes it natively, float32 elsewhere) is another recipe."""
     module = load_benchmark("results_page")
     monkeypatch.setattr(module, "RESULTS", tmp_path)
     hit = {"step": 1200, "test_error": 0.0195, "wall_minutes": 5.7, "train_minutes": 5.1}
@@ -146,18 +147,23 @@ def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_
             ("ts-me-fixmatch-nograph", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", {}),
             ("ts-me-fixmatch-raw", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", {"lambda_graph": graph}),
             ("ts-me-fixmatch-half", "ts-me-fixmatch", steps // 2, "CPU (AMD EPYC)", deskewed),
-            ("ts-me-fixmatch-bf16", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", {"precision": "bf16", **deskewed})):
+            ("ts-me-fixmatch-bf16", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", {"precision": "bf16", **deskewed}),
+            ("native-bf16", "ts-me-fixmatch", steps, "CPU (AMD EPYC; avx512_bf16)", {"precision": "bf16", **deskewed}),
+            ("native-fp32", "ts-me-fixmatch", steps, "CPU (AMD EPYC; avx512_bf16)", deskewed)):
         report = {"targets": {"2%": hit, "1%": None}, "method": method, "iters": iters, "command": "stochreg train",
                   "eval_every": 100, "final_test_error": 0.0129, "commit": "abc", "machine": machine, **extra}
         (tmp_path / f"time_to_accuracy-{name}.json").write_text(json.dumps(report))
     headings = [line for line in module.time_to_accuracy_section() if line.startswith("**")]
-    assert sorted(headings[:2]) == [f"**ts-me-fixmatch**, {steps:,} steps (the default recipe), on CPU (AMD EPYC)",
-                                    f"**ts-me-fixmatch**, {steps:,} steps (the default recipe), on old CPU"]
-    assert sorted(headings[2:]) == ["**ts-me**, 4,000 steps, graph term 0, on old CPU",
-                                    f"**ts-me-fixmatch**, {steps // 2:,} steps, on CPU (AMD EPYC)",
-                                    f"**ts-me-fixmatch**, {steps:,} steps, bf16, on CPU (AMD EPYC)",
-                                    f"**ts-me-fixmatch**, {steps:,} steps, graph on raw pixels, on CPU (AMD EPYC)",
-                                    f"**ts-me-fixmatch**, {steps:,} steps, graph term 0, on CPU (AMD EPYC)"]
+    default = f"**ts-me-fixmatch**, {steps:,} steps"
+    assert sorted(headings[:3]) == [f"{default}, bf16 (the default recipe), on CPU (AMD EPYC; avx512_bf16)",
+                                    f"{default}, fp32 (the default recipe), on CPU (AMD EPYC)",
+                                    f"{default}, fp32 (the default recipe), on old CPU"]
+    assert sorted(headings[3:]) == ["**ts-me**, 4,000 steps, fp32, graph term 0, on old CPU",
+                                    f"**ts-me-fixmatch**, {steps // 2:,} steps, fp32, on CPU (AMD EPYC)",
+                                    f"{default}, bf16, on CPU (AMD EPYC)",
+                                    f"{default}, fp32, graph on raw pixels, on CPU (AMD EPYC)",
+                                    f"{default}, fp32, graph term 0, on CPU (AMD EPYC)",
+                                    f"{default}, fp32, on CPU (AMD EPYC; avx512_bf16)"]
 
 
 def test_results_page_shows_the_paper_preset_runs_per_stop_with_mean_and_std(tmp_path, monkeypatch):

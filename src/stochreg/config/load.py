@@ -103,8 +103,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
                          f"got {cfg.views}")
     if cfg.optimizer not in ("sgd", "adam"):
         raise UsageError(f"unknown optimizer {cfg.optimizer!r}; choose one of: adam, sgd")
-    if cfg.precision not in ("fp32", "bf16"):
-        raise UsageError(f"unknown precision {cfg.precision!r}; choose fp32 or bf16")
+    if cfg.precision not in (AUTO, "fp32", "bf16"):
+        raise UsageError(f"unknown precision {cfg.precision!r}; choose fp32, bf16 or auto")
     if cfg.schedule not in ("cosine", "cosine-fixmatch", "exp", "constant"):
         raise UsageError(f"unknown schedule {cfg.schedule!r}; choose one of: constant, cosine, cosine-fixmatch, exp")
     return cfg

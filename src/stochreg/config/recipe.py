@@ -17,6 +17,10 @@
   label (:func:`stochreg.terms.propagation.held_out_accuracy`): the term pulls every unlabelled view toward
   its propagated label about as hard as the labels pull, so labels that are often wrong would
   teach mistakes. Decided from the labelled split alone, never from test labels.
+- ``precision``: bfloat16 autocast for the digit recipe (ts-me-fixmatch on digits) on a CPU that
+  computes bf16 natively (AVX-512 BF16 or AMX): its 6,000 steps take about two thirds of the
+  float32 minutes there at the same validation error (benchmarks/tuning.md). Float32 elsewhere: on
+  other CPUs bf16 is emulated and slower, and on GPUs and other recipes it was not validated.
 
 Every choice comes with its reason, which the run prints first and keeps in results.json and
 summary.md; config.yaml holds the resolved values, so that a rerun or a resume is exact.
@@ -103,6 +107,27 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
     return validate(dataclasses.replace(cfg, **changes)), reasons
 
 
+def resolve_precision(cfg: TrainConfig, is_digits: bool, native_bf16_cpu: bool) -> tuple[TrainConfig, str | None]:
+    """``cfg`` with an ``auto`` precision resolved, and the reason where the digit recipe makes the
+    choice (None elsewhere); ``native_bf16_cpu``: training runs on a CPU that computes bfloat16 natively.
+
+    >>> resolve_precision(TrainConfig(method="ts-me-fixmatch"), is_digits=True, native_bf16_cpu=True)[0].precision
+    'bf16'
+    >>> resolve_precision(TrainConfig(method="fixmatch"), is_digits=False, native_bf16_cpu=True)[0].precision
+    'fp32'
+    """
+    if cfg.precision != AUTO:
+        return cfg, None
+    digit_recipe = is_digits and cfg.method == recipe_method(True)
+    if digit_recipe and native_bf16_cpu:
+        return dataclasses.replace(cfg, precision="bf16"), (
+            "precision bf16: the digit recipe on a CPU that computes bfloat16 natively (the same validation "
+            "error in about two thirds of the float32 minutes; --precision fp32 to opt out)")
+    return dataclasses.replace(cfg, precision="fp32"), (
+        "precision fp32: bfloat16 is the digit recipe's only on CPUs that compute it natively (AVX-512 BF16, "
+        "AMX), which this run's device is not" if digit_recipe else None)
+
+
 def graph_decision(accuracy: float | None, why_not: str | None = None) -> tuple[float, str]:
     """The graph term's weight and its reason, from the held-out accuracy of the labelled images
     (None with ``why_not`` where no graph can be built)."""
@@ -120,5 +145,5 @@ def with_saved_choices(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
     command that started a run compares equal to it when it comes to continue it."""
     auto = {"method": cfg.method == AUTO, "views": cfg.views is None, "batch_unlabelled": cfg.batch_unlabelled is None,
             "transform": cfg.transform == AUTO, "net": cfg.net == AUTO, "lambda_graph": cfg.lambda_graph is None,
-            "iters": cfg.iters is None, "lambda_u": cfg.lambda_u is None}
+            "iters": cfg.iters is None, "lambda_u": cfg.lambda_u is None, "precision": cfg.precision == AUTO}
     return dataclasses.replace(cfg, **{name: saved[name] for name, is_auto in auto.items() if is_auto and name in saved})

@@ -162,10 +162,12 @@ class TrainConfig:
     warmup_iters: int = setting(0, "steps of linear learning-rate warm-up", "optimisation", minimum=0)
     ema: float = setting(0.995, "decay of an exponential moving average of the weights, used for evaluation; "
                          "0 = off", "optimisation")
-    precision: str = setting("fp32", "fp32, or bf16: the forward passes under bfloat16 autocast (weights, "
+    # bf16 was validated for the digit recipe on CPUs (benchmarks/tuning.md); elsewhere float32 stays.
+    precision: str = setting(AUTO, "fp32, or bf16: the forward passes under bfloat16 autocast (weights, "
                              "optimiser, losses and evaluation stay float32); faster where the hardware computes "
-                             "bf16 natively (GPUs, x86 CPUs with AVX-512 BF16), far slower where it does not "
-                             "(benchmarks/RESULTS.md)", "optimisation")
+                             "bf16 natively (GPUs, x86 CPUs with AVX-512 BF16 or AMX), far slower where it does not "
+                             "(benchmarks/RESULTS.md); auto = bf16 for the digit recipe (ts-me-fixmatch on digits) "
+                             "on CPUs that compute bf16 natively, fp32 otherwise", "optimisation")
     # --- evaluation (logged only: the result is always the final model) ---
     eval_every: int = setting(500, "log the test error every this many steps (never used to pick a model); 0 = "
                               "only at the end", "evaluation", minimum=0)

@@ -51,6 +51,11 @@ def cpu_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
     return [name for name in KERNEL_FEATURES if name in flags]
 
 
+def cpu_computes_bf16() -> bool:
+    """Does this CPU compute bfloat16 natively (AVX-512 BF16 or AMX), rather than emulate it?"""
+    return bool({"avx512_bf16", "amx_bf16"} & set(cpu_features()))
+
+
 def machine_description(device: torch.device, world_size: int = 1) -> str:
     if device.type == "cuda":
         what = f"{torch.cuda.get_device_name(device)}"

@@ -11,11 +11,12 @@ import torch
 from ..config import TrainConfig
 from ..data import Dataset
 from ..runtime.distributed import SINGLE, Distributed
+from ..runtime.machine import cpu_computes_bf16
 from .ema import EMA
 from ..errors import UsageError
 from ..methods import METHODS
 from ..nets import build_net, preferred_memory_format
-from ..config.recipe import resolve_data_recipe
+from ..config.recipe import resolve_data_recipe, resolve_precision
 from ..runtime.rng import capture_global_rng, restore_global_rng
 from ..terms import PrepareContext, Term, prepare_terms
 from ..augment.transforms import TRANSFORMS
@@ -43,6 +44,8 @@ class Learner:
     def __init__(self, cfg: TrainConfig, data: Dataset, labelled: torch.Tensor, device: torch.device,
                  dist: Distributed = SINGLE):
         cfg, self.recipe = resolve_data_recipe(cfg, data.image_shape, data.is_digits)  # the auto settings
+        cfg, why = resolve_precision(cfg, data.is_digits, device.type == "cpu" and cpu_computes_bf16())
+        self.recipe += [why] if why else []
         self.cfg, self.device, self.labelled, self.dist = cfg, device, labelled, dist
         seeds = cfg.seeds()
         check_divisible_batches(cfg, dist.world_size)
