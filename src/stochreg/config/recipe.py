@@ -19,7 +19,7 @@
   teach mistakes. Decided from the labelled split alone, never from test labels.
 - ``precision``: bfloat16 autocast for the digit recipe (ts-me-fixmatch on digits) on a CPU that
   computes bf16 natively (AVX-512 BF16 or AMX): its 6,000 steps take about two thirds of the
-  float32 minutes there at the same validation error (benchmarks/tuning.md). Float32 elsewhere: on
+  float32 minutes there, for a validation error within 0.05 points of float32's (benchmarks/tuning.md). Float32 elsewhere: on
   other CPUs bf16 is emulated and slower, and on GPUs and other recipes it was not validated.
 
 Every choice comes with its reason, which the run prints first and keeps in results.json and
@@ -121,8 +121,8 @@ def resolve_precision(cfg: TrainConfig, is_digits: bool, native_bf16_cpu: bool) 
     digit_recipe = is_digits and cfg.method == recipe_method(True)
     if digit_recipe and native_bf16_cpu:
         return dataclasses.replace(cfg, precision="bf16"), (
-            "precision bf16: the digit recipe on a CPU that computes bfloat16 natively (the same validation "
-            "error in about two thirds of the float32 minutes; --precision fp32 to opt out)")
+            "precision bf16: the digit recipe on a CPU that computes bfloat16 natively (validation error within "
+            "0.05 points of float32's in about two thirds of its minutes; --precision fp32 to opt out)")
     return dataclasses.replace(cfg, precision="fp32"), (
         "precision fp32: bfloat16 is the digit recipe's only on CPUs that compute it natively (AVX-512 BF16, "
         "AMX), which this run's device is not" if digit_recipe else None)
