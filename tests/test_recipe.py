@@ -82,7 +82,8 @@ def test_a_run_saves_the_precision_it_chose_and_its_resume_keeps_it(tiny_data_di
             "--no-progress", "--out", str(out)]
     monkeypatch.setattr(state, "cpu_computes_bf16", lambda: True)
     assert main([*args, "--checkpoint-every", "1"]) == 0
-    assert "recipe: precision bf16: the digit recipe on a CPU that computes bfloat16 natively" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "recipe: precision bf16: the digit recipe on a CPU that computes bfloat16 natively" in printed
     assert yaml.safe_load((out / "config.yaml").read_text())["precision"] == "bf16"
     monkeypatch.setattr(state, "cpu_computes_bf16", lambda: False)   # continued on a CPU without bf16
     assert main(["train", "--resume", str(out), "--iters", "3", "--force", "--no-progress"]) == 0

@@ -88,12 +88,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
                          f"weights; method {cfg.method} has none (fixmatch has one)")
     if cfg.teacher_targets and cfg.ema <= 0:
         raise UsageError("teacher_targets takes targets from the EMA of the weights: --ema must be > 0 (e.g. 0.995)")
-    if method is not None and cfg.flex_threshold and not method.uses_threshold:
-        raise UsageError(f"flex_threshold scales the confidence threshold of pseudo-labels; method {cfg.method} has "
-                         "none (pseudo-label, fixmatch and ts-me-fixmatch have one)")
-    if method is not None and cfg.dist_align and not method.uses_threshold:
-        raise UsageError(f"dist_align aligns the probabilities of pseudo-labels; method {cfg.method} has none "
-                         "(pseudo-label, fixmatch and ts-me-fixmatch have them)")
+    for name, what in (("flex_threshold", "scales the confidence threshold"),
+                       ("dist_align", "aligns the probabilities")):
+        if method is not None and getattr(cfg, name) and not method.uses_threshold:
+            raise UsageError(f"{name} {what} of pseudo-labels; method {cfg.method} has none (pseudo-label, fixmatch "
+                             "and ts-me-fixmatch have them)")
     if method is not None and method.needs_teacher and cfg.ema <= 0:
         raise UsageError(f"method {cfg.method} needs a teacher: the EMA of the weights (--ema > 0, e.g. 0.99)")
     if method is not None and cfg.views is not None and cfg.views < method.min_views:

@@ -19,8 +19,9 @@
   teach mistakes. Decided from the labelled split alone, never from test labels.
 - ``precision``: bfloat16 autocast for the digit recipe (ts-me-fixmatch on digits) on a CPU that
   computes bf16 natively (AVX-512 BF16 or AMX): its 6,000 steps take about two thirds of the
-  float32 minutes there, for a validation error within 0.05 points of float32's (benchmarks/tuning.md). Float32 elsewhere: on
-  other CPUs bf16 is emulated and slower, and on GPUs and other recipes it was not validated.
+  float32 minutes there, for a validation error within 0.05 points of float32's
+  (benchmarks/tuning.md). Float32 elsewhere: on other CPUs bf16 is emulated and slower, and on GPUs
+  and other recipes it was not validated.
 
 Every choice comes with its reason, which the run prints first and keeps in results.json and
 summary.md; config.yaml holds the resolved values, so that a rerun or a resume is exact.
@@ -145,5 +146,6 @@ def with_saved_choices(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
     command that started a run compares equal to it when it comes to continue it."""
     auto = {"method": cfg.method == AUTO, "views": cfg.views is None, "batch_unlabelled": cfg.batch_unlabelled is None,
             "transform": cfg.transform == AUTO, "net": cfg.net == AUTO, "lambda_graph": cfg.lambda_graph is None,
-            "iters": cfg.iters is None, "lambda_u": cfg.lambda_u is None, "precision": cfg.precision == AUTO}
+            "iters": cfg.iters is None, "lambda_u": cfg.lambda_u is None,
+            "precision": cfg.precision == AUTO}
     return dataclasses.replace(cfg, **{name: saved[name] for name, is_auto in auto.items() if is_auto and name in saved})

@@ -39,12 +39,15 @@ class MethodTerms(Term):
 
     def losses(self, inputs: StepInputs) -> dict[str, torch.Tensor]:
         outputs = inputs.outputs
+        if self.alignment is None and self.curriculum is None:
+            return self.method.unsupervised_losses(outputs)
+        probs = self.method.pseudo_label_probabilities(outputs.logits)
         if self.alignment is not None:
-            self.alignment.observe(self.method.pseudo_label_probabilities(outputs.logits))
+            self.alignment.observe(probs)
             outputs = dataclasses.replace(outputs, target_weights=self.alignment.factors())
         if self.curriculum is not None:
             outputs = dataclasses.replace(outputs, threshold=self.curriculum.thresholds())
-            self.curriculum.observe(inputs.unlabelled, self.method.pseudo_label_probabilities(outputs.logits))
+            self.curriculum.observe(inputs.unlabelled, probs)
         return self.method.unsupervised_losses(outputs)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
