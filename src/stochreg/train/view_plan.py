@@ -47,14 +47,22 @@ class ViewPlan:
             strong_rows = torch.zeros(len(x), dtype=torch.bool, device=x.device)
             strong_rows[self.first_strong_row:] = True
             strong_rows[:self.strong_labelled_rows] = True
-            x = torch.where(strong_rows.view(-1, 1, 1, 1), self._augment(self.strong, x, generator), x)
+            # parameters are drawn for every row, as they always were, so that the generator's stream
+            # (and every run's trajectory) does not depend on which rows are strong; only the strong
+            # rows are computed (RandAugment costs several times the weak transformation a row)
+            params = self._params(self.strong, len(x), generator)
+            x = x.clone()
+            x[strong_rows] = self.strong.apply(x[strong_rows], {k: v[strong_rows] for k, v in params.items()})
         return x
+
+    def _params(self, augment, rows: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """``augment``'s parameters for this rank's ``rows`` rows, drawn for the global batch under torchrun."""
+        if self.rows is None:
+            return augment.sample(rows, generator, self.device)
+        params = augment.sample(len(self.rows) * self.dist.world_size, generator, self.device)
+        return {k: v[self.rows] for k, v in params.items()}
 
     def _augment(self, augment, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if getattr(augment, "is_identity", False):
             return x
-        if self.rows is None:
-            return augment(x, generator)
-        rows = len(self.rows) * self.dist.world_size
-        params = augment.sample(rows, generator, self.device)
-        return augment.apply(x, {k: v[self.rows] for k, v in params.items()})
+        return augment.apply(x, self._params(augment, len(x), generator))
