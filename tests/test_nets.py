@@ -109,3 +109,34 @@ def test_fractional_pooling_draws_one_grid_per_image_shared_by_its_channels():
     assert not torch.equal(pool(image.expand(8, 16, 11, 11)), out)            # a new draw each pass
     pool.eval()
     assert torch.equal(pool(image), pool(image))                              # fixed grid in eval mode
+
+
+def dropout_rates(model: torch.nn.Module) -> list[float]:
+    return [m.p for m in model.modules() if isinstance(m, (torch.nn.Dropout, torch.nn.Dropout2d))]
+
+
+def test_the_dropout_setting_replaces_the_compact_nets_rate():
+    assert dropout_rates(build_net("compact-medium", (1, 28, 28), 10)) == [0.125, 0.125, 0.25]
+    assert dropout_rates(build_net("compact-medium", (1, 28, 28), 10, dropout=0.4)) == [0.2, 0.2, 0.4]
+    net = build_net("compact-small", (1, 28, 28), 10, dropout=0.0).train()
+    x = torch.rand(4, 1, 28, 28)
+    assert torch.equal(net(x), net(x))  # no dropout left: training-mode passes agree (batch norm is per batch)
+
+
+def test_a_dropout_rate_for_a_net_without_one_is_a_clear_error():
+    from stochreg.config import resolve_config
+    from stochreg.errors import UsageError
+    with pytest.raises(UsageError, match="wrn-28-2 has no dropout rate to set; --dropout applies to compact"):
+        resolve_config(overrides={"net": "wrn-28-2", "dropout": 0.1})
+    with pytest.raises(UsageError, match=r"dropout must be in \[0, 1\), got 1.5"):
+        resolve_config(overrides={"dropout": 1.5})
+
+
+def test_a_run_with_its_own_dropout_rate_loads_with_it(tiny_data_dir, tmp_path):
+    import stochreg
+    from stochreg.cli import main
+    run = tmp_path / "run"
+    assert main(["train", "--data-dir", str(tiny_data_dir), "--out", str(run), "--labels", "20", "--iters", "2",
+                 "--batch-labelled", "10", "--batch-unlabelled", "8", "--views", "3", "--eval-every", "0",
+                 "--eval-batch", "50", "--no-progress", "--net", "compact-small", "--dropout", "0.1"]) == 0
+    assert dropout_rates(stochreg.load(run).model) == [0.05, 0.05, 0.1]

@@ -12,6 +12,7 @@ mode, so a trained model gives one answer per image unless test-time averaging a
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Callable
 
@@ -250,25 +251,37 @@ def resnet18(image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
 
 
 @NETS.register("compact-medium")
-def compact_medium(image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+def compact_medium(image_shape: tuple[int, int, int], num_classes: int, dropout: float = 0.25) -> nn.Module:
     """The compact net at three-quarter width (24-48-96 channels): cheaper steps, 74k parameters."""
-    return compact(image_shape, num_classes, width=24)
+    return compact(image_shape, num_classes, width=24, dropout=dropout)
 
 
 @NETS.register("compact-small")
-def compact_small(image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+def compact_small(image_shape: tuple[int, int, int], num_classes: int, dropout: float = 0.25) -> nn.Module:
     """The compact net at half width (16-32-64 channels): about 2.5x faster, 33k parameters."""
-    return compact(image_shape, num_classes, width=16)
+    return compact(image_shape, num_classes, width=16, dropout=dropout)
 
 
-def build_net(name: str, image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+def check_dropout_setting(name: str, dropout: float | None) -> None:
+    """A UsageError unless network ``name`` takes a dropout rate, where ``dropout`` is set."""
+    if dropout is None:
+        return
+    if "dropout" not in inspect.signature(NETS.get(name)).parameters:
+        takes = ", ".join(n for n in NETS.names() if "dropout" in inspect.signature(NETS.get(n)).parameters)
+        raise UsageError(f"network {name} has no dropout rate to set; --dropout applies to {takes}")
+
+
+def build_net(name: str, image_shape: tuple[int, int, int], num_classes: int,
+              dropout: float | None = None) -> nn.Module:
     """Builds the registered network ``name`` for images of ``image_shape`` (C, H, W), and checks
     with one tiny forward pass that it can take them: images too small for its poolings, or
-    too large for its input field, are a UsageError here rather than a torch error mid-run."""
+    too large for its input field, are a UsageError here rather than a torch error mid-run.
+    ``dropout`` replaces the network's own rate (only for the networks that have one)."""
+    check_dropout_setting(name, dropout)
     factory = NETS.get(name)
     c, h, w = image_shape
     try:
-        net = factory((c, h, w), num_classes)
+        net = factory((c, h, w), num_classes, **({} if dropout is None else {"dropout": dropout}))
         with torch.no_grad():
             net.eval()(torch.zeros(2, c, h, w))
     except (ValueError, RuntimeError) as exc:

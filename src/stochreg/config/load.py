@@ -11,7 +11,7 @@ import yaml
 from ..data.datasets import check_dataset_name
 from ..errors import UsageError
 from ..methods import METHODS
-from ..nets import NETS
+from ..nets import NETS, check_dropout_setting
 from ..augment.transforms import TRANSFORMS
 from .presets import PRESETS
 from .settings import AUTO, DEFAULT_ITERS, DEFAULT_LAMBDA_U, TrainConfig, field_type
@@ -54,7 +54,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     """Checks values and cross-field rules; raises UsageError with one clear line."""
     check_dataset_name(cfg.dataset)
     if cfg.net != AUTO:
-        NETS.get(cfg.net)
+        check_dropout_setting(cfg.net, cfg.dropout)   # with --net auto: when the net is chosen
     if cfg.transform != AUTO:
         TRANSFORMS.get(cfg.transform)
     method = METHODS.get(cfg.method) if cfg.method != AUTO else None   # auto: checked once chosen (recipe.py)
@@ -69,6 +69,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise UsageError(f"batch_unlabelled must be positive, got {cfg.batch_unlabelled}")
     if cfg.lr == 0:
         raise UsageError("lr must be positive")
+    if cfg.dropout is not None and not 0 <= cfg.dropout < 1:
+        raise UsageError(f"dropout must be in [0, 1), got {cfg.dropout}")
     if not 0 <= cfg.ema < 1:
         raise UsageError(f"ema must be in [0, 1), got {cfg.ema}")
     if not 0 <= cfg.threshold <= 1:

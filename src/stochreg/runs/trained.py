@@ -77,7 +77,7 @@ def load_run(path: str | Path) -> Run:
     if "image_shape" not in state or "num_classes" not in state:
         raise DataError(f"checkpoint in {folder} does not say its image shape and classes")
     shape, classes = tuple(int(v) for v in state["image_shape"]), int(state["num_classes"])
-    model = build_net(config.net, shape, classes)
+    model = build_net(config.net, shape, classes, config.dropout)
     weights = "ema" if state.get("ema") is not None else "final"
     try:
         model.load_state_dict(state["ema"] if weights == "ema" else state["model"])

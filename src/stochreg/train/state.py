@@ -53,7 +53,7 @@ class Learner:
         if TRANSFORMS.get(cfg.transform).hflip and data.is_digits:
             raise UsageError(f"transform {cfg.transform} flips images horizontally, which changes the class of digits")
         torch.manual_seed(seeds["init"])
-        model = build_net(cfg.net, data.image_shape, data.num_classes)
+        model = build_net(cfg.net, data.image_shape, data.num_classes, cfg.dropout)
         self.memory_format = preferred_memory_format(model)  # channels-last where it is faster
         self.model = model.to(device, memory_format=self.memory_format)
         self.ema = EMA(self.model, cfg.ema) if cfg.ema > 0 else None
