@@ -11,15 +11,16 @@ GRAY_28, COLOUR_16, COLOUR_32, COLOUR_96 = (1, 28, 28), (3, 16, 16), (3, 32, 32)
 
 
 @pytest.mark.parametrize("shape, digits, chosen", [
-    (GRAY_28, True, ("ts-me-fixmatch", "compact", 6000, 1.0)),
-    (GRAY_28, False, ("fixmatch", "compact-medium", 9200, 2.0)),
-    (COLOUR_16, False, ("fixmatch", "compact-medium", 9200, 2.0)),
-    (COLOUR_32, False, ("fixmatch", "wrn-28-2", 6000, 1.0)),
-    (COLOUR_96, False, ("fixmatch", "resnet18", 6000, 1.0)),
+    (GRAY_28, True, ("ts-me-fixmatch", "compact", 6000, 1.0, None)),
+    (GRAY_28, False, ("fixmatch", "compact-medium", 9200, 2.0, 0.0)),
+    (COLOUR_16, False, ("fixmatch", "compact-medium", 9200, 2.0, 0.0)),
+    (COLOUR_32, False, ("fixmatch", "wrn-28-2", 6000, 1.0, None)),
+    (COLOUR_96, False, ("fixmatch", "resnet18", 6000, 1.0, None)),
 ])
-def test_the_images_choose_method_net_steps_and_unlabelled_weight(shape, digits, chosen):
+def test_the_images_choose_method_net_steps_unlabelled_weight_and_dropout(shape, digits, chosen):
     cfg, reasons = resolve_data_recipe(TrainConfig(), image_shape=shape, is_digits=digits)
-    assert (cfg.method, cfg.net, cfg.iters, cfg.lambda_u) == chosen
+    assert (cfg.method, cfg.net, cfg.iters, cfg.lambda_u, cfg.dropout) == chosen
+    assert any(line.startswith("dropout 0:") for line in reasons) == (cfg.dropout == 0.0)
     # every choice that differs from the plain defaults is explained
     assert any(line.startswith(f"net {cfg.net}:") for line in reasons)
     assert any(line.startswith("iters 9200:") for line in reasons) == (cfg.iters == 9200)
@@ -31,6 +32,11 @@ def test_a_setting_the_user_gives_is_kept_and_the_rest_still_chosen():
     assert (cfg.net, cfg.iters, cfg.lambda_u) == ("compact-medium", 500, 2.0)
     cfg, _ = resolve_data_recipe(TrainConfig(lambda_u=0.5, net="compact"), image_shape=GRAY_28, is_digits=False)
     assert (cfg.net, cfg.iters, cfg.lambda_u) == ("compact", 9200, 0.5)
+    # a network without a dropout rate keeps none, and a rate the user gives is kept
+    cfg, _ = resolve_data_recipe(TrainConfig(net="wrn-28-2"), image_shape=GRAY_28, is_digits=False)
+    assert (cfg.net, cfg.dropout) == ("wrn-28-2", None)
+    cfg, _ = resolve_data_recipe(TrainConfig(dropout=0.1), image_shape=GRAY_28, is_digits=False)
+    assert (cfg.net, cfg.dropout) == ("compact-medium", 0.1)
 
 
 def test_a_method_named_by_the_user_gets_the_plain_defaults():
@@ -50,7 +56,11 @@ def test_a_continued_run_takes_the_steps_and_weight_it_chose():
     started, _ = resolve_data_recipe(TrainConfig(), image_shape=GRAY_28, is_digits=False)
     saved = started.to_dict()
     again = with_saved_choices(TrainConfig(), saved)
-    assert (again.net, again.iters, again.lambda_u) == ("compact-medium", 9200, 2.0)
+    assert (again.net, again.iters, again.lambda_u, again.dropout) == ("compact-medium", 9200, 2.0, 0.0)
+    # a run saved before the recipe chose the dropout rate had the net's own, and keeps it
+    older = {k: v for k, v in saved.items() if k != "dropout"}
+    resumed, _ = resolve_data_recipe(with_saved_choices(TrainConfig(), older), image_shape=GRAY_28, is_digits=False)
+    assert resumed.dropout is None
     # a step count given on the command line is the user's, not the saved one
     longer = with_saved_choices(dataclasses.replace(TrainConfig(), iters=12000), saved)
     assert (longer.iters, longer.lambda_u) == (12000, 2.0)

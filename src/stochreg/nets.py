@@ -262,12 +262,17 @@ def compact_small(image_shape: tuple[int, int, int], num_classes: int, dropout: 
     return compact(image_shape, num_classes, width=16, dropout=dropout)
 
 
+def takes_dropout(name: str) -> bool:
+    """Whether network ``name`` has a dropout rate that ``--dropout`` sets."""
+    return "dropout" in inspect.signature(NETS.get(name)).parameters
+
+
 def check_dropout_setting(name: str, dropout: float | None) -> None:
     """A UsageError unless network ``name`` takes a dropout rate, where ``dropout`` is set."""
     if dropout is None:
         return
-    if "dropout" not in inspect.signature(NETS.get(name)).parameters:
-        takes = ", ".join(n for n in NETS.names() if "dropout" in inspect.signature(NETS.get(n)).parameters)
+    if not takes_dropout(name):
+        takes = ", ".join(n for n in NETS.names() if takes_dropout(n))
         raise UsageError(f"network {name} has no dropout rate to set; --dropout applies to {takes}")
 
 

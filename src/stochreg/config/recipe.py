@@ -8,10 +8,11 @@
   small shift, never flipped); other images random shifts ("crop"), with horizontal flips unless
   ``--no-flip`` says that a mirror changes the class (text, digits).
 - ``net``: by image size: the compact CPU net up to 28 px, WRN-28-2 below 64 px, ResNet-18 above.
-- ``net``, ``iters``, ``lambda_u`` together, where the recipe's method is FixMatch on images of up to
-  28 px: the compact net at three-quarter width for 9,200 steps with the unlabelled term at weight 2
-  (chosen on Fashion-MNIST-400's validation split at about 1.1 times the minutes of 6,000 steps of
-  the full-width net). Elsewhere 6,000 steps and weight 1.
+- ``net``, ``iters``, ``lambda_u``, ``dropout`` together, where the recipe's method is FixMatch on
+  images of up to 28 px: the compact net at three-quarter width without dropout for 9,200 steps
+  with the unlabelled term at weight 2 (chosen on Fashion-MNIST-400's validation split at about 1.1
+  times the minutes of 6,000 steps of the full-width net). Elsewhere 6,000 steps, weight 1, and
+  the network's own dropout.
 - ``lambda_graph``: the label-propagation graph term (weight 3) only where propagation over the
   training images' neighbour graph gives at least 90% of the labelled images their own hidden
   label (:func:`stochreg.terms.propagation.held_out_accuracy`): the term pulls every unlabelled view toward
@@ -31,14 +32,15 @@ summary.md; config.yaml holds the resolved values, so that a rerun or a resume i
     >>> cfg.method, cfg.views, cfg.batch_unlabelled, cfg.transform, cfg.net, cfg.iters
     ('fixmatch', 2, 80, 'crop-flip', 'resnet18', 6000)
     >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(1, 28, 28), is_digits=False)
-    >>> cfg.net, cfg.iters, cfg.lambda_u
-    ('compact-medium', 9200, 2.0)
+    >>> cfg.net, cfg.iters, cfg.lambda_u, cfg.dropout
+    ('compact-medium', 9200, 2.0, 0.0)
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Any
 
+from ..nets import takes_dropout
 from .load import validate
 from .settings import AUTO, DEFAULT_ITERS, DEFAULT_LAMBDA_U, TrainConfig
 
@@ -48,9 +50,10 @@ GRAPH_MIN_HELD_OUT_ACCURACY = 0.9
 # FixMatch's weak + strong pair over as many unlabelled passes a step.
 DEFAULT_VIEWS_AND_BATCH = (5, 32)
 FIXMATCH_VIEWS_AND_BATCH = (2, 80)
-# (net, steps, weight of the unlabelled term) of the FixMatch recipe on images of up to 28 px: a
-# narrower net takes more, cheaper steps in about the same minutes.
-SMALL_FIXMATCH = ("compact-medium", 9200, 2.0)
+# (net, steps, weight of the unlabelled term, dropout) of the FixMatch recipe on images of up to 28 px:
+# a narrower net takes more, cheaper steps in about the same minutes; the strong views are its
+# perturbation, and dropout on the weak view only blurs the pseudo-labels.
+SMALL_FIXMATCH = ("compact-medium", 9200, 2.0, 0.0)
 
 
 def recipe_method(is_digits: bool) -> str:
@@ -99,8 +102,11 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
             changes["net"] = "compact" if side <= 28 else ("wrn-28-2" if side < 64 else "resnet18")
             reasons.append(f"net {changes['net']}: {side}-pixel images (compact up to 28 px, wrn-28-2 below 64, "
                            "resnet18 from 64)")
-    steps_and_weight = SMALL_FIXMATCH[1:] if small_fixmatch else (DEFAULT_ITERS, DEFAULT_LAMBDA_U)
-    for name, value in zip(("iters", "lambda_u"), steps_and_weight):
+    steps_and_weight = SMALL_FIXMATCH[1:] if small_fixmatch else (DEFAULT_ITERS, DEFAULT_LAMBDA_U, None)
+    net = changes.get("net", cfg.net)
+    for name, value in zip(("iters", "lambda_u", "dropout"), steps_and_weight):
+        if name == "dropout" and (value is None or not takes_dropout(net)):
+            continue   # the network's own rate (a net the user named may have none)
         if getattr(cfg, name) is None:
             changes[name] = value
             if small_fixmatch:
@@ -146,6 +152,6 @@ def with_saved_choices(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
     command that started a run compares equal to it when it comes to continue it."""
     auto = {"method": cfg.method == AUTO, "views": cfg.views is None, "batch_unlabelled": cfg.batch_unlabelled is None,
             "transform": cfg.transform == AUTO, "net": cfg.net == AUTO, "lambda_graph": cfg.lambda_graph is None,
-            "iters": cfg.iters is None, "lambda_u": cfg.lambda_u is None,
+            "iters": cfg.iters is None, "lambda_u": cfg.lambda_u is None, "dropout": cfg.dropout is None,
             "precision": cfg.precision == AUTO}
     return dataclasses.replace(cfg, **{name: saved[name] for name, is_auto in auto.items() if is_auto and name in saved})

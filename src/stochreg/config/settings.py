@@ -59,7 +59,8 @@ class TrainConfig:
                        "(compact-medium where the recipe chosen from the data is FixMatch), wrn-28-2 below 64, "
                        "resnet18 from 64", "method")
     dropout: float | None = setting(None, "dropout rate of the compact nets after their last stage (half of it "
-                                    "after each of the first two); unset = their own 0.25, 0 = none", "method")
+                                    "after each of the first two); unset = their own 0.25, or 0 where the recipe chosen from "
+                                    "the data is FixMatch on images of up to 28 px; 0 = none", "method")
     transform: str = setting(AUTO, "random transformation applied to every view (see `stochreg list`); auto = "
                              "digits for digit datasets, crop-flip (or crop with --no-flip) for other images",
                              "method")
