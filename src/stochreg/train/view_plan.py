@@ -51,8 +51,8 @@ class ViewPlan:
             # (and every run's trajectory) does not depend on which rows are strong; only the strong
             # rows are computed (RandAugment costs several times the weak transformation a row)
             params = self._params(self.strong, len(x), generator)
-            x = x.clone()
-            x[strong_rows] = self.strong.apply(x[strong_rows], {k: v[strong_rows] for k, v in params.items()})
+            strong = self.strong.apply(x[strong_rows], {k: v[strong_rows] for k, v in params.items()})
+            x = x.index_put((strong_rows,), strong)   # a new tensor: the caller's images stay as they are
         return x
 
     def _params(self, augment, rows: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
