@@ -168,7 +168,7 @@ TABLES = {
         "same at 3,000 steps, with 3 views (2 weak, 1 strong) at 4,500 steps (128 images a step instead of 192), "
         "on the compact net at half width (`--net compact-small`), and for 6,000 steps of fewer images (16 labelled "
         "and 16 unlabelled, or 32 and 16), and with the forward passes in bfloat16 at 4,800 and 6,000 steps and on "
-        "the compact net at three-quarter width for 6,500 steps, each "
+        "the compact net at three-quarter width for 6,500 and 6,000 steps, each "
         "with a validation split of 5,000 training images (`--val-size 5000`: their labels only score; they stay in "
         "the unlabelled pool): chosen on the validation error, the test error reported. Evaluated every 100 "
         "steps, so that each run's log also gives its time to accuracy "
@@ -192,7 +192,9 @@ TABLES = {
          # that on the compact net at three-quarter width, for the steps that fit 6 training minutes on a CPU
          # computing bf16 natively at the cost ratio measured there (results/mnist100-fast-costs-bf16-medium.json)
          "ts-me-fixmatch-graph-deskew-bf16-medium-6500": ["--precision", "bf16", "--net", "compact-medium",
-                                                          "--iters", "6500"]},
+                                                          "--iters", "6500"],
+         # that at the default's 6,000 steps, after 6,500 overran the cost bound (benchmarks/tuning.md)
+         "ts-me-fixmatch-graph-deskew-bf16-medium": ["--precision", "bf16", "--net", "compact-medium"]},
         [0, 1, 2],
     ),
     "fashion400": (
