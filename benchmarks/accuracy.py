@@ -92,6 +92,9 @@ QUICK_ABLATION = {"views": 4, "iters": 4000}
 
 # The folder the own-images rows train on, one per labelled split ({seed} is the run's seed).
 FOLDER_ROOT = "data/fashion400-folder-s{seed}"
+# the own-images table's default rows: the folder, and the same labelled images from the built-in dataset
+FOLDER_DEFAULT_ROWS = {"default": ["--data", FOLDER_ROOT],
+                       "default-builtin": ["--dataset", "fashion-mnist", "--labels", "400"]}
 
 # table name -> (description, shared flags, {row name: extra flags}, default seeds)
 TABLES = {
@@ -345,15 +348,11 @@ TABLES = {
         "(the compact nets' dropout at 0.25; today's recipe has none) (pinned here: their recorded commands, "
         "`--data ROOT` alone, predate the changes).",
         [],
-        {"default": ["--data", FOLDER_ROOT],
-         "default-builtin": ["--dataset", "fashion-mnist", "--labels", "400"],
+        {**FOLDER_DEFAULT_ROWS,
          "supervised": ["--data", FOLDER_ROOT, "--method", "supervised"],
-         **{f"{row}-compact-6000": [*flags, "--net", "compact", "--iters", "6000", "--lambda-u", "1"]
-            for row, flags in (("default", ["--data", FOLDER_ROOT]),
-                               ("default-builtin", ["--dataset", "fashion-mnist", "--labels", "400"]))},
-         **{f"{row}-dropout": [*flags, "--dropout", "0.25"]
-            for row, flags in (("default", ["--data", FOLDER_ROOT]),
-                               ("default-builtin", ["--dataset", "fashion-mnist", "--labels", "400"]))}},
+         **{f"{row}-{recipe}": [*flags, *pinned] for row, flags in FOLDER_DEFAULT_ROWS.items()
+            for recipe, pinned in (("compact-6000", ["--net", "compact", "--iters", "6000", "--lambda-u", "1"]),
+                                   ("dropout", ["--dropout", "0.25"]))}},
         [0, 1, 2],
     ),
 }

@@ -102,11 +102,11 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
             changes["net"] = "compact" if side <= 28 else ("wrn-28-2" if side < 64 else "resnet18")
             reasons.append(f"net {changes['net']}: {side}-pixel images (compact up to 28 px, wrn-28-2 below 64, "
                            "resnet18 from 64)")
-    recipe_values = SMALL_FIXMATCH[1:] if small_fixmatch else (DEFAULT_ITERS, DEFAULT_LAMBDA_U, None)
-    net = changes.get("net", cfg.net)
-    for name, value in zip(("iters", "lambda_u", "dropout"), recipe_values):
-        if name == "dropout" and (value is None or not takes_dropout(net)):
-            continue   # the network's own rate (a net the user named may have none)
+    recipe_values = (dict(zip(("iters", "lambda_u", "dropout"), SMALL_FIXMATCH[1:])) if small_fixmatch
+                     else {"iters": DEFAULT_ITERS, "lambda_u": DEFAULT_LAMBDA_U})   # and the net's own dropout
+    if not takes_dropout(changes.get("net", cfg.net)):
+        recipe_values.pop("dropout", None)   # a net the user named may have no dropout rate
+    for name, value in recipe_values.items():
         if getattr(cfg, name) is None:
             changes[name] = value
             if small_fixmatch:
