@@ -107,8 +107,10 @@ TABLES = {
     "mnist100": (
         "MNIST with 100 labels (10 per class), the quick-start recipe: the default (`make train` is its "
         "seed 0) is ts-me-fixmatch with the label-propagation graph term (`--lambda-graph 3`) built on "
-        "deskewed digits (the row ts-me-fixmatch-graph-deskew), 6,000 steps, in float32, and in bfloat16 where the CPU "
-        "computes it natively (ts-me-fixmatch-graph-deskew-bf16); beside it that with no graph term on the "
+        "deskewed digits (the row ts-me-fixmatch-graph-deskew), 6,000 steps, in float32, and where the CPU computes "
+        "bfloat16 natively in bfloat16 for 4,800 steps with the graph term fading over them "
+        "(ts-me-fixmatch-graph-deskew-bf16-4800-fade; before 2026-12-06 6,000 bfloat16 steps at full graph weight, "
+        "ts-me-fixmatch-graph-deskew-bf16); beside it that with no graph term on the "
         "images whose propagated label is unsure (`--graph-min-confidence 0.4`, ts-me-fixmatch-graph-deskew-conf04), "
         "the same with the graph "
         "on raw pixels (ts-me-fixmatch-graph), without the graph term (ts-me-fixmatch), that in bfloat16 "
@@ -119,7 +121,11 @@ TABLES = {
         ["--dataset", "mnist", "--labels", "100"],
         {# the default: the graph built on deskewed images
          "ts-me-fixmatch-graph-deskew": ["--method", "ts-me-fixmatch", "--lambda-graph", "3", "--graph-deskew"],
-         # the default where the CPU computes bfloat16 natively (--precision auto gives it bf16 there)
+         # the default where the CPU computes bfloat16 natively (--precision, --iters and --graph-fade-iters
+         # left unset give it this there), and that default before 2026-12-06
+         "ts-me-fixmatch-graph-deskew-bf16-4800-fade": ["--method", "ts-me-fixmatch", "--lambda-graph", "3",
+                                                        "--graph-deskew", "--precision", "bf16", "--iters", "4800",
+                                                        "--graph-fade-iters", "4800"],
          "ts-me-fixmatch-graph-deskew-bf16": ["--method", "ts-me-fixmatch", "--lambda-graph", "3", "--graph-deskew",
                                               "--precision", "bf16"],
          # that with no graph term on images whose propagated label is unsure (a trial)

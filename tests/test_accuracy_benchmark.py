@@ -24,11 +24,18 @@ def table_configs(module, table):
     return module.row_configs(table)
 
 
+def on_cpu(cfg, native_bf16=False):
+    """A digit row's settings as a run on a CPU resolves them (with or without native bf16)."""
+    from stochreg.config.recipe import resolve_data_recipe
+    return resolve_data_recipe(cfg, (1, 28, 28), is_digits=True, native_bf16_cpu=native_bf16)[0]
+
+
 def test_every_row_of_every_table_is_a_valid_train_command():
     """A row is named after the method it trains, or that method plus a variant's suffix
     (ts-me-fixmatch-bf16) that is not itself a method's name (ts-me-strong trains ts-me-strong);
     a row of the recipe chosen from the data (method auto) is named default."""
     from stochreg.config import AUTO
+    from stochreg.config.settings import DIGIT_RECIPE_METHOD
     from stochreg.methods import METHODS
     module = load_benchmark("accuracy")
     for table in module.TABLES:
@@ -38,12 +45,22 @@ def test_every_row_of_every_table_is_a_valid_train_command():
             expected = {"fashion400": ("fashion-mnist", 400),
                         "fashion400-folder": (("fashion-mnist", 400) if "-builtin" in row
                                               else (f"folder:{module.FOLDER_ROOT}", 0))}.get(table, ("mnist", 100))
-            # the recipe chosen from the data sets the step count of a default row; every other row has its own
-            assert (cfg.iters is None and cfg.method == AUTO) or cfg.iters > 0, (table, row)
+            # the recipe chosen from the data sets the step count of a default row and of the digit recipe's
+            # method (it waits for the precision); every other row has its own
+            assert (cfg.iters is None and cfg.method in (AUTO, DIGIT_RECIPE_METHOD)) or cfg.iters > 0, (table, row)
             assert (cfg.dataset, cfg.labels) == expected, (table, row)
+            if table.startswith("mnist") or table == "methods":   # a digit row reruns as it ran, on any CPU
+                assert on_cpu(cfg, native_bf16=True) == on_cpu(cfg, native_bf16=False), (table, row)
     variants = table_configs(module, "mnist100")
     assert variants["ts-me-fixmatch-3000"].iters == 3000 and variants["ts-me-fixmatch-bf16"].precision == "bf16"
-    assert variants["ts-me-fixmatch-graph"].lambda_graph == 3 and variants["ts-me-fixmatch-graph"].iters == 6000
+    assert variants["ts-me-fixmatch-graph"].lambda_graph == 3 and on_cpu(variants["ts-me-fixmatch-graph"]).iters == 6000
+    # the rows of the quick start's default, pinned: make train's command as each kind of CPU resolves it
+    from stochreg.config import resolve_config
+    quick_start = resolve_config(overrides={"dataset": "mnist", "labels": 100, "method": "ts-me-fixmatch"})
+    graph = {"lambda_graph": 3.0, "graph_deskew": True}
+    assert vars(on_cpu(variants["ts-me-fixmatch-graph-deskew"])) == {**vars(on_cpu(quick_start)), **graph}
+    assert vars(on_cpu(variants["ts-me-fixmatch-graph-deskew-bf16-4800-fade"], native_bf16=True)) == \
+        {**vars(on_cpu(quick_start, native_bf16=True)), **graph}
     assert vars(variants["ts-me-fixmatch-graph-deskew"]) == {**vars(variants["ts-me-fixmatch-graph"]), "graph_deskew": True}
     assert vars(variants["ts-me-fixmatch-graph-deskew-conf04"]) == {**vars(variants["ts-me-fixmatch-graph-deskew"]),
                                                                     "graph_min_confidence": 0.4}

@@ -42,6 +42,9 @@ RTOL = 1e-3
 # Thresholded pseudo-labels and bfloat16 rounding differ between CPU kinds by up to about 1e-2 after 4 steps.
 RTOL_ACROSS_KINDS_DISCRETE = 5e-2
 DISCRETE_CASES = ("bf16", "method-fixmatch", "method-ts-me-anchored", "method-ts-me-strong", "folder-recipe")
+# Two gloo processes end bitwise alike from run to run on one machine, but not on every machine that
+# names the same CPU model, features and torch: that case is held to RTOL only.
+NOT_BITWISE_ACROSS_MACHINES = ("gloo-2-processes",)
 STEPS = ["--iters", "4", "--batch-labelled", "10", "--batch-unlabelled", "8", "--views", "3",
          "--net", "compact-small", "--rampup-iters", "2", "--eval-every", "0", "--eval-batch", "50",
          "--no-progress", "--threads", "1", "--precision", "fp32"]   # bf16 (auto on some CPUs) has its own case
@@ -90,7 +93,7 @@ def assert_same_trajectory(got: dict, want: dict, recorded_on: str, case: str) -
         assert abs(got_total - total) <= rtol * absolute + 1e-12, (case, name, "sum")
         assert abs(got_absolute - absolute) <= rtol * absolute + 1e-12, (case, name, "sum of magnitudes")
         assert abs(got_squares - squares) <= rtol * squares + 1e-12, (case, name, "sum of squares")
-    if same_kind:
+    if same_kind and case not in NOT_BITWISE_ACROSS_MACHINES:
         assert got["sha256"] == want["sha256"], f"{case}: the weights differ bitwise on the recording machine kind"
 
 

@@ -3,6 +3,7 @@ parts on data whose answer is known, and the term it adds to a real training ste
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -354,7 +355,8 @@ def test_a_run_with_the_deskewed_graph_trains_and_says_so(tiny_data_dir, tmp_pat
     assert main(["train", "--data-dir", str(tiny_data_dir), "--labels", "20", "--iters", "1", "--views", "3",
                  "--batch-labelled", "10", "--batch-unlabelled", "8", "--net", "compact-small", "--eval-every", "0",
                  "--no-progress", "--lambda-graph", "1", "--graph-deskew", "--out", str(tmp_path / "run")]) == 0
-    assert "label-propagation graph: lambda=1.0 (deskewed images)" in (tmp_path / "run" / "summary.md").read_text()
+    summary = (tmp_path / "run" / "summary.md").read_text()   # the bfloat16 digit recipe fades the term too
+    assert re.search(r"label-propagation graph: lambda=1\.0( fading to 0 at step 1)? \(deskewed images\)", summary)
 
 
 def test_held_out_accuracy_of_clusters_that_propagate_and_of_labels_that_do_not():

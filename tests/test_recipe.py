@@ -82,6 +82,35 @@ def test_an_auto_precision_gives_bf16_only_to_the_digit_recipe_on_a_native_bf16_
             (TrainConfig(method=method, precision=given), None)
 
 
+@pytest.mark.parametrize("given, native, chosen", [
+    ({}, True, ("bf16", 4800, 4800)),                           # the digit recipe in bfloat16
+    ({}, False, ("fp32", 6000, 0)),                             # float32 where bf16 is emulated
+    ({"iters": 20000}, True, ("bf16", 20000, 20000)),           # the fade spans the steps given
+    ({"graph_fade_iters": 0}, True, ("bf16", 4800, 0)),         # a fade given is kept
+    ({"precision": "bf16"}, True, ("bf16", 6000, 0)),           # a precision given keeps the 6,000 steps
+    ({"precision": "fp32"}, True, ("fp32", 6000, 0)),
+])
+def test_the_digit_recipe_in_bf16_takes_4800_steps_with_the_graph_term_fading_over_them(given, native, chosen):
+    for method in ({}, {"method": "ts-me-fixmatch"}):   # chosen from the data, or named as make train does
+        cfg = resolve_config(overrides={"dataset": "mnist", **method, **given})
+        cfg, reasons = resolve_data_recipe(cfg, image_shape=GRAY_28, is_digits=True, native_bf16_cpu=native)
+        assert (cfg.precision, cfg.iters, cfg.graph_fade_iters) == chosen
+        recipe_chose = "precision" not in given and native
+        assert any(line.startswith("iters 4800: the digit recipe in bfloat16") for line in reasons) == \
+            (recipe_chose and "iters" not in given)
+        assert any(line.startswith(f"graph_fade_iters {cfg.iters}:") for line in reasons) == \
+            (recipe_chose and "graph_fade_iters" not in given)
+    # without the graph term there is nothing to fade
+    cfg, reasons = resolve_data_recipe(resolve_config(overrides={"lambda_graph": 0}), image_shape=GRAY_28,
+                                       is_digits=True, native_bf16_cpu=True)
+    assert (cfg.precision, cfg.iters, cfg.graph_fade_iters) == ("bf16", 4800, 0)
+    assert not any(line.startswith("graph_fade_iters") for line in reasons)
+    # other images keep float32, 6,000 steps and no fade on the same CPU
+    cfg, _ = resolve_data_recipe(resolve_config(overrides={"method": "ts-me-fixmatch"}), image_shape=GRAY_28,
+                                 is_digits=False, native_bf16_cpu=True)
+    assert (cfg.precision, cfg.iters, cfg.graph_fade_iters) == ("fp32", 6000, 0)
+
+
 def test_a_run_saves_the_precision_it_chose_and_its_resume_keeps_it(tiny_data_dir, tmp_path, monkeypatch, capsys):
     import yaml
     import stochreg.train.state as state
@@ -94,8 +123,10 @@ def test_a_run_saves_the_precision_it_chose_and_its_resume_keeps_it(tiny_data_di
     assert main([*args, "--checkpoint-every", "1"]) == 0
     printed = capsys.readouterr().out
     assert "recipe: precision bf16: the digit recipe on a CPU that computes bfloat16 natively" in printed
-    assert yaml.safe_load((out / "config.yaml").read_text())["precision"] == "bf16"
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert (saved["precision"], saved["graph_fade_iters"]) == ("bf16", 0)   # no graph term, nothing to fade
     monkeypatch.setattr(state, "cpu_computes_bf16", lambda: False)   # continued on a CPU without bf16
     assert main(["train", "--resume", str(out), "--iters", "3", "--force", "--no-progress"]) == 0
-    assert yaml.safe_load((out / "config.yaml").read_text())["precision"] == "bf16"
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert (saved["precision"], saved["graph_fade_iters"]) == ("bf16", 0)
     assert yaml.safe_load((out / "results.json").read_text())["resumed_at"] == 2   # continued, not restarted

@@ -52,3 +52,20 @@ def test_a_resumed_budget_run_keeps_its_step_count(tiny_data_dir, tmp_path):
     assert json.loads((tmp_path / "run" / "results.json").read_text())["iters"] == 40
     resumed = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["model"]
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
+
+
+def test_the_bf16_digit_recipe_fades_its_graph_term_over_the_steps_a_budget_fixes(tiny_data_dir, tmp_path,
+                                                                                   monkeypatch):
+    """On a CPU that computes bf16 natively the digit recipe fades the graph term over the whole run:
+    over the budget's step count, not the 4,800 steps it would take without a budget."""
+    import stochreg.train.state as state
+    monkeypatch.setattr(state, "cpu_computes_bf16", lambda: True)
+    settings = {**TINY, "data_dir": str(tiny_data_dir), "lambda_graph": 1.0}
+    train(resolve_config(overrides={**settings, "time_budget": 0.2}), tmp_path / "budget", progress=False, log=quiet,
+          clock=fake_clock(6.0))
+    saved = yaml.safe_load((tmp_path / "budget" / "config.yaml").read_text())
+    assert (saved["precision"], saved["iters"], saved["graph_fade_iters"]) == ("bf16", 40, 40)
+    train(resolve_config(overrides={**settings, "iters": 40}), tmp_path / "iters", progress=False, log=quiet)
+    assert yaml.safe_load((tmp_path / "iters" / "config.yaml").read_text())["graph_fade_iters"] == 40
+    a, b = (load_checkpoint(tmp_path / name / "checkpoint.pt") for name in ("budget", "iters"))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])   # the term faded alike

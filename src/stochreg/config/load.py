@@ -14,7 +14,7 @@ from ..methods import METHODS
 from ..nets import NETS, check_dropout_setting
 from ..augment.transforms import TRANSFORMS
 from .presets import PRESETS
-from .settings import AUTO, DEFAULT_ITERS, DEFAULT_LAMBDA_U, TrainConfig, field_type
+from .settings import AUTO, DEFAULT_ITERS, DEFAULT_LAMBDA_U, DIGIT_RECIPE_METHOD, TrainConfig, field_type
 
 
 def _check_type(name: str, value: Any, f: dataclasses.Field) -> Any:
@@ -123,7 +123,9 @@ def resolve_config(preset: str = "default", config_file: str | Path | None = Non
     cfg = from_dict(values)
     if cfg.labels is None:
         cfg = dataclasses.replace(cfg, labels=default_labels(cfg.dataset))
-    if cfg.method != AUTO:  # only the recipe chosen from the data sets these otherwise (recipe.py)
+    # only the recipe chosen from the data sets these otherwise, and the digit recipe's step count
+    # depends on the precision the device gives it (recipe.py)
+    if cfg.method not in (AUTO, DIGIT_RECIPE_METHOD):
         cfg = dataclasses.replace(cfg, iters=DEFAULT_ITERS if cfg.iters is None else cfg.iters,
                                   lambda_u=DEFAULT_LAMBDA_U if cfg.lambda_u is None else cfg.lambda_u)
     return validate(cfg)

@@ -18,11 +18,12 @@
   label (:func:`stochreg.terms.propagation.held_out_accuracy`): the term pulls every unlabelled view toward
   its propagated label about as hard as the labels pull, so labels that are often wrong would
   teach mistakes. Decided from the labelled split alone, never from test labels.
-- ``precision``: bfloat16 autocast for the digit recipe (ts-me-fixmatch on digits) on a CPU that
-  computes bf16 natively (AVX-512 BF16 or AMX): its 6,000 steps take about two thirds of the
-  float32 minutes there, for a validation error within 0.05 points of float32's
-  (benchmarks/tuning.md). Float32 elsewhere: on other CPUs bf16 is emulated and slower, and on GPUs
-  and other recipes it was not validated.
+- ``precision``, ``iters``, ``graph_fade_iters`` together, for the digit recipe (ts-me-fixmatch on
+  digits) on a CPU that computes bf16 natively (AVX-512 BF16 or AMX): bfloat16 autocast for 4,800
+  steps with the graph term fading to 0 over them, about half the minutes of 6,000 float32 steps
+  there for the same validation error (benchmarks/tuning.md). Float32 for 6,000 steps at full graph
+  weight elsewhere: on other CPUs bf16 is emulated and slower, and on GPUs and other recipes it was
+  not validated. A precision given on the command line keeps 6,000 steps and no fade.
 
 Every choice comes with its reason, which the run prints first and keeps in results.json and
 summary.md; config.yaml holds the resolved values, so that a rerun or a resume is exact.
@@ -34,6 +35,9 @@ summary.md; config.yaml holds the resolved values, so that a rerun or a resume i
     >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(1, 28, 28), is_digits=False)
     >>> cfg.net, cfg.iters, cfg.lambda_u, cfg.dropout
     ('compact-medium', 9200, 2.0, 0.0)
+    >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(1, 28, 28), is_digits=True, native_bf16_cpu=True)
+    >>> cfg.precision, cfg.iters, cfg.graph_fade_iters
+    ('bf16', 4800, 4800)
 """
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ from typing import Any
 
 from ..nets import takes_dropout
 from .load import validate
-from .settings import AUTO, DEFAULT_ITERS, DEFAULT_LAMBDA_U, TrainConfig
+from .settings import AUTO, DEFAULT_ITERS, DEFAULT_LAMBDA_U, DIGIT_RECIPE_METHOD, TrainConfig
 
 GRAPH_WEIGHT = 3.0
 GRAPH_MIN_HELD_OUT_ACCURACY = 0.9
@@ -54,16 +58,20 @@ FIXMATCH_VIEWS_AND_BATCH = (2, 80)
 # a narrower net takes more, cheaper steps in about the same minutes; the strong views are its
 # perturbation, and dropout on the weak view only blurs the pseudo-labels.
 SMALL_FIXMATCH = ("compact-medium", 9200, 2.0, 0.0)
+# The digit recipe's steps in bfloat16: about half the minutes of its 6,000 float32 steps on a CPU
+# that computes bf16 natively; with the graph term fading over them it matches their validation error.
+BF16_DIGIT_ITERS = 4800
 
 
 def recipe_method(is_digits: bool) -> str:
     """The method an ``auto`` method resolves to."""
-    return "ts-me-fixmatch" if is_digits else "fixmatch"
+    return DIGIT_RECIPE_METHOD if is_digits else "fixmatch"
 
 
-def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_digits: bool) \
-        -> tuple[TrainConfig, list[str]]:
-    """``cfg`` with an ``auto`` transform and network resolved from the images; and the reasons."""
+def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_digits: bool,
+                        native_bf16_cpu: bool = False) -> tuple[TrainConfig, list[str]]:
+    """``cfg`` with its ``auto`` settings resolved from the images (and, for the precision, from
+    ``native_bf16_cpu``: training runs on a CPU that computes bfloat16 natively); and the reasons."""
     reasons, changes = [], {}
     channels, height, width = image_shape
     kind = "colour" if channels == 3 else ("grayscale" if channels == 1 else f"{channels}-channel")
@@ -102,15 +110,29 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
             changes["net"] = "compact" if side <= 28 else ("wrn-28-2" if side < 64 else "resnet18")
             reasons.append(f"net {changes['net']}: {side}-pixel images (compact up to 28 px, wrn-28-2 below 64, "
                            "resnet18 from 64)")
+    precision_left = cfg.precision == AUTO
+    cfg, why = resolve_precision(dataclasses.replace(cfg, **changes), is_digits, native_bf16_cpu)
+    reasons += [why] if why else []
+    bf16_digits = precision_left and cfg.precision == "bf16"   # only the digit recipe is given bf16
     recipe_values = (dict(zip(("iters", "lambda_u", "dropout"), SMALL_FIXMATCH[1:])) if small_fixmatch
-                     else {"iters": DEFAULT_ITERS, "lambda_u": DEFAULT_LAMBDA_U})   # and the net's own dropout
-    if not takes_dropout(changes.get("net", cfg.net)):
+                     else {"iters": BF16_DIGIT_ITERS if bf16_digits else DEFAULT_ITERS,
+                           "lambda_u": DEFAULT_LAMBDA_U})   # and the net's own dropout
+    if not takes_dropout(cfg.net):
         recipe_values.pop("dropout", None)   # a net the user named may have no dropout rate
+    changes = {}
     for name, value in recipe_values.items():
         if getattr(cfg, name) is None:
             changes[name] = value
-            if small_fixmatch:
-                reasons.append(f"{name} {value:g}: the FixMatch recipe for images of up to 28 px")
+            if small_fixmatch or (bf16_digits and name == "iters"):
+                recipe = "the FixMatch recipe for images of up to 28 px" if small_fixmatch else \
+                    "the digit recipe in bfloat16"
+                reasons.append(f"{name} {value:g}: {recipe}")
+    if cfg.graph_fade_iters is None:   # the propagated labels guide the start of a bfloat16 digit run only
+        fades = bf16_digits and cfg.lambda_graph != 0
+        changes["graph_fade_iters"] = changes.get("iters", cfg.iters) if fades else 0
+        if fades:
+            reasons.append(f"graph_fade_iters {changes['graph_fade_iters']}: the digit recipe in bfloat16 fades the "
+                           "graph term to 0 over the whole run")
     return validate(dataclasses.replace(cfg, **changes)), reasons
 
 
@@ -128,8 +150,9 @@ def resolve_precision(cfg: TrainConfig, is_digits: bool, native_bf16_cpu: bool) 
     digit_recipe = is_digits and cfg.method == recipe_method(True)
     if digit_recipe and native_bf16_cpu:
         return dataclasses.replace(cfg, precision="bf16"), (
-            "precision bf16: the digit recipe on a CPU that computes bfloat16 natively (validation error within "
-            "0.05 points of float32's in about two thirds of its minutes; --precision fp32 to opt out)")
+            "precision bf16: the digit recipe on a CPU that computes bfloat16 natively (4,800 steps with the graph "
+            "term fading over them, for float32's validation error at 6,000 steps in about half its minutes; "
+            "--precision fp32 for float32's recipe)")
     return dataclasses.replace(cfg, precision="fp32"), (
         "precision fp32: bfloat16 is the digit recipe's only on CPUs that compute it natively (AVX-512 BF16, "
         "AMX), which this run's device is not" if digit_recipe else None)
@@ -153,5 +176,5 @@ def with_saved_choices(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
     auto = {"method": cfg.method == AUTO, "views": cfg.views is None, "batch_unlabelled": cfg.batch_unlabelled is None,
             "transform": cfg.transform == AUTO, "net": cfg.net == AUTO, "lambda_graph": cfg.lambda_graph is None,
             "iters": cfg.iters is None, "lambda_u": cfg.lambda_u is None, "dropout": cfg.dropout is None,
-            "precision": cfg.precision == AUTO}
+            "precision": cfg.precision == AUTO, "graph_fade_iters": cfg.graph_fade_iters is None}
     return dataclasses.replace(cfg, **{name: saved[name] for name, is_auto in auto.items() if is_auto and name in saved})

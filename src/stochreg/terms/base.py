@@ -47,6 +47,7 @@ class Term:
     """One unsupervised term; subclasses set ``labels`` (name -> display label) and ``losses``."""
 
     labels: dict[str, str] = {}
+    cfg: TrainConfig   # the run's settings, replaced when a time budget fixes the step count
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -88,5 +88,5 @@ class GraphTerm(Term):
 
     def describe(self) -> str:
         return (f"label-propagation graph: lambda={self.cfg.lambda_graph}"
-                + (f" fading to 0 at step {self.cfg.graph_fade_iters}" if self.cfg.graph_fade_iters > 0 else "")
+                + (f" fading to 0 at step {self.cfg.graph_fade_iters}" if self.cfg.graph_fade_iters else "")
                 + (" (deskewed images)" if self.deskewed else ""))

@@ -20,7 +20,7 @@ def unsupervised_weight(cfg: TrainConfig, step: int) -> float:
 def graph_fade(cfg: TrainConfig, step: int) -> float:
     """Factor on the graph term's weight: (1 + cos(pi t)) / 2 for t = step / graph_fade_iters < 1,
     then 0; always 1 when graph_fade_iters is 0."""
-    if cfg.graph_fade_iters <= 0:
+    if not cfg.graph_fade_iters:   # 0, or unset where no recipe resolved it
         return 1.0
     if step >= cfg.graph_fade_iters:
         return 0.0

@@ -167,7 +167,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     budget = cfg.time_budget
     if budget > 0 and state is None:  # a resumed run's saved config holds its fixed step count already
         iters, step_seconds = fit_steps_to_budget(learner, budget, clock)
-        cfg = learner.cfg = dataclasses.replace(cfg, iters=iters, time_budget=0.0)
+        cfg = learner.fix_step_count(iters)
         log(f"time budget {budget:g} min: {step_seconds:.3f} s a step, so {iters} steps (saved as iters in "
             f"config.yaml: --iters {iters} repeats this run)")
     if main:  # the resolved settings: a rerun with this file, or a resume, is exact

@@ -4,6 +4,7 @@ capturing everything the next step depends on, for exact resume. ``learner.step(
 one training step (step.py); the training loop (loop.py) and the speed benchmark use it."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -16,7 +17,7 @@ from .ema import EMA
 from ..errors import UsageError
 from ..methods import METHODS
 from ..nets import build_net, preferred_memory_format
-from ..config.recipe import resolve_data_recipe, resolve_precision
+from ..config.recipe import resolve_data_recipe
 from ..runtime.rng import capture_global_rng, restore_global_rng
 from ..terms import PrepareContext, Term, prepare_terms
 from ..augment.transforms import TRANSFORMS
@@ -43,9 +44,11 @@ class Learner:
 
     def __init__(self, cfg: TrainConfig, data: Dataset, labelled: torch.Tensor, device: torch.device,
                  dist: Distributed = SINGLE):
-        cfg, self.recipe = resolve_data_recipe(cfg, data.image_shape, data.is_digits)  # the auto settings
-        cfg, why = resolve_precision(cfg, data.is_digits, device.type == "cpu" and cpu_computes_bf16())
-        self.recipe += [why] if why else []
+        fade_left = cfg.graph_fade_iters is None
+        cfg, self.recipe = resolve_data_recipe(cfg, data.image_shape, data.is_digits,  # the auto settings
+                                               native_bf16_cpu=device.type == "cpu" and cpu_computes_bf16())
+        # a fade the recipe spreads over the whole run follows the step count a time budget fixes
+        self.fade_spans_run = fade_left and 0 < cfg.graph_fade_iters == cfg.iters
         self.cfg, self.device, self.labelled, self.dist = cfg, device, labelled, dist
         seeds = cfg.seeds()
         check_divisible_batches(cfg, dist.world_size)
@@ -89,6 +92,15 @@ class Learner:
             self.model = model  # the EMA keeps its plain copy; the weights and buffers are the same
         device_ids = [self.device] if self.device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=device_ids)
+
+    def fix_step_count(self, iters: int) -> TrainConfig:
+        """The run's settings with the step count a time budget fixed, for the learner and its
+        terms (the schedules need it); a graph fade spread over the whole run spreads over it."""
+        changes = {"iters": iters, "time_budget": 0.0, **({"graph_fade_iters": iters} if self.fade_spans_run else {})}
+        self.cfg = dataclasses.replace(self.cfg, **changes)
+        for term in self.terms:
+            term.cfg = dataclasses.replace(term.cfg, **changes)
+        return self.cfg
 
     @property
     def eval_model(self) -> torch.nn.Module:
