@@ -95,7 +95,7 @@ def read_row(path: Path) -> tuple[dict, dict, dict]:
     given = {k: v for k, v in config_overrides(build_parser().parse_args(shlex.split(row["command"])[1:])).items()
              if v is not None}
     config = {"seed": row["seed"], "precision": given.get("precision", "fp32"),
-              "lambda_graph": given.get("lambda_graph", 0.0)}
+              "lambda_graph": given.get("lambda_graph", 0.0), "graph_fade_iters": given.get("graph_fade_iters", 0)}
     records = row["curve"]
     split = {"seed": row["seed"], "targets": crossings(records, final=row["test_error"]),
              "final_test_error": row["test_error"],
@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
               "method": results["method"], "iters": results["iters"],
               "precision": config.get("precision", "fp32"),  # runs before --precision: fp32
               "lambda_graph": config.get("lambda_graph", 0.0),
+              "graph_fade_iters": config.get("graph_fade_iters") or 0,   # runs before the fade: none
               # whether the graph was built on deskewed images (runs before 2026-11-30's deskewing: raw pixels)
               "graph_deskewed": results.get("graph_deskewed", False),
               "command": first["command"], "eval_every": args.eval_every,

@@ -90,7 +90,8 @@ def test_time_to_accuracy_reads_benchmark_rows_with_their_own_commands(tmp_path)
         row = {"test_error": errors[-1], "train_seconds": 81.0, "curve": curve, "seed": seed, "iters": 300,
                "method": "ts-me-fixmatch", "graph_deskewed": True, "commit": "abc",
                "machine": "x86_64 CPU (AMD EPYC), 2 cores, 2 torch threads", "note": f"split {seed} ran alone",
-               "command": f"stochreg train --dataset mnist --labels 100 --lambda-graph 3 --graph-deskew --seed {seed}"}
+               "command": f"stochreg train --dataset mnist --labels 100 --lambda-graph 3 --graph-deskew "
+                          f"--graph-fade-iters 300 --seed {seed}"}
         rows.append(tmp_path / f"row-s{seed}.json")
         rows[-1].write_text(json.dumps(row))
     out = tmp_path / "report.json"
@@ -98,6 +99,7 @@ def test_time_to_accuracy_reads_benchmark_rows_with_their_own_commands(tmp_path)
     assert module.main(["--from-json", *map(str, rows), "--machine", kind, "--note", "Zen 3", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["lambda_graph"] == 3.0 and report["precision"] == "fp32" and report["graph_deskewed"]
+    assert report["graph_fade_iters"] == 300
     assert report["machine"] == kind and report["note"] == "Zen 3"
     assert [split["note"] for split in report["splits"]] == ["split 0 ran alone", "split 1 ran alone"]
     assert report["targets"]["2%"] == {"reached": 2, "of": 2, "train_minutes_mean": 0.68, "train_minutes_std": 0.32}
@@ -132,11 +134,12 @@ def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_
     first; the default's method at another step count (an earlier default), without the graph term
     (measurements before the field existed ran without it), with the graph on raw pixels (the
     earlier default), or in another precision than the machine gets by default (bf16 where the CPU
-    computes it natively, float32 elsewhere) is another recipe."""
+    computes it natively, float32 elsewhere) is another recipe; where the CPU computes bf16 natively
+    the default is 4,800 steps with the graph fading over them, and 6,000 bf16 steps an earlier one."""
     module = load_benchmark("results_page")
     monkeypatch.setattr(module, "RESULTS", tmp_path)
     hit = {"step": 1200, "test_error": 0.0195, "wall_minutes": 5.7, "train_minutes": 5.1}
-    from stochreg.config.recipe import GRAPH_WEIGHT
+    from stochreg.config.recipe import BF16_DIGIT_ITERS, GRAPH_WEIGHT
     from stochreg.config.settings import DEFAULT_ITERS
     steps, graph = DEFAULT_ITERS, GRAPH_WEIGHT    # the default's graph weight on MNIST (auto, on there)
     deskewed = {"lambda_graph": graph, "graph_deskewed": True}   # the default's graph
@@ -148,19 +151,25 @@ def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_
             ("ts-me-fixmatch-raw", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", {"lambda_graph": graph}),
             ("ts-me-fixmatch-half", "ts-me-fixmatch", steps // 2, "CPU (AMD EPYC)", deskewed),
             ("ts-me-fixmatch-bf16", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", {"precision": "bf16", **deskewed}),
-            ("native-bf16", "ts-me-fixmatch", steps, "CPU (AMD EPYC; avx512_bf16)", {"precision": "bf16", **deskewed}),
+            ("native-bf16", "ts-me-fixmatch", BF16_DIGIT_ITERS, "CPU (AMD EPYC; avx512_bf16)",
+             {"precision": "bf16", "graph_fade_iters": BF16_DIGIT_ITERS, **deskewed}),
+            ("native-bf16-6000", "ts-me-fixmatch", steps, "CPU (AMD EPYC; avx512_bf16)",
+             {"precision": "bf16", **deskewed}),
             ("native-fp32", "ts-me-fixmatch", steps, "CPU (AMD EPYC; avx512_bf16)", deskewed)):
         report = {"targets": {"2%": hit, "1%": None}, "method": method, "iters": iters, "command": "stochreg train",
                   "eval_every": 100, "final_test_error": 0.0129, "commit": "abc", "machine": machine, **extra}
         (tmp_path / f"time_to_accuracy-{name}.json").write_text(json.dumps(report))
     headings = [line for line in module.time_to_accuracy_section() if line.startswith("**")]
     default = f"**ts-me-fixmatch**, {steps:,} steps"
-    assert sorted(headings[:3]) == [f"{default}, bf16 (the default recipe), on CPU (AMD EPYC; avx512_bf16)",
+    faded = f"graph term fading to 0 at step {BF16_DIGIT_ITERS:,}"
+    assert sorted(headings[:3]) == [f"**ts-me-fixmatch**, {BF16_DIGIT_ITERS:,} steps, bf16, {faded} (the default "
+                                    "recipe), on CPU (AMD EPYC; avx512_bf16)",
                                     f"{default}, fp32 (the default recipe), on CPU (AMD EPYC)",
                                     f"{default}, fp32 (the default recipe), on old CPU"]
     assert sorted(headings[3:]) == ["**ts-me**, 4,000 steps, fp32, graph term 0, on old CPU",
                                     f"**ts-me-fixmatch**, {steps // 2:,} steps, fp32, on CPU (AMD EPYC)",
                                     f"{default}, bf16, on CPU (AMD EPYC)",
+                                    f"{default}, bf16, on CPU (AMD EPYC; avx512_bf16)",
                                     f"{default}, fp32, graph on raw pixels, on CPU (AMD EPYC)",
                                     f"{default}, fp32, graph term 0, on CPU (AMD EPYC)",
                                     f"{default}, fp32, on CPU (AMD EPYC; avx512_bf16)"]
