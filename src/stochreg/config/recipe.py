@@ -119,14 +119,15 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
                            "lambda_u": DEFAULT_LAMBDA_U})   # and the net's own dropout
     if not takes_dropout(cfg.net):
         recipe_values.pop("dropout", None)   # a net the user named may have no dropout rate
+    # the values that differ from the plain defaults are explained
+    explained = ({name: "the FixMatch recipe for images of up to 28 px" for name in recipe_values} if small_fixmatch
+                 else {"iters": "the digit recipe in bfloat16"} if bf16_digits else {})
     changes = {}
     for name, value in recipe_values.items():
         if getattr(cfg, name) is None:
             changes[name] = value
-            if small_fixmatch or (bf16_digits and name == "iters"):
-                recipe = "the FixMatch recipe for images of up to 28 px" if small_fixmatch else \
-                    "the digit recipe in bfloat16"
-                reasons.append(f"{name} {value:g}: {recipe}")
+            if name in explained:
+                reasons.append(f"{name} {value:g}: {explained[name]}")
     if cfg.graph_fade_iters is None:   # the propagated labels guide the start of a bfloat16 digit run only
         fades = bf16_digits and cfg.lambda_graph != 0
         changes["graph_fade_iters"] = changes.get("iters", cfg.iters) if fades else 0
