@@ -220,7 +220,7 @@ TABLES = {
          # that with the graph term fading over the whole run, as in the 60-minute recipe
          "ts-me-fixmatch-graph-deskew-bf16-4800-fade": ["--precision", "bf16", "--iters", "4800",
                                                         "--graph-fade-iters", "4800"],
-         # that recipe in float32, for CPUs without native bf16: the same digit recipe on every CPU
+         # that recipe in float32, tried for CPUs without native bf16 (not adopted: benchmarks/tuning.md)
          "ts-me-fixmatch-graph-deskew-4800-fade": ["--iters", "4800", "--graph-fade-iters", "4800"],
          # the default's 6,000 steps in bfloat16: not half the cost, but the same steps for less
          "ts-me-fixmatch-graph-deskew-bf16": ["--precision", "bf16"],
