@@ -206,6 +206,11 @@ CASES = [
     Case("predict: a file that is not an image", ["predict", "{tmp}/run", "{tmp}/notes.png"],
          "cannot read image {tmp}/notes.png: UnidentifiedImageError", lambda d, t: (
              finished_run(d, t), (t / "notes.png").write_text("not a picture"))),
+    Case("predict: several files that are not images", ["predict", "{tmp}/run", "{tmp}/scans"],
+         "7 image files cannot be read (mend or remove them): {tmp}/scans/0.png: UnidentifiedImageError; "
+         "{tmp}/scans/1.png: UnidentifiedImageError; ", lambda d, t: (
+             finished_run(d, t), (t / "scans").mkdir(),
+             [(t / "scans" / f"{i}.png").write_text("not a picture") for i in range(7)])),
     Case("predict: no such image", ["predict", "{tmp}/run", "{tmp}/missing.png"],
          "no such image file or folder: {tmp}/missing.png", finished_run),
     Case("predict: a folder without images", ["predict", "{tmp}/run", "{tmp}/run/checkpoints"],

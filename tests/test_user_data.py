@@ -94,6 +94,14 @@ def damage_unreadable_image(root):
     (root / "train" / "dog" / "broken.png").write_bytes(b"not a png at all")
 
 
+def damage_seven_unreadable_images(root):
+    """Damaged files among the labelled and the unlabelled images: one error names them all."""
+    for name in ("a", "b", "c", "d"):
+        (root / "train" / "dog" / f"broken-{name}.png").write_bytes(b"not a png at all")
+    for name in ("e", "f", "g"):
+        (root / "unlabelled" / "batch1" / f"broken-{name}.jpg").write_bytes(b"not a jpeg at all")
+
+
 def damage_unknown_test_class(root):
     (root / "val" / "fox").mkdir()
     picture(1, 4).save(root / "val" / "fox" / "f.png")
@@ -130,6 +138,9 @@ def damage_no_labelled_folder(root):
 @pytest.mark.parametrize("damage, message", [
     (damage_empty_class, r"class folder .*train/zebra holds no image files"),
     (damage_unreadable_image, r"cannot read image .*broken.png: UnidentifiedImageError"),
+    (damage_seven_unreadable_images, r"^7 image files cannot be read \(mend or remove them\): \S*dog/broken-a.png: "
+                                     r"UnidentifiedImageError; \S*broken-b.png: \w+; \S*broken-c.png: \w+; "
+                                     r"\S*broken-d.png: \w+; \S*batch1/broken-e.jpg: UnidentifiedImageError; and 2 more$"),
     (damage_unknown_test_class, r"test class 'fox' has no labelled training images"),
     (damage_one_class, r"only one class \('cat'\); a classifier needs at least 2 class folders"),
     (damage_oversized_png, r"image .*huge.png is too large to read safely"),
@@ -145,6 +156,32 @@ def test_bad_folder_trees_are_one_clear_line(tmp_path, capsys, damage, message):
                  "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("stochreg: error: ")
+
+
+def test_images_damaged_past_their_header_are_named_together_when_their_pixels_are_read(tmp_path, capsys):
+    """A truncated file has a readable header and fails when its pixels are decoded: with the size and
+    channels given no header is read first, and the pixel read names every damaged file at once, for
+    training and for predict alike."""
+    write_tree(tmp_path / "pets")
+    whole = (tmp_path / "pets" / "train" / "cat" / "1.png").read_bytes()
+    for name in ("cut1", "cut2"):
+        (tmp_path / "pets" / "train" / "cat" / f"{name}.png").write_bytes(whole[:len(whole) // 2])
+    message = r"^2 image files cannot be read \(mend or remove them\): \S*cut1.png: \w+; \S*cut2.png: \w+$"
+    with pytest.raises(DataError, match=message):
+        load_dataset(f"folder:{tmp_path / 'pets'}", image_size=16, channels=3, log=lambda m: None)
+    with pytest.raises(DataError, match=message):   # the header pass reads them whole enough; the pixels do not
+        load_dataset(f"folder:{tmp_path / 'pets'}", log=lambda m: None)
+    (tmp_path / "pets" / "train" / "cat" / "cut1.png").unlink()
+    (tmp_path / "pets" / "train" / "cat" / "cut2.png").unlink()
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'pets'}", "--labels", "0", *TRAIN, "--out", str(run)]) == 0
+    for name in ("cut1", "cut2"):
+        (tmp_path / "new").mkdir(exist_ok=True)
+        (tmp_path / "new" / f"{name}.png").write_bytes(whole[:len(whole) // 2])
+    capsys.readouterr()
+    assert main(["predict", str(run), str(tmp_path / "new")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("stochreg: error: 2 image files cannot be read")
 
 
 @pytest.mark.parametrize("text, message", [

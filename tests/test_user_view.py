@@ -14,6 +14,7 @@ from PIL import Image
 import stochreg
 from stochreg.cli import main
 from stochreg.data import load_dataset
+from stochreg.errors import DataError
 from tinydata import write_idx_dataset
 
 TINY = ["--labels", "20", "--iters", "40", "--batch-labelled", "10", "--batch-unlabelled", "8", "--views", "3",
@@ -182,6 +183,18 @@ def test_python_load_api_matches_eval(workspace):
     error = (run.predict(data.test_images).argmax(1) != data.test_labels).float().mean().item()
     assert error == pytest.approx(json.loads((workspace / "runs" / "first" / "results.json").read_text())["test_error"])
     assert run.weights == "ema" and run.image_shape == (1, 28, 28) and not run.model.training
+
+
+def test_python_predict_reads_files_and_pil_images_and_names_every_unreadable_file(workspace):
+    run = stochreg.load(workspace / "runs" / "first")
+    Image.fromarray(np.full((28, 28), 30, dtype=np.uint8)).save(workspace / "digit.png")
+    from_file, from_pil = run.predict([workspace / "digit.png"]), run.predict([Image.open(workspace / "digit.png")])
+    assert from_file.shape == (1, 10) and torch.equal(from_file, from_pil)
+    for name in ("a.png", "b.jpg"):
+        (workspace / name).write_text("not a picture")
+    with pytest.raises(DataError, match=r"^2 image files cannot be read \(mend or remove them\): \S*a.png: "
+                                        r"UnidentifiedImageError; \S*b.jpg: UnidentifiedImageError$"):
+        run.predict([workspace / "a.png", workspace / "digit.png", str(workspace / "b.jpg")])
 
 
 def test_runs_lists_done_and_stopped_runs(workspace, capsys):

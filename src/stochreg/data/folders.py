@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError
-from .images import GRAYSCALE_MODES, turned_a_quarter, images_under, open_image, read_images
+from .images import GRAYSCALE_MODES, images_under, open_image, read_each, read_images, turned_a_quarter
 
 UNLABELLED = -1
 
@@ -136,16 +136,14 @@ def detect_shape(files: list[Path], log: Callable[[str], None] = print) -> tuple
     Grayscale and colour images mixed in one dataset are all read as colour (the network takes
     one kind), with a note saying how many grayscale images are converted.
     """
-    from PIL import Image
-
-    sizes, kinds = Counter(), Counter()
-    for file in files:
+    def header(file: Path) -> tuple[tuple[int, int], int]:
         with open_image(file) as image:
             width, height = image.size
-            if turned_a_quarter(image):
-                width, height = height, width
-            sizes[(width, height)] += 1
-            kinds[1 if image.mode in GRAYSCALE_MODES else 3] += 1
+            upright = (height, width) if turned_a_quarter(image) else (width, height)
+            return upright, 1 if image.mode in GRAYSCALE_MODES else 3
+
+    headers = read_each(files, header)
+    sizes, kinds = Counter(size for size, _ in headers), Counter(kind for _, kind in headers)
     if len(kinds) > 1:
         log(f"note: {kinds[1]} grayscale images among {kinds[3]} colour ones: all are read as colour")
     (width, height), count = sizes.most_common(1)[0]

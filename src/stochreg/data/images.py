@@ -2,15 +2,15 @@
 
 Folders are searched recursively for image files, in sorted order. Images are turned upright as
 their EXIF orientation says (phone photos), converted to the model's channels (grayscale or RGB)
-and, when their size differs, resized to the model's input size; an unreadable or oversized file
-is a clear error naming it.
+and, when their size differs, resized to the model's input size; unreadable or oversized files
+are one clear error naming them.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
 # EXIF orientations 5-8 turn the picture by a quarter: width and height swap
 _QUARTER_TURNS = (5, 6, 7, 8)
+S, T = TypeVar("S"), TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -105,13 +106,35 @@ def image_array(image, shape: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
     return (array[None] if channels == 1 else array.transpose(2, 0, 1)), resized
 
 
+# How many unreadable files one error names; the rest are counted.
+NAMED_FAILURES = 5
+
+
+def read_each(items: list[S], read: Callable[[S], T]) -> list[T]:
+    """``read(item)`` for every item (an image file, or a PIL image). Files that cannot be read do
+    not stop the others: one DataError names them all (the first few, and how many more), so that a
+    folder of thousands of photos with several damaged ones is mended in one go, not one rerun per file."""
+    results, failures = [], []
+    for item in items:
+        try:
+            results.append(read(item))
+        except DataError as exc:
+            failures.append(str(exc))
+    if len(failures) == 1:
+        raise DataError(failures[0])
+    if failures:
+        more = len(failures) - NAMED_FAILURES
+        named = [failure.removeprefix("cannot read image ") for failure in failures[:NAMED_FAILURES]]
+        raise DataError(f"{len(failures)} image files cannot be read (mend or remove them): " + "; ".join(named)
+                        + (f"; and {more} more" if more > 0 else ""))
+    return results
+
+
 def read_images(files: list[Path], shape: tuple[int, int, int]) -> tuple[torch.Tensor, int]:
     """uint8 tensor (N, C, H, W) for ``shape`` = (C, H, W), and how many images were resized."""
-    arrays, resized = [], 0
-    for file in files:
-        array, was_resized = read_image(file, shape)
-        arrays.append(array)
-        resized += was_resized
+    read = read_each(files, lambda file: read_image(file, shape))
+    arrays = [array for array, _ in read]
+    resized = sum(was_resized for _, was_resized in read)
     if not arrays:
         return torch.empty((0, *shape), dtype=torch.uint8), 0
     return torch.from_numpy(np.stack(arrays)), resized

@@ -15,7 +15,7 @@ from torch import nn
 
 from ..runtime.checkpoints import load_checkpoint
 from ..config import TrainConfig, from_dict
-from ..data.images import image_array, read_image
+from ..data.images import image_array, read_each, read_image
 from ..errors import DataError
 from ..evaluate import predict_probs
 from ..nets import build_net
@@ -47,8 +47,8 @@ class Run:
 
     def _read(self, items: list) -> torch.Tensor:
         """A list of image paths or PIL images as uint8 (N, C, H, W) at the model's size."""
-        arrays = [read_image(Path(item), self.image_shape)[0] if isinstance(item, (str, Path))
-                  else image_array(item, self.image_shape)[0] for item in items]
+        arrays = read_each(items, lambda item: read_image(Path(item), self.image_shape)[0]
+                           if isinstance(item, (str, Path)) else image_array(item, self.image_shape)[0])
         return torch.from_numpy(np.stack(arrays))
 
 
