@@ -245,6 +245,49 @@ def test_streamed_training_equals_in_memory_training_and_resumes_exactly(tmp_pat
     assert all(torch.equal(v, resumed[k]) for k, v in reference.items()), f"killed at step >= {kill_at}"
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_damaged_image_met_while_streaming_is_one_line_and_the_run_resumes_once_mended(tmp_path, capsys, workers):
+    """With --stream an image is first decoded during the run, in a DataLoader worker (or in the
+    training process with --workers 0): a damaged one stops the run with one line naming it, not
+    the worker's traceback, and once the file is mended `--resume` finishes the run."""
+    write_tree(tmp_path / "pets", per_class=4, unlabelled=5)
+    damaged = tmp_path / "pets" / "unlabelled" / "batch1" / "u0.png"
+    whole = damaged.read_bytes()
+    damaged.write_bytes(whole[:len(whole) // 2])   # its header still reads: only decoding fails
+    run = tmp_path / "run"
+    capsys.readouterr()
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'pets'}", "--labels", "6", *TRAIN, "--iters", "6",
+                 "--stream", "--workers", str(workers), "--lambda-graph", "0", "--out", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    assert err[0].startswith(f"stochreg: error: cannot read image {damaged}: ") and "--stream: mend or replace" in err[0]
+    damaged.write_bytes(whole)
+    assert main(["train", "--resume", str(run)]) == 0
+    assert json.loads((run / "results.json").read_text())["iters"] == 6
+
+
+def test_streaming_starts_no_more_decoding_workers_than_the_cpus_it_may_use(tmp_path, monkeypatch):
+    """More workers than CPUs only compete with the training, and torch warns about them: the
+    prefetcher caps the count (the batches arrive in step order whatever the count)."""
+    import os
+    import warnings
+
+    import torch
+    from stochreg.data.streaming import FileImages, Prefetcher
+
+    picture(0, 0).save(tmp_path / "a.png")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # torch's warning about excessive workers would fail here
+        prefetcher = Prefetcher(FileImages([tmp_path / "a.png"], (3, 16, 16)),
+                                draw=lambda: (torch.tensor([0]), torch.tensor([0, 0])), snapshot=lambda: None,
+                                workers=4)
+        idx_lb, images_lb, idx_ulb, images_ulb = prefetcher.next()
+    assert prefetcher.loader.num_workers == 1
+    assert images_lb.shape == (1, 3, 16, 16) and torch.equal(images_ulb[0], images_lb[0])
+
+
 def test_eval_of_the_unlabelled_pool_of_a_streamed_run(tmp_path, capsys):
     """--split train on a --stream run decodes the pool batch by batch; the images of the
     unlabelled folder (no label) and the labelled split are left out, with class names."""

@@ -46,8 +46,8 @@ class TrainConfig:
     stream: bool = setting(False, "folder:/csv: data: keep the training images on disk and decode each step's "
                            "images in DataLoader workers, ahead of the step (for datasets that do not fit in "
                            "memory)", "data")
-    workers: int = setting(4, "DataLoader worker processes decoding images for --stream; 0 = in the training "
-                           "process", "data", minimum=0)
+    workers: int = setting(4, "DataLoader worker processes decoding images for --stream (at most one per CPU "
+                           "this process may use); 0 = in the training process", "data", minimum=0)
     # --- method and network ---
     # Chosen from the data by rules fixed before the runs (benchmarks/tuning.md): on digits the
     # paper's TS + ME over 4 weak views plus FixMatch's term on a 5th, strong view led MNIST-100;

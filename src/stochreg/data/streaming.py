@@ -14,6 +14,7 @@ the batches that were decoded ahead and never used are drawn again after a resum
 """
 from __future__ import annotations
 
+import os
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -21,6 +22,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
+from ..errors import DataError
 from .images import read_image
 
 
@@ -87,7 +89,10 @@ class Prefetcher:
                 yield self.draw()
 
         # The loader gets a generator of its own: by default it would draw its workers' base seed
-        # from the global RNG, shifting the dropout and pooling stream of the training.
+        # from the global RNG, shifting the dropout and pooling stream of the training. Workers
+        # beyond the CPUs this process may use only compete with the training (and torch warns);
+        # the batches come in step order whatever their number.
+        workers = min(workers, usable_cpus())
         self.loader = torch.utils.data.DataLoader(
             _DecodeSteps(images), sampler=steps(), batch_size=None, num_workers=workers,
             prefetch_factor=2 if workers else None, persistent_workers=False,
@@ -96,10 +101,29 @@ class Prefetcher:
 
     def next(self) -> tuple:
         """(labelled indices, their uint8 images, unlabelled indices, their images) of the next step."""
-        batch = next(self.batches)
+        try:
+            batch = next(self.batches)
+        except DataError as exc:
+            raise DataError(f"{worker_error_message(exc)} (a training image read from disk during the run, "
+                            "--stream: mend or replace the file, then `stochreg train --resume RUN`)") from None
         self.snapshots.popleft()
         return batch
 
     def state_of_next_step(self) -> Any:
         """The sampler state from which the next step's indices are (or will be) drawn."""
         return self.snapshots[0] if self.snapshots else self.snapshot()
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, where the system tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def worker_error_message(exc: Exception) -> str:
+    """The message of an error raised in a DataLoader worker, without the worker's traceback that
+    the loader adds to it when it raises the error again in the training process."""
+    text = str(exc).rstrip()
+    if not text.startswith("Caught "):
+        return text
+    last = text.splitlines()[-1]
+    return last.split(f"{type(exc).__name__}: ", 1)[-1]
