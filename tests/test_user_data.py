@@ -135,6 +135,13 @@ def damage_no_labelled_folder(root):
     (root / "train").rename(root / "photos")
 
 
+def damage_class_folders_at_the_top(root):
+    """The class folders straight under the root, as many photo collections come."""
+    for name in CLASSES:
+        (root / "train" / name).rename(root / name)
+    (root / "train").rmdir()
+
+
 @pytest.mark.parametrize("damage, message", [
     (damage_empty_class, r"class folder .*train/zebra holds no image files"),
     (damage_unreadable_image, r"cannot read image .*broken.png: UnidentifiedImageError"),
@@ -145,7 +152,10 @@ def damage_no_labelled_folder(root):
     (damage_one_class, r"only one class \('cat'\); a classifier needs at least 2 class folders"),
     (damage_oversized_png, r"image .*huge.png is too large to read safely"),
     (damage_symlink_loop, r"cannot read image .*loop.png"),
-    (damage_no_labelled_folder, r"must hold labelled/CLASS/... folders \(or train/CLASS/...\)"),
+    (damage_no_labelled_folder, r"must hold labelled/CLASS/... folders \(or train/CLASS/...\); optional: "
+                                r"unlabelled/... and test/CLASS/...$"),
+    (damage_class_folders_at_the_top, r"must hold labelled/CLASS/... folders .*; its folders cat, dog, owl hold images: "
+                                      r"if they are the classes, move them into .*pets/labelled/$"),
 ])
 def test_bad_folder_trees_are_one_clear_line(tmp_path, capsys, damage, message):
     write_tree(tmp_path / "pets")

@@ -60,6 +60,20 @@ LABELLED_FOLDERS, TEST_FOLDERS, UNLABELLED_FOLDERS = ("labelled", "labeled", "tr
     ("unlabelled", "unlabeled")
 
 
+def _class_folders_hint(root: Path) -> str:
+    """Where ``root``'s own subfolders hold images (class folders one level too high, a common
+    layout elsewhere), the move that makes it a stochreg tree; else nothing."""
+    try:
+        classes = sorted(p.name for p in root.iterdir()
+                         if p.is_dir() and p.name not in UNLABELLED_FOLDERS + TEST_FOLDERS and images_under(p))
+    except (OSError, DataError):
+        return ""
+    if len(classes) < 2:
+        return ""
+    named = ", ".join(classes[:3]) + (f" and {len(classes) - 3} more" if len(classes) > 3 else "")
+    return f"; its folders {named} hold images: if they are the classes, move them into {root / 'labelled'}/"
+
+
 def read_folder_tree(root: Path) -> dict[str, list[tuple[Path, str | None]]]:
     """{"train": [(file, class or None)], "test": [...]} from ROOT/labelled (or train),
     ROOT/unlabelled and, when there is one, ROOT/test (or val)."""
@@ -68,7 +82,7 @@ def read_folder_tree(root: Path) -> dict[str, list[tuple[Path, str | None]]]:
     labelled = _first_existing(root, LABELLED_FOLDERS)
     if labelled is None:
         raise DataError(f"{root} must hold labelled/CLASS/... folders (or train/CLASS/...); "
-                        "optional: unlabelled/... and test/CLASS/...")
+                        "optional: unlabelled/... and test/CLASS/..." + _class_folders_hint(root))
     test = _first_existing(root, TEST_FOLDERS)
     items = {"train": list(_class_tree(labelled)), "test": list(_class_tree(test)) if test else []}
     unlabelled = _first_existing(root, UNLABELLED_FOLDERS)
