@@ -180,7 +180,7 @@ CASES = [
     Case("labels that are not integers", train(), "labels must be integers, got float32", float_labels),
     Case("fewer labels than images", train(), "100 images but 99 labels", fewer_labels),
     # config files
-    Case("config: unknown key", train("--config", "{tmp}/c.yaml"), "unknown config key(s): lables",
+    Case("config: unknown key", train("--config", "{tmp}/c.yaml"), "unknown config key(s): lables (did you mean labels?)",
          config_file("lables: 100\n")),
     Case("config: wrong type", train("--config", "{tmp}/c.yaml"), "config key 'momentum' must be float, got 'fast'",
          config_file("momentum: fast\n")),

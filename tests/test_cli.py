@@ -190,3 +190,10 @@ def test_validation_split_is_scored_and_never_labelled(tiny_data_dir, tmp_path, 
     again = tmp_path / "plain"
     assert run_cli(["train", "--data-dir", tiny_data_dir, "--labels", "20", "--out", again, *TINY], capsys)[0] == 0
     assert "val_error" not in json.loads((again / "results.json").read_text())
+
+
+def test_a_misspelt_setting_names_the_closest_one_and_an_unlike_one_only_itself():
+    from stochreg.errors import UsageError
+    with pytest.raises(UsageError, match=r"^unknown config key\(s\): itters \(did you mean iters\?\), "
+                                         r"zzzz$"):
+        resolve_config(overrides={"itters": 3, "zzzz": 1})

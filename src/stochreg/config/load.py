@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,10 @@ def from_dict(values: dict[str, Any]) -> TrainConfig:
     known = {f.name: f for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise UsageError(f"unknown config key(s): {', '.join(unknown)}")
+        def named(key: str) -> str:   # a misspelt key names the setting it is closest to
+            close = difflib.get_close_matches(key, known, n=1)
+            return f"{key} (did you mean {close[0]}?)" if close else key
+        raise UsageError(f"unknown config key(s): {', '.join(map(named, unknown))}")
     checked = {k: _check_type(k, v, known[k]) for k, v in values.items()}
     return TrainConfig(**checked)
 
