@@ -50,6 +50,19 @@ def test_folder_tree_reads_classes_channels_size_and_unlabelled_images(tmp_path)
     assert len(data.test_labels) == 6 and data.test_labels.min() == 0
 
 
+def test_a_folder_without_unlabelled_images_says_what_semi_supervised_training_lacks(tmp_path, capsys):
+    """Every image labelled and used as a label: the unlabelled terms only see the labelled images,
+    and the run says so (a supervised run, or one with unlabelled images, does not)."""
+    note = "note: no unlabelled images: the unlabelled terms of fixmatch see only the 12 labelled ones"
+    for method, unlabelled in (("fixmatch", 0), ("supervised", 0), ("fixmatch", 3)):
+        root = tmp_path / f"pets-{method}-{unlabelled}"
+        write_tree(root, unlabelled=unlabelled)
+        assert main(["train", "--dataset", f"folder:{root}", "--labels", "0", *TRAIN, "--method", method,
+                     "--out", str(tmp_path / root.name / "run")]) == 0
+        said = note in capsys.readouterr().out
+        assert said == (method == "fixmatch" and unlabelled == 0), (method, unlabelled)
+
+
 def test_train_on_a_folder_tree_then_predict_prints_class_names(tmp_path, capsys):
     write_tree(tmp_path / "pets", test_folder="test")
     run = tmp_path / "run"
@@ -145,17 +158,18 @@ def damage_class_folders_at_the_top(root):
 @pytest.mark.parametrize("damage, message", [
     (damage_empty_class, r"class folder .*train/zebra holds no image files"),
     (damage_unreadable_image, r"cannot read image .*broken.png: UnidentifiedImageError"),
-    (damage_seven_unreadable_images, r"^7 image files cannot be read \(mend or remove them\): \S*dog/broken-a.png: "
-                                     r"UnidentifiedImageError; \S*broken-b.png: \w+; \S*broken-c.png: \w+; "
-                                     r"\S*broken-d.png: \w+; \S*batch1/broken-e.jpg: UnidentifiedImageError; and 2 more$"),
+    (damage_seven_unreadable_images, r"^7 image files cannot be read \(mend or remove them\): "
+                                     r"\S*dog/broken-a.png: UnidentifiedImageError; \S*broken-b.png: \w+; "
+                                     r"\S*broken-c.png: \w+; \S*broken-d.png: \w+; "
+                                     r"\S*batch1/broken-e.jpg: UnidentifiedImageError; and 2 more$"),
     (damage_unknown_test_class, r"test class 'fox' has no labelled training images"),
     (damage_one_class, r"only one class \('cat'\); a classifier needs at least 2 class folders"),
     (damage_oversized_png, r"image .*huge.png is too large to read safely"),
     (damage_symlink_loop, r"cannot read image .*loop.png"),
     (damage_no_labelled_folder, r"must hold labelled/CLASS/... folders \(or train/CLASS/...\); optional: "
                                 r"unlabelled/... and test/CLASS/...$"),
-    (damage_class_folders_at_the_top, r"must hold labelled/CLASS/... folders .*; its folders cat, dog, owl hold images: "
-                                      r"if they are the classes, move them into .*pets/labelled/$"),
+    (damage_class_folders_at_the_top, r"must hold labelled/CLASS/... folders .*; its folders cat, dog, owl hold "
+                                      r"images: if they are the classes, move them into .*pets/labelled/$"),
 ])
 def test_bad_folder_trees_are_one_clear_line(tmp_path, capsys, damage, message):
     write_tree(tmp_path / "pets")

@@ -70,6 +70,10 @@ class Learner:
         context = PrepareContext(cfg, data, labelled, device, self.recipe, dist=dist)
         self.terms = prepare_terms(context)
         self.cfg, self.notes = context.cfg, context.notes   # an auto graph weight is chosen now
+        if self.method.uses_unlabelled and len(data.train_images) == len(labelled):
+            self.notes.append(f"note: no unlabelled images: the unlabelled terms of {cfg.method} see only the "
+                              f"{len(labelled)} labelled ones; images without labels (a folder's unlabelled/, "
+                              "label -1 in arrays) are what semi-supervised training learns from")
         self.local_labelled = cfg.batch_labelled // dist.world_size
         self.local_unlabelled = cfg.batch_unlabelled // dist.world_size
         # rows of the views that only give targets, run apart without gradient (--separate-targets),
