@@ -107,7 +107,9 @@ TABLES = {
     "mnist100": (
         "MNIST with 100 labels (10 per class), the quick-start recipe: the default (`make train` is its "
         "seed 0) is ts-me-fixmatch with the label-propagation graph term (`--lambda-graph 3`) built on "
-        "deskewed digits (the row ts-me-fixmatch-graph-deskew), 6,000 steps, in float32, and where the CPU computes "
+        "deskewed digits, 6,000 steps in float32 with the graph term fading over them (the row "
+        "ts-me-fixmatch-graph-deskew-fade; at full graph weight before 2026-12-07, ts-me-fixmatch-graph-deskew), and "
+        "where the CPU computes "
         "bfloat16 natively in bfloat16 for 4,800 steps with the graph term fading over them "
         "(ts-me-fixmatch-graph-deskew-bf16-4800-fade, chosen on the validation split of table mnist100-fast; "
         "before 2026-12-06 6,000 bfloat16 steps at full graph weight, "
@@ -120,7 +122,10 @@ TABLES = {
         "4,000 steps: the supervised baseline trains on the same labelled split with the same network, "
         "transformations and schedule, without the unlabelled images.",
         ["--dataset", "mnist", "--labels", "100"],
-        {# the default: the graph built on deskewed images
+        {# the default in float32: the graph built on deskewed images, fading over the 6,000 steps
+         "ts-me-fixmatch-graph-deskew-fade": ["--method", "ts-me-fixmatch", "--lambda-graph", "3", "--graph-deskew",
+                                              "--graph-fade-iters", "6000"],
+         # that at full graph weight, the float32 default before 2026-12-07
          "ts-me-fixmatch-graph-deskew": ["--method", "ts-me-fixmatch", "--lambda-graph", "3", "--graph-deskew"],
          # the default where the CPU computes bfloat16 natively (--precision, --iters and --graph-fade-iters
          # left unset give it this there), and that default before 2026-12-06

@@ -58,7 +58,7 @@ def test_every_row_of_every_table_is_a_valid_train_command():
     from stochreg.config import resolve_config
     quick_start = resolve_config(overrides={"dataset": "mnist", "labels": 100, "method": "ts-me-fixmatch"})
     graph = {"lambda_graph": 3.0, "graph_deskew": True}
-    assert vars(on_cpu(variants["ts-me-fixmatch-graph-deskew"])) == {**vars(on_cpu(quick_start)), **graph}
+    assert vars(on_cpu(variants["ts-me-fixmatch-graph-deskew-fade"])) == {**vars(on_cpu(quick_start)), **graph}
     assert vars(on_cpu(variants["ts-me-fixmatch-graph-deskew-bf16-4800-fade"], native_bf16=True)) == \
         {**vars(on_cpu(quick_start, native_bf16=True)), **graph}
     assert vars(variants["ts-me-fixmatch-graph-deskew"]) == {**vars(variants["ts-me-fixmatch-graph"]), "graph_deskew": True}

@@ -84,20 +84,22 @@ def test_an_auto_precision_gives_bf16_only_to_the_digit_recipe_on_a_native_bf16_
 
 @pytest.mark.parametrize("given, native, chosen", [
     ({}, True, ("bf16", 4800, 4800)),                           # the digit recipe in bfloat16
-    ({}, False, ("fp32", 6000, 0)),                             # float32 where bf16 is emulated
+    ({}, False, ("fp32", 6000, 6000)),                          # float32 where bf16 is emulated
     ({"iters": 20000}, True, ("bf16", 20000, 20000)),           # the fade spans the steps given
     ({"graph_fade_iters": 0}, True, ("bf16", 4800, 0)),         # a fade given is kept
     ({"precision": "bf16"}, True, ("bf16", 6000, 0)),           # a precision given keeps the 6,000 steps
     ({"precision": "fp32"}, True, ("fp32", 6000, 0)),
+    ({"precision": "fp32"}, False, ("fp32", 6000, 0)),
+    ({"iters": 20000}, False, ("fp32", 20000, 20000)),
 ])
-def test_the_digit_recipe_in_bf16_takes_4800_steps_with_the_graph_term_fading_over_them(given, native, chosen):
+def test_the_digit_recipe_fades_the_graph_term_over_its_steps_4800_of_them_in_bf16(given, native, chosen):
     for method in ({}, {"method": "ts-me-fixmatch"}):   # chosen from the data, or named as make train does
         cfg = resolve_config(overrides={"dataset": "mnist", **method, **given})
         cfg, reasons = resolve_data_recipe(cfg, image_shape=GRAY_28, is_digits=True, native_bf16_cpu=native)
         assert (cfg.precision, cfg.iters, cfg.graph_fade_iters) == chosen
-        recipe_chose = "precision" not in given and native
+        recipe_chose = "precision" not in given
         assert any(line.startswith("iters 4800: the digit recipe in bfloat16") for line in reasons) == \
-            (recipe_chose and "iters" not in given)
+            (recipe_chose and native and "iters" not in given)
         assert any(line.startswith(f"graph_fade_iters {cfg.iters}:") for line in reasons) == \
             (recipe_chose and "graph_fade_iters" not in given)
     # without the graph term there is nothing to fade

@@ -135,7 +135,8 @@ def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_
     (measurements before the field existed ran without it), with the graph on raw pixels (the
     earlier default), or in another precision than the machine gets by default (bf16 where the CPU
     computes it natively, float32 elsewhere) is another recipe; where the CPU computes bf16 natively
-    the default is 4,800 steps with the graph fading over them, and 6,000 bf16 steps an earlier one."""
+    the default is 4,800 steps with the graph fading over them, and 6,000 bf16 steps an earlier one;
+    elsewhere 6,000 float32 steps with the graph fading over them, and at full graph weight an earlier one."""
     module = load_benchmark("results_page")
     monkeypatch.setattr(module, "RESULTS", tmp_path)
     hit = {"step": 1200, "test_error": 0.0195, "wall_minutes": 5.7, "train_minutes": 5.1}
@@ -143,10 +144,12 @@ def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_
     from stochreg.config.settings import DEFAULT_ITERS
     steps, graph = DEFAULT_ITERS, GRAPH_WEIGHT    # the default's graph weight on MNIST (auto, on there)
     deskewed = {"lambda_graph": graph, "graph_deskewed": True}   # the default's graph
+    fading = {**deskewed, "graph_fade_iters": steps}   # the float32 default's graph
     for name, method, iters, machine, extra in (
             ("ts-me", "ts-me", 4000, "old CPU", {}),
-            ("ts-me-fixmatch", "ts-me-fixmatch", steps, "old CPU", deskewed),
-            ("ts-me-fixmatch-epyc", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", deskewed),
+            ("ts-me-fixmatch", "ts-me-fixmatch", steps, "old CPU", fading),
+            ("ts-me-fixmatch-epyc", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", fading),
+            ("ts-me-fixmatch-full-graph", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", deskewed),
             ("ts-me-fixmatch-nograph", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", {}),
             ("ts-me-fixmatch-raw", "ts-me-fixmatch", steps, "CPU (AMD EPYC)", {"lambda_graph": graph}),
             ("ts-me-fixmatch-half", "ts-me-fixmatch", steps // 2, "CPU (AMD EPYC)", deskewed),
@@ -164,14 +167,17 @@ def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_
     faded = f"graph term fading to 0 at step {BF16_DIGIT_ITERS:,}"
     assert sorted(headings[:3]) == [f"**ts-me-fixmatch**, {BF16_DIGIT_ITERS:,} steps, bf16, {faded} (the default "
                                     "recipe), on CPU (AMD EPYC; avx512_bf16)",
-                                    f"{default}, fp32 (the default recipe), on CPU (AMD EPYC)",
-                                    f"{default}, fp32 (the default recipe), on old CPU"]
+                                    f"{default}, fp32, graph term fading to 0 at step {steps:,} (the default "
+                                    "recipe), on CPU (AMD EPYC)",
+                                    f"{default}, fp32, graph term fading to 0 at step {steps:,} (the default "
+                                    "recipe), on old CPU"]
     assert sorted(headings[3:]) == ["**ts-me**, 4,000 steps, fp32, graph term 0, on old CPU",
                                     f"**ts-me-fixmatch**, {steps // 2:,} steps, fp32, on CPU (AMD EPYC)",
                                     f"{default}, bf16, on CPU (AMD EPYC)",
                                     f"{default}, bf16, on CPU (AMD EPYC; avx512_bf16)",
                                     f"{default}, fp32, graph on raw pixels, on CPU (AMD EPYC)",
                                     f"{default}, fp32, graph term 0, on CPU (AMD EPYC)",
+                                    f"{default}, fp32, on CPU (AMD EPYC)",
                                     f"{default}, fp32, on CPU (AMD EPYC; avx512_bf16)"]
 
 

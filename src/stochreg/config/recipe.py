@@ -19,11 +19,12 @@
   its propagated label about as hard as the labels pull, so labels that are often wrong would
   teach mistakes. Decided from the labelled split alone, never from test labels.
 - ``precision``, ``iters``, ``graph_fade_iters`` together, for the digit recipe (ts-me-fixmatch on
-  digits) on a CPU that computes bf16 natively (AVX-512 BF16 or AMX): bfloat16 autocast for 4,800
-  steps with the graph term fading to 0 over them, about half the minutes of 6,000 float32 steps
-  there for the same validation error (benchmarks/tuning.md). Float32 for 6,000 steps at full graph
-  weight elsewhere: on other CPUs bf16 is emulated and slower, and on GPUs and other recipes it was
-  not validated. A precision given on the command line keeps 6,000 steps and no fade.
+  digits), the graph term fading to 0 over the whole run: on a CPU that computes bf16 natively
+  (AVX-512 BF16 or AMX) bfloat16 autocast for 4,800 steps, about half the minutes of 6,000 float32
+  steps there for the same validation error; elsewhere float32 for 6,000 steps, where the fade
+  lowered the validation error (benchmarks/tuning.md). On other CPUs bf16 is emulated and slower,
+  and on GPUs and other recipes it was not validated. A precision given on the command line keeps
+  6,000 steps at full graph weight, the digit recipe before these choices.
 
 Every choice comes with its reason, which the run prints first and keeps in results.json and
 summary.md; config.yaml holds the resolved values, so that a rerun or a resume is exact.
@@ -38,6 +39,9 @@ summary.md; config.yaml holds the resolved values, so that a rerun or a resume i
     >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(1, 28, 28), is_digits=True, native_bf16_cpu=True)
     >>> cfg.precision, cfg.iters, cfg.graph_fade_iters
     ('bf16', 4800, 4800)
+    >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(1, 28, 28), is_digits=True, native_bf16_cpu=False)
+    >>> cfg.precision, cfg.iters, cfg.graph_fade_iters
+    ('fp32', 6000, 6000)
 """
 from __future__ import annotations
 
@@ -114,6 +118,8 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
     cfg, why = resolve_precision(dataclasses.replace(cfg, **changes), is_digits, native_bf16_cpu)
     reasons += [why] if why else []
     bf16_digits = precision_left and cfg.precision == "bf16"   # only the digit recipe is given bf16
+    # the digit recipe's schedule comes with the precision it chose; a precision given keeps full graph weight
+    digit_schedule = precision_left and is_digits and cfg.method == recipe_method(True)
     recipe_values = (dict(zip(("iters", "lambda_u", "dropout"), SMALL_FIXMATCH[1:])) if small_fixmatch
                      else {"iters": BF16_DIGIT_ITERS if bf16_digits else DEFAULT_ITERS,
                            "lambda_u": DEFAULT_LAMBDA_U})   # and the net's own dropout
@@ -128,12 +134,12 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
             changes[name] = value
             if name in explained:
                 reasons.append(f"{name} {value:g}: {explained[name]}")
-    if cfg.graph_fade_iters is None:   # the propagated labels guide the start of a bfloat16 digit run only
-        fades = bf16_digits and cfg.lambda_graph != 0
+    if cfg.graph_fade_iters is None:   # the propagated labels guide the start of a digit-recipe run only
+        fades = digit_schedule and cfg.lambda_graph != 0
         changes["graph_fade_iters"] = changes.get("iters", cfg.iters) if fades else 0
         if fades:
-            reasons.append(f"graph_fade_iters {changes['graph_fade_iters']}: the digit recipe in bfloat16 fades the "
-                           "graph term to 0 over the whole run")
+            reasons.append(f"graph_fade_iters {changes['graph_fade_iters']}: the digit recipe fades the graph term "
+                           "to 0 over the whole run")
     return validate(dataclasses.replace(cfg, **changes)), reasons
 
 
@@ -153,7 +159,7 @@ def resolve_precision(cfg: TrainConfig, is_digits: bool, native_bf16_cpu: bool) 
         return dataclasses.replace(cfg, precision="bf16"), (
             "precision bf16: the digit recipe on a CPU that computes bfloat16 natively (4,800 steps with the graph "
             "term fading over them, for float32's validation error at 6,000 steps in about half its minutes; "
-            "--precision fp32 for float32's recipe)")
+            "--precision fp32 for 6,000 float32 steps)")
     return dataclasses.replace(cfg, precision="fp32"), (
         "precision fp32: bfloat16 is the digit recipe's only on CPUs that compute it natively (AVX-512 BF16, "
         "AMX), which this run's device is not" if digit_recipe else None)

@@ -129,9 +129,8 @@ class TrainConfig:
     graph_fade_iters: int | None = setting(None, "when > 0, the graph term's weight fades (cosine) to 0 at this "
                                            "step and stays 0: the propagated labels guide the start, the network's "
                                            "own terms the rest; 0 = full weight for the whole run; unset = over the "
-                                           "whole run (the step count) for the digit recipe in bfloat16 (its "
-                                           "precision on CPUs that compute bf16 natively) with the graph term on, "
-                                           "else 0", "method",
+                                           "whole run (the step count) for the digit recipe with its precision "
+                                           "left unset and the graph term on, else 0", "method",
                                            minimum=0)
     graph_deskew: bool | None = setting(None, "shear each image upright about its centre of mass before the "
                                         "graph is built: slant is a style, not a class; single-channel images "
