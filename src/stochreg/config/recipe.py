@@ -117,9 +117,9 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
     precision_left = cfg.precision == AUTO
     cfg, why = resolve_precision(dataclasses.replace(cfg, **changes), is_digits, native_bf16_cpu)
     reasons += [why] if why else []
-    bf16_digits = precision_left and cfg.precision == "bf16"   # only the digit recipe is given bf16
     # the digit recipe's schedule comes with the precision it chose; a precision given keeps full graph weight
     digit_schedule = precision_left and is_digits and cfg.method == recipe_method(True)
+    bf16_digits = digit_schedule and cfg.precision == "bf16"
     recipe_values = (dict(zip(("iters", "lambda_u", "dropout"), SMALL_FIXMATCH[1:])) if small_fixmatch
                      else {"iters": BF16_DIGIT_ITERS if bf16_digits else DEFAULT_ITERS,
                            "lambda_u": DEFAULT_LAMBDA_U})   # and the net's own dropout
