@@ -146,11 +146,11 @@ def test_predict_agrees_with_eval(workspace, capsys):
     evaluated = json.loads(capsys.readouterr().out)["test_error"]
     assert main(["predict", str(run), str(folder), "--out", str(workspace / "p.csv")]) == 0
     rows = list(csv.DictReader(open(workspace / "p.csv")))
-    assert len(rows) == 100 and list(rows[0]) == ["path", "class", "confidence", "predicted", *[f"p{k}" for k in range(10)]]
+    assert len(rows) == 100 and list(rows[0]) == ["path", "class", "confidence", "predicted", *[f"p_{k}" for k in range(10)]]
     index = [int(Path(r["path"]).stem) for r in rows]
     predicted = np.array([int(r["predicted"]) for r in rows])
     assert (predicted != labels[index]).mean() == pytest.approx(evaluated)
-    assert all(abs(sum(float(r[f"p{k}"]) for k in range(10)) - 1) < 1e-4 for r in rows)
+    assert all(abs(sum(float(r[f"p_{k}"]) for k in range(10)) - 1) < 1e-4 for r in rows)
 
 
 def test_predict_prints_or_writes_json_and_averages_passes(workspace, capsys):
@@ -164,8 +164,8 @@ def test_predict_prints_or_writes_json_and_averages_passes(workspace, capsys):
         out = workspace / f"p{passes}.json"
         assert main(["predict", str(run), str(folder / "000.png"), "--passes", str(passes), "--out", str(out)]) == 0
         [records[passes]] = json.loads(out.read_text())
-        assert len(records[passes]["probabilities"]) == 10
-        assert sum(records[passes]["probabilities"]) == pytest.approx(1, abs=1e-4)
+        assert list(records[passes]["probabilities"]) == [str(k) for k in range(10)]   # keyed by class name
+        assert sum(records[passes]["probabilities"].values()) == pytest.approx(1, abs=1e-4)
     assert records[1]["predicted"] == int(lines[0].split("\t")[1])
     assert records[1]["probabilities"] != records[4]["probabilities"]  # dropout stays on for the 4 passes
 

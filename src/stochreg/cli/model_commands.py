@@ -149,14 +149,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return 0
     out = Path(args.out)
     if out.suffix.lower() == ".json":
+        # every class's probability keyed by its name, so that the file reads without the run beside it
         out.write_text(json.dumps([{"path": str(f), "class": names[k], "confidence": round(p[k], 6), "predicted": k,
-                                    "probabilities": [round(v, 6) for v in p]}
+                                    "probabilities": dict(zip(names, (round(v, 6) for v in p)))}
                                    for f, k, p in zip(files, predicted.tolist(), probs.tolist())], indent=1) + "\n")
     else:
         with open(out, "w", newline="") as f:
             writer = csv.writer(f)
-            # path, class name and confidence first; then the class index and every class's probability
-            writer.writerow(["path", "class", "confidence", "predicted", *[f"p{k}" for k in range(run.num_classes)]])
+            # path, class name and confidence first; then the class index and every class's probability, p_NAME
+            writer.writerow(["path", "class", "confidence", "predicted", *[f"p_{name}" for name in names]])
             for file, k, p in zip(files, predicted.tolist(), probs.tolist()):
                 writer.writerow([str(file), names[k], f"{p[k]:.6f}", k, *[f"{v:.6f}" for v in p]])
     print(f"wrote {len(files)} predictions to {out}")
