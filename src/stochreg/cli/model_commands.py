@@ -21,6 +21,11 @@ from ..runs.trained import load_run
 from ..train import image_options
 
 
+# the help of the options eval, predict and export share
+DEVICE_HELP = "auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N"
+MODEL_HELP = "a run folder (its checkpoint.pt) or a checkpoint file"
+
+
 def add_eval(sub) -> None:
     evaluate = sub.add_parser("eval", help="re-evaluate a saved run on its test set",
                               description="Load RUN_DIR/checkpoint.pt and report its test error (one JSON line).")
@@ -34,7 +39,7 @@ def add_eval(sub) -> None:
     evaluate.add_argument("--confusions", type=int, default=0, metavar="K",
                           help="also list the K most frequent confusions (true class taken for predicted class)")
     evaluate.add_argument("--data-dir", help="data folder (default: the one the run used)")
-    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--device", default="auto", help=DEVICE_HELP)
     evaluate.set_defaults(handler=cmd_eval)
 
 
@@ -45,12 +50,16 @@ def add_predict(sub) -> None:
                                          "to its input size. Prints one line per image (path, class, "
                                          "probability), or writes --out as CSV or JSON with every class's "
                                          "probability.")
-    predict.add_argument("model", metavar="RUN_DIR_OR_CHECKPOINT")
-    predict.add_argument("images", metavar="IMAGE_OR_FOLDER", nargs="+")
+    predict.add_argument("model", metavar="RUN_DIR_OR_CHECKPOINT", help=MODEL_HELP)
+    predict.add_argument("images", metavar="IMAGE_OR_FOLDER", nargs="+",
+                         help="image files, or folders searched recursively for them")
     predict.add_argument("--passes", type=int, default=1,
                          help="average this many stochastic passes (test-time averaging; default 1)")
-    predict.add_argument("--out", metavar="FILE", help="write predictions to FILE.csv or FILE.json")
-    predict.add_argument("--device", default="auto")
+    predict.add_argument("--out", metavar="FILE",
+                         help="write predictions to FILE.csv (path, class, confidence, predicted class index, "
+                              "then a column p_NAME for each class's probability) or FILE.json (the same, "
+                              "probabilities keyed by class name)")
+    predict.add_argument("--device", default="auto", help=DEVICE_HELP)
     predict.set_defaults(handler=cmd_predict)
 
 
@@ -63,7 +72,7 @@ def add_export(sub) -> None:
                                         "normalisation and class names. The file is checked on export: it must "
                                         "give the probabilities `stochreg predict` gives (ONNX is checked with "
                                         "onnxruntime: pip install 'stochreg[export]').")
-    export.add_argument("model", metavar="RUN_DIR_OR_CHECKPOINT")
+    export.add_argument("model", metavar="RUN_DIR_OR_CHECKPOINT", help=MODEL_HELP)
     export.add_argument("--format", choices=tuple(FORMATS), default="onnx",
                         help="onnx (default; any ONNX runtime), pt2 (a torch.export program: "
                              "torch.export.load(FILE).module() runs it without stochreg) or torchscript "
