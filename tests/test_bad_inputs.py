@@ -283,3 +283,25 @@ def test_docs_table_holds_exactly_the_cases():
     first_table = DOCS.read_text().split("\n\n| case |")[1].split("\n\n")[0]
     names = [m.group(1) for m in re.finditer(r"^\| ([^|`]+?) \| `", first_table, re.M)]
     assert sorted(names) == sorted(c.name for c in CASES)
+
+
+def test_a_run_out_of_memory_names_the_settings_that_need_less(tmp_path, capsys, monkeypatch):
+    """Large photos can ask for more memory than the machine has; torch's CPU allocator then fails
+    inside an operator. The step fails here as it does there, and the user gets one line."""
+    import stochreg.train.state as state
+
+    def allocate_too_much(learner, step):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 1228800000 bytes. Error code 12 (Cannot allocate memory)")
+    monkeypatch.setattr(state, "training_step", allocate_too_much)
+    write_tree(tmp_path / "photos")
+    code = main(["train", "--dataset", f"folder:{tmp_path / 'photos'}", "--image-size", "40", "--out",
+                 str(tmp_path / "r"), *TINY])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2 and "Traceback" not in err and len(lines) == 1, err
+    assert lines[0] == ("stochreg: error: ran out of memory on cpu with images of 3x40x40 (each step holds 10 labelled "
+                        "images and 8 unlabelled ones in 3 views each; an evaluation batch 50 images); start again "
+                        "with less: --image-size 32 (smaller images: each step costs less, and the network follows "
+                        "the size), --batch-unlabelled 4")
+    assert "| out of memory (large images) | `" + lines[0] + "`" in DOCS.read_text()

@@ -7,9 +7,10 @@
 - ``batches.py``: the seeded samplers and the device-resident (or streamed) images;
 - ``view_plan.py``: which rows of a step are weak or strong views, and the augmentations;
 - ``step.py``: the one training step of every method;
-- ``schedule.py``, ``budget.py``, ``pace.py``, ``watch.py``, ``run_folder.py``, ``run_data.py``,
-  ``finish.py``: the learning rate and optimiser, ``--time-budget``, the note on a long run, the
-  loss watch, the run folder, the data splits and the end of a run.
+- ``schedule.py``, ``budget.py``, ``pace.py``, ``watch.py``, ``out_of_memory.py``, ``run_folder.py``,
+  ``run_data.py``, ``finish.py``: the learning rate and optimiser, ``--time-budget``, the note on a
+  long run, the loss watch, the error of a run out of memory, the run folder, the data splits and
+  the end of a run.
 """
 from .loop import Stopped, train
 from .run_data import image_options, label_count

@@ -38,6 +38,7 @@ from ..runtime.stopping import StopRequests
 from .budget import fit_steps_to_budget
 from .pace import LongRunNote
 from .finish import final_errors, write_results
+from .out_of_memory import advice_on_out_of_memory
 from .run_data import load_run_data, make_splits
 from .run_folder import config_differences, finished_steps, prepare_run_folder, saved_settings
 from .state import Learner
@@ -166,7 +167,8 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         log(line)
     budget = cfg.time_budget
     if budget > 0 and state is None:  # a resumed run's saved config holds its fixed step count already
-        iters, step_seconds = fit_steps_to_budget(learner, budget, clock)
+        with advice_on_out_of_memory(cfg, data.image_shape, device.type):  # it times real steps
+            iters, step_seconds = fit_steps_to_budget(learner, budget, clock)
         cfg = learner.fix_step_count(iters)
         log(f"time budget {budget:g} min: {step_seconds:.3f} s a step, so {iters} steps (saved as iters in "
             f"config.yaml: --iters {iters} repeats this run)")
@@ -220,7 +222,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
                        log_above_bar)
     bar = tqdm(range(start, cfg.iters), desc="train", disable=not progress, dynamic_ncols=True, file=sys.stderr,
                initial=start, total=cfg.iters)
-    with StopRequests() as stop, metrics:
+    with StopRequests() as stop, metrics, advice_on_out_of_memory(cfg, data.image_shape, device.type):
         for step in bar:
             losses, lr = learner.step(step)
             watch.observe(step, losses)
