@@ -113,3 +113,27 @@ def test_images_too_many_for_memory_are_read_smaller_unless_a_size_is_given(tmp_
     data = load_dataset(f"folder:{tmp_path / 'photos'}", log=notes.append)
     assert data.image_shape == (3, 8, 8) and any("would take" in n and "--image-size" in n for n in notes)
     assert load_dataset(f"folder:{tmp_path / 'photos'}", image_size=12, log=notes.append).image_shape == (3, 12, 12)
+
+
+def test_photos_larger_than_the_default_side_are_read_smaller_keeping_their_aspect(tmp_path):
+    """Phone-sized photos would make steps of hundreds of GiB: without --image-size the longer side
+    is read at DEFAULT_MAX_SIDE pixels, the aspect kept; an explicit size is used as given."""
+    import stochreg.data.folders as folders
+    from stochreg.config.settings import TrainConfig
+    side = folders.DEFAULT_MAX_SIDE
+    write_photos(tmp_path / "photos", sizes=((3 * side, 2 * side),))  # 288 wide, 192 high
+    notes = []
+    data = load_dataset(f"folder:{tmp_path / 'photos'}", log=notes.append)
+    assert data.image_shape == (3, 2 * side // 3, side)              # 96 wide, 64 high
+    assert any(f"images of {3 * side}x{2 * side} read at {side}x{2 * side // 3}" in n and "--image-size" in n
+               for n in notes), notes
+    # the nested unlabelled photos (16 x 16) are resized too, and nothing says they are "odd"
+    assert not any("the most common size" in n for n in notes)
+    assert load_dataset(f"folder:{tmp_path / 'photos'}", image_size=120, log=notes.append).image_shape == (3, 120, 120)
+    assert f"at most {side} pixels" in TrainConfig.__dataclass_fields__["image_size"].metadata["help"]
+
+
+def test_photos_at_or_under_the_default_side_keep_their_size(tmp_path):
+    import stochreg.data.folders as folders
+    write_photos(tmp_path / "photos", sizes=((folders.DEFAULT_MAX_SIDE, 40),))
+    assert load_dataset(f"folder:{tmp_path / 'photos'}", log=lambda m: None).image_shape == (3, 40, 96)

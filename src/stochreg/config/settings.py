@@ -40,9 +40,9 @@ class TrainConfig:
                            "class aside as the test set (chosen with --seed), for a test estimate; refused when a "
                            "class would keep fewer than 2 to train on; 0 = no test estimate", "data", minimum=0)
     image_size: int = setting(0, "folder:/csv: data: resize every image to this square size (default: the most "
-                              "common size)", "data", minimum=0)
+                              "common size, its longer side at most 96 pixels)", "data", minimum=0)
     channels: int = setting(0, "folder:/csv: data: convert every image to 1 (grayscale) or 3 (colour) channels "
-                            "(default: detected; mixed kinds are an error)", "data")
+                            "(default: detected; mixed kinds are read as colour)", "data")
     stream: bool = setting(False, "folder:/csv: data: keep the training images on disk and decode each step's "
                            "images in DataLoader workers, ahead of the step (for datasets that do not fit in "
                            "memory)", "data")

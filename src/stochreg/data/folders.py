@@ -14,8 +14,8 @@ Without test images the run trains and predicts but has no test estimate; ``hold
 many labelled images of each class aside (a seeded choice) as the test set instead.
 
 Classes are the sorted class names. The channels (1 for grayscale, 3 for colour; colour when
-both kinds are present) and the image size (the most common one; other images are resized to it)
-are detected from the images' headers. Unlabelled images are part of the training set with label
+both kinds are present) and the image size (the most common one, its longer side at most
+``DEFAULT_MAX_SIDE`` pixels; other images are resized to it) are detected from the images' headers. Unlabelled images are part of the training set with label
 -1: they join the unlabelled pool and are never picked as labelled. Errors name the file or
 folder at fault: an unreadable or oversized image, an empty class, a single class, a test class
 the training set lacks.
@@ -180,6 +180,12 @@ def class_names(name: str, items: dict[str, list[tuple[Path, str | None]]]) -> l
 # Images held in memory as uint8 are kept under this many bytes when no --image-size is given:
 # a third of a 24 GiB machine, leaving room for the network, its activations and the graph.
 IN_MEMORY_BYTES = 8 * 2 ** 30
+# Without --image-size, larger images are read with their longer side at this many pixels, keeping
+# their aspect ratio. A step holds every view of its images at the training size: at a phone photo's
+# 4032x3024 one ResNet-18 activation of a step's 192 views alone takes hundreds of GiB, on any machine.
+# 96 pixels is the largest of the standard semi-supervised benchmarks' sizes (STL-10), where a step
+# of the photo recipe holds a few GiB.
+DEFAULT_MAX_SIDE = 96
 
 
 def listing_shape(name: str, items: dict[str, list[tuple[Path, str | None]]], image_size: int = 0,
@@ -196,6 +202,13 @@ def listing_shape(name: str, items: dict[str, list[tuple[Path, str | None]]], im
     c = channels or c
     if image_size:
         return (c, image_size, image_size), classes
+    if max(h, w) > DEFAULT_MAX_SIDE:
+        scale = DEFAULT_MAX_SIDE / max(h, w)
+        small_h, small_w = max(8, round(h * scale)), max(8, round(w * scale))
+        log(f"{name}: images of {w}x{h} read at {small_w}x{small_h}: without --image-size the longer side is kept to "
+            f"{DEFAULT_MAX_SIDE} pixels, as a step holds every view of its images at that size (--image-size "
+            "chooses a square size)")
+        (h, w), odd = (small_h, small_w), 0
     needed = len(files) * c * h * w
     if needed > IN_MEMORY_BYTES and not stream:
         factor = (IN_MEMORY_BYTES / needed) ** 0.5
