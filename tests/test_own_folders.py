@@ -89,6 +89,29 @@ def test_exif_orientation_turns_a_phone_photo_upright(tmp_path):
     assert array[:, :4].mean() > 200 and array[:, -4:].mean() < 50   # the left edge is now on top
 
 
+def test_a_large_phone_photo_decodes_reduced_upright_and_as_a_full_decode_would(tmp_path):
+    """A JPEG read for a model 8 times smaller decodes at a reduced size (the cost of a folder of phone
+    photos); its pixels are a full decode's but along sharp edges, and EXIF still turns it upright."""
+    from PIL import ImageOps
+    y, x = np.mgrid[0:320, 0:640]
+    stored = np.stack([x * 255 // 639, y * 255 // 319, (x + y) * 255 // 958], -1).astype(np.uint8)
+    stored[:, :160] = 255                                   # a bright left quarter, as the sensor stored it
+    exif = Image.Exif()
+    exif[0x0112] = 6                                        # "rotate 90 degrees clockwise to view"
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    array, resized = read_image(tmp_path / "phone.jpg", (3, 80, 40))
+    with Image.open(tmp_path / "phone.jpg") as image:
+        full = np.asarray(ImageOps.exif_transpose(image).convert("RGB").resize((40, 80), Image.Resampling.BILINEAR))
+    assert resized and array.shape == (3, 80, 40)           # shown 40 wide, 80 high
+    assert array[:, :20].mean() > 200                       # the bright quarter is now on top
+    difference = np.abs(array.astype(int) - full.transpose(2, 0, 1).astype(int))
+    # two downscalings of one photo: alike but for a few pixels along the sharp edge
+    assert difference.mean() < 1 and (difference > 3).mean() < 0.05, (difference.mean(), (difference > 3).mean())
+    with Image.open(tmp_path / "phone.jpg") as image:
+        image.draft("RGB", (80, 40))
+        assert image.size[0] < 640                          # the decoder can reduce this file
+
+
 def test_an_image_without_read_permission_is_one_clear_line(tmp_path, monkeypatch, capsys):
     """Checked by faking the operating system's answer: the tests run as root, who may read anything."""
     import PIL.Image
