@@ -302,6 +302,5 @@ def test_a_run_out_of_memory_names_the_settings_that_need_less(tmp_path, capsys,
     assert code == 2 and "Traceback" not in err and len(lines) == 1, err
     assert lines[0] == ("stochreg: error: ran out of memory on cpu with images of 3x40x40 (each step holds 10 labelled "
                         "images and 8 unlabelled ones in 3 views each; an evaluation batch 50 images); start again "
-                        "with less: --image-size 32 (smaller images: each step costs less, and the network follows "
-                        "the size), --batch-unlabelled 4")
+                        "with less: --image-size 28 (smaller images on a smaller network), --batch-unlabelled 4")
     assert "| out of memory (large images) | `" + lines[0] + "`" in DOCS.read_text()

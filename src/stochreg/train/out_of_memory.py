@@ -13,8 +13,8 @@ learn from one line what each step held and which settings shrink it.
     True
     >>> print(out_of_memory_message(cfg, (3, 600, 800), "cpu"))  # doctest: +NORMALIZE_WHITESPACE
     ran out of memory on cpu with images of 3x600x800 (each step holds 32 labelled images and 80 unlabelled
-    ones in 2 views each; an evaluation batch 1000 images); start again with less: --image-size 32 (smaller
-    images: each step costs less, and the network follows the size), --batch-unlabelled 40, --eval-batch 100
+    ones in 2 views each; an evaluation batch 1000 images); start again with less: --image-size 28 (smaller
+    images on a smaller network), --batch-unlabelled 40, --eval-batch 100
 """
 from __future__ import annotations
 
@@ -45,8 +45,7 @@ def out_of_memory_message(cfg: TrainConfig, image_shape: tuple[int, int, int], d
         held += f" and {unlabelled} unlabelled ones in {cfg.views} views each"
     less = []
     if max(h, w) > SMALL_SIDE:
-        less.append(f"--image-size {SMALL_SIDE} (smaller images: each step costs less, and the network follows "
-                    "the size)")
+        less.append(f"--image-size {SMALL_SIDE} (smaller images on a smaller network)")
     if unlabelled > 1:
         less.append(f"--batch-unlabelled {unlabelled // 2}")
     elif cfg.batch_labelled > 1:
