@@ -52,7 +52,8 @@ def test_onnx_export_runs_in_onnxruntime_with_predicts_answers(photo_run, capsys
     assert [r["class"] for r in rows] == [meta["class_names"][k] for k in probabilities.argmax(1)]
     assert np.allclose([float(r["confidence"]) for r in rows], probabilities.max(1), atol=1e-4)
     # every class's probability under its folder name
-    assert np.allclose([[float(r[f"p_{name}"]) for name in meta["class_names"]] for r in rows], probabilities, atol=1e-4)
+    named = [[float(r[f"p_{name}"]) for name in meta["class_names"]] for r in rows]
+    assert np.allclose(named, probabilities, atol=1e-4)
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")

@@ -15,10 +15,10 @@ many labelled images of each class aside (a seeded choice) as the test set inste
 
 Classes are the sorted class names. The channels (1 for grayscale, 3 for colour; colour when
 both kinds are present) and the image size (the most common one, its longer side at most
-``DEFAULT_MAX_SIDE`` pixels; other images are resized to it) are detected from the images' headers. Unlabelled images are part of the training set with label
--1: they join the unlabelled pool and are never picked as labelled. Errors name the file or
-folder at fault: an unreadable or oversized image, an empty class, a single class, a test class
-the training set lacks.
+``DEFAULT_MAX_SIDE`` pixels; other images are resized to it) are detected from the images'
+headers. Unlabelled images are part of the training set with label -1: they join the unlabelled
+pool and are never picked as labelled. Errors name the file or folder at fault: an unreadable or
+oversized image, an empty class, a single class, a test class the training set lacks.
 """
 from __future__ import annotations
 
