@@ -160,3 +160,17 @@ def test_photos_at_or_under_the_default_side_keep_their_size(tmp_path):
     import stochreg.data.folders as folders
     write_photos(tmp_path / "photos", sizes=((folders.DEFAULT_MAX_SIDE, 40),))
     assert load_dataset(f"folder:{tmp_path / 'photos'}", log=lambda m: None).image_shape == (3, 40, 96)
+
+
+def test_unbalanced_labelled_folders_say_so_and_name_the_balanced_label_count(tmp_path, capsys):
+    write_photos(tmp_path / "photos")                       # 5 labelled images a class
+    for i in range(5, 15):                                  # 15 cats against 5 dogs and 5 owls
+        picture(0, 500 + i).save(tmp_path / "photos" / "labelled" / "cat" / f"{i}.png")
+    assert main(["train", "--data", str(tmp_path / "photos"), *TRAIN, "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "note: the labelled classes are unbalanced (cat: 15 images, dog: 5)" in out
+    assert "--labels 15 takes 5 of each" in out
+    # that count gives a balanced split, which says nothing
+    assert main(["train", "--data", str(tmp_path / "photos"), "--labels", "15", *TRAIN, "--out",
+                 str(tmp_path / "balanced")]) == 0
+    assert "labelled classes are unbalanced" not in capsys.readouterr().out

@@ -44,6 +44,36 @@ def labelled_split(labels: torch.Tensor, num_labels: int, num_classes: int, seed
     return torch.cat(chosen).sort().values
 
 
+# Labelled classes this many times apart in size get a note: the labelled batches follow the
+# split's proportions, so the model sees the small classes' labels that much less often.
+UNBALANCED_RATIO = 3
+
+
+def unbalanced_labels_note(labels: torch.Tensor, num_classes: int,
+                           class_names: list[str] | None = None) -> str | None:
+    """A note for a labelled split whose largest class has at least ``UNBALANCED_RATIO`` times the
+    images of its smallest (a folder of 50 cats and 5 dogs), naming the ``--labels`` count that takes
+    as many of each; None for a balanced split.
+
+    >>> print(unbalanced_labels_note(torch.tensor([0] * 50 + [1] * 5 + [2] * 20), 3, ["cat", "dog", "owl"]))
+    note: the labelled classes are unbalanced (cat: 50 images, dog: 5); the labelled batches follow these
+    proportions, so predictions may lean to the larger classes; --labels 15 takes 5 of each (the others stay
+    in the unlabelled pool)
+    >>> unbalanced_labels_note(torch.tensor([0] * 10 + [1] * 4), 2) is None
+    True
+    """
+    counts = torch.bincount(labels, minlength=num_classes).tolist()
+    largest = max(range(num_classes), key=counts.__getitem__)
+    smallest = min(range(num_classes), key=counts.__getitem__)
+    if counts[smallest] == 0 or counts[largest] < UNBALANCED_RATIO * counts[smallest]:
+        return None
+    name = (lambda c: class_names[c]) if class_names else str
+    return (f"note: the labelled classes are unbalanced ({name(largest)}: {counts[largest]} images, {name(smallest)}: "
+            f"{counts[smallest]}); the labelled batches follow these proportions, so predictions may lean to the "
+            f"larger classes; --labels {counts[smallest] * num_classes} takes {counts[smallest]} of each (the others "
+            "stay in the unlabelled pool)")
+
+
 def validation_split(labels: torch.Tensor, size: int, seed: int) -> torch.Tensor:
     """``size`` training images with known labels (label >= 0), drawn uniformly with a generator
     of their own seeded by ``seed``, sorted: the validation images, whose labels only score.

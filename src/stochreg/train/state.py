@@ -11,6 +11,7 @@ import torch
 
 from ..config import TrainConfig
 from ..data import Dataset
+from ..data.split import unbalanced_labels_note
 from ..runtime.distributed import SINGLE, Distributed
 from ..runtime.machine import cpu_computes_bf16
 from .ema import EMA
@@ -74,6 +75,8 @@ class Learner:
             self.notes.append(f"note: no unlabelled images: the unlabelled terms of {cfg.method} see only the "
                               f"{len(labelled)} labelled ones; images without labels (a folder's unlabelled/, "
                               "label -1 in arrays) are what semi-supervised training learns from")
+        unbalanced = unbalanced_labels_note(data.train_labels[labelled], data.num_classes, data.class_names)
+        self.notes += [unbalanced] if unbalanced else []
         self.local_labelled = cfg.batch_labelled // dist.world_size
         self.local_unlabelled = cfg.batch_unlabelled // dist.world_size
         # rows of the views that only give targets, run apart without gradient (--separate-targets),
