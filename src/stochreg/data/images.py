@@ -23,6 +23,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
 # EXIF orientations 5-8 turn the picture by a quarter: width and height swap
 _QUARTER_TURNS = (5, 6, 7, 8)
+# the PIL mode each channel count is read in
+CHANNEL_MODES = {1: "L", 3: "RGB"}
 S, T = TypeVar("S"), TypeVar("T")
 
 
@@ -90,8 +92,8 @@ def read_image(file: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, boo
             c, h, w = shape
             stored = (h, w) if turned_a_quarter(image) else (w, h)
             full_size = image.size
-            if c in (1, 3):
-                image.draft("L" if c == 1 else "RGB", stored)
+            if c in CHANNEL_MODES:
+                image.draft(CHANNEL_MODES[c], stored)
             array, _ = image_array(image, shape)
             return array, full_size != stored
         except (OSError, ValueError) as exc:   # a truncated file fails when its pixels are decoded
@@ -104,7 +106,7 @@ def image_array(image, shape: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
     from PIL import Image, ImageOps
 
     channels, height, width = shape
-    mode = {1: "L", 3: "RGB"}.get(channels)
+    mode = CHANNEL_MODES.get(channels)
     if mode is None:
         raise DataError(f"cannot read images for a model with {channels} channels")
     image = ImageOps.exif_transpose(image).convert(mode)
