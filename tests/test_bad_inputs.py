@@ -118,6 +118,12 @@ def finished_run(data, tmp):
     assert main(["train", "--data-dir", str(data), "--labels", "20", "--out", str(tmp / "run"), *TINY]) == 0
 
 
+def float_image(path, top):
+    """A float TIFF (a depth map, a measurement) of values 0..top."""
+    from PIL import Image
+    Image.fromarray(np.linspace(0, top, 64, dtype=np.float32).reshape(8, 8)).save(path)
+
+
 def malicious_checkpoint(data, tmp):
     finished_run(data, tmp)
 
@@ -211,6 +217,9 @@ CASES = [
          "{tmp}/scans/1.png: UnidentifiedImageError; ", lambda d, t: (
              finished_run(d, t), (t / "scans").mkdir(),
              [(t / "scans" / f"{i}.png").write_text("not a picture") for i in range(7)])),
+    Case("predict: a float image beyond the pixel range", ["predict", "{tmp}/run", "{tmp}/depth.tif"],
+         "image {tmp}/depth.tif: pixel values outside 0..255 (from 0.0 to 300.0)", lambda d, t: (
+             finished_run(d, t), float_image(t / "depth.tif", 300.0))),
     Case("predict: no such image", ["predict", "{tmp}/run", "{tmp}/missing.png"],
          "no such image file or folder: {tmp}/missing.png", finished_run),
     Case("predict: a folder without images", ["predict", "{tmp}/run", "{tmp}/run/checkpoints"],

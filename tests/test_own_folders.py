@@ -78,6 +78,31 @@ def test_grayscale_among_colour_is_read_as_colour(tmp_path):
     assert data.image_shape[0] == 3 and any("1 grayscale images among" in n for n in notes)
 
 
+def test_sixteen_bit_scans_are_grayscale_read_by_their_full_range_not_clipped_white(tmp_path):
+    """16-bit PNG and TIFF files (either byte order) and a float TIFF, as scanners and microscopes
+    write them: one channel, 0..65535 (or 0..1) spread over 0..255 as the 8-bit image would be."""
+    ramp = np.linspace(0, 65535, 16 * 16).reshape(16, 16).astype(np.uint16)
+    scans = tmp_path / "scans" / "labelled"
+    for k, name in enumerate(CLASSES):
+        (scans / name).mkdir(parents=True)
+        Image.fromarray(ramp).save(scans / name / "a.png")
+        Image.fromarray(ramp).save(scans / name / "b.tif")
+        Image.fromarray(ramp.byteswap().view(">u2")).save(scans / name / "c.tif")   # mode I;16B
+        Image.fromarray(ramp.astype(np.float32) / 65535).save(scans / name / "d.tif")
+    assert {Image.open(f).mode for f in scans.rglob("*.*")} == {"I;16", "I;16B", "F"}
+    data = load_dataset(f"folder:{tmp_path / 'scans'}")
+    assert data.image_shape == (1, 16, 16)
+    expected = np.rint(ramp / 257).astype(np.uint8)
+    for image in data.train_images:
+        assert np.abs(image[0].numpy().astype(int) - expected).max() <= 1
+
+
+def test_a_float_image_outside_the_pixel_range_names_its_file(tmp_path):
+    Image.fromarray(np.full((8, 8), 300.0, dtype=np.float32)).save(tmp_path / "depth.tif")
+    with pytest.raises(DataError, match=r"depth\.tif: pixel values outside 0\.\.255"):
+        read_image(tmp_path / "depth.tif", (1, 8, 8))
+
+
 def test_exif_orientation_turns_a_phone_photo_upright(tmp_path):
     stored = np.zeros((8, 16, 3), dtype=np.uint8)          # 16 wide, 8 high, as the sensor stored it
     stored[:, :4] = 255                                     # a bright left edge

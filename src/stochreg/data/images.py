@@ -16,11 +16,13 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .pixels import as_uint8_images
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "F")
+# PIL's modes of one channel (with alpha for "LA"): 1, 8, 16 ("I;16" and its byte orders) and 32 bits a pixel
+GRAYSCALE_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 # EXIF orientations 5-8 turn the picture by a quarter: width and height swap
 _QUARTER_TURNS = (5, 6, 7, 8)
 # the PIL mode each channel count is read in
@@ -94,27 +96,44 @@ def read_image(file: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, boo
             full_size = image.size
             if c in CHANNEL_MODES:
                 image.draft(CHANNEL_MODES[c], stored)
-            array, _ = image_array(image, shape)
+            array, _ = image_array(image, shape, f"image {file}")
             return array, full_size != stored
         except (OSError, ValueError) as exc:   # a truncated file fails when its pixels are decoded
             raise DataError(f"cannot read image {file}: {exc.__class__.__name__}") from None
 
 
-def image_array(image, shape: tuple[int, int, int]) -> tuple[np.ndarray, bool]:
+def image_array(image, shape: tuple[int, int, int], source: str = "image") -> tuple[np.ndarray, bool]:
     """A PIL image as a uint8 (C, H, W) array for ``shape``: turned upright by its EXIF orientation,
-    converted to the channels, resized (bilinear) when its size differs; and whether it was resized."""
+    converted to 8 bits and the channels, resized (bilinear) when its size differs; and whether it was
+    resized. ``source`` names the image in errors."""
     from PIL import Image, ImageOps
 
     channels, height, width = shape
     mode = CHANNEL_MODES.get(channels)
     if mode is None:
         raise DataError(f"cannot read images for a model with {channels} channels")
-    image = ImageOps.exif_transpose(image).convert(mode)
+    image = eight_bit(ImageOps.exif_transpose(image), source).convert(mode)
     resized = image.size != (width, height)
     if resized:
         image = image.resize((width, height), Image.Resampling.BILINEAR)
     array = np.asarray(image, dtype=np.uint8)
     return (array[None] if channels == 1 else array.transpose(2, 0, 1)), resized
+
+
+def eight_bit(image, source: str = "image"):
+    """A 16- or 32-bit grayscale image (scans, microscopy, depth maps) as 8 bits a pixel, by the full range
+    of 16 bits (0..65535 to 0..255, as torchvision's and scikit-image's conversions do); a float one by the
+    rule arrays follow (0..1 scaled, else 0..255; ``source`` names it in the error for other values). PIL's
+    own conversion clips such pixels at 255 instead, which turns a 16-bit scan almost white. Other images
+    are returned as they are."""
+    from PIL import Image
+
+    if image.mode == "F":
+        return Image.fromarray(as_uint8_images(np.asarray(image, dtype=np.float64), source))
+    if image.mode.startswith("I"):
+        pixels = np.clip(np.asarray(image, dtype=np.float64), 0, 65535)
+        return Image.fromarray(np.rint(pixels / 257).astype(np.uint8))
+    return image
 
 
 # How many unreadable files one error names; the rest are counted.
