@@ -97,6 +97,24 @@ def test_sixteen_bit_scans_are_grayscale_read_by_their_full_range_not_clipped_wh
         assert np.abs(image[0].numpy().astype(int) - expected).max() <= 1
 
 
+def test_hidden_files_and_folders_that_tools_leave_behind_are_left_out(tmp_path):
+    """A folder copied from a Mac holds ``._NAME.jpg`` resource forks (no images) beside every photo,
+    a Jupyter notebook's ``.ipynb_checkpoints`` holds copies of images, a zip made on a Mac holds
+    ``__MACOSX``: none is a class or an image."""
+    write_photos(tmp_path / "photos")
+    labelled = tmp_path / "photos" / "labelled"
+    for name in CLASSES:
+        (labelled / name / "._0.png").write_bytes(b"\x00\x05\x16\x07" + bytes(60))   # AppleDouble header
+    for junk in (".ipynb_checkpoints", "__MACOSX"):
+        (labelled / junk).mkdir()
+        picture(0, 1).save(labelled / junk / "0-checkpoint.png")
+    (tmp_path / "photos" / "unlabelled" / ".thumbnails").mkdir()
+    picture(0, 2, size=(4, 4)).save(tmp_path / "photos" / "unlabelled" / ".thumbnails" / "t.png")
+    data = load_dataset(f"folder:{tmp_path / 'photos'}")
+    assert data.class_names == list(CLASSES)
+    assert len(data.train_labels) == 5 * len(CLASSES) + 4     # write_photos' labelled and unlabelled images
+
+
 def test_a_float_image_outside_the_pixel_range_names_its_file(tmp_path):
     Image.fromarray(np.full((8, 8), 300.0, dtype=np.float32)).save(tmp_path / "depth.tif")
     with pytest.raises(DataError, match=r"depth\.tif: pixel values outside 0\.\.255"):

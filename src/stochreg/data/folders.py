@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError
-from .images import GRAYSCALE_MODES, images_under, open_image, read_each, read_images, turned_a_quarter
+from .images import GRAYSCALE_MODES, hidden, images_under, open_image, read_each, read_images, turned_a_quarter
 
 UNLABELLED = -1
 
@@ -38,7 +38,7 @@ UNLABELLED = -1
 def _class_tree(folder: Path) -> list[tuple[Path, str]]:
     """(image, class name) for every image under ``folder/CLASS/``; an empty class is an error."""
     try:
-        classes = sorted(p for p in folder.iterdir() if p.is_dir())
+        classes = sorted(p for p in folder.iterdir() if p.is_dir() and not hidden(p.name))
     except OSError as exc:
         raise DataError(f"cannot read folder {folder}: {exc.strerror}") from None
     if not classes:
@@ -65,7 +65,8 @@ def _class_folders_hint(root: Path) -> str:
     layout elsewhere), the move that makes it a stochreg tree; else nothing."""
     try:
         classes = sorted(p.name for p in root.iterdir()
-                         if p.is_dir() and p.name not in UNLABELLED_FOLDERS + TEST_FOLDERS and images_under(p))
+                         if p.is_dir() and not hidden(p.name) and p.name not in UNLABELLED_FOLDERS + TEST_FOLDERS
+                         and images_under(p))
     except (OSError, DataError):
         return ""
     if len(classes) < 2:

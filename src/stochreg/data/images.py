@@ -55,15 +55,23 @@ def turned_a_quarter(image) -> bool:
         return False
 
 
+def hidden(name: str) -> bool:
+    """Whether a file or folder is one that file browsers hide and tools leave behind: dot names
+    (macOS's ``._photo.jpg`` resource forks, which are no images; Jupyter's ``.ipynb_checkpoints``
+    copies) and the ``__MACOSX`` folder of zip archives made on a Mac."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
 def images_under(folder: Path) -> list[Path]:
-    """The image files under ``folder``, any depth, sorted; symbolic links to folders are not
-    followed (a link back up the tree would never end)."""
+    """The image files under ``folder``, any depth, sorted, leaving out hidden files and folders;
+    symbolic links to folders are not followed (a link back up the tree would never end)."""
     def unreadable(exc: OSError) -> None:
         raise DataError(f"cannot read folder {exc.filename}: {exc.strerror}")
 
     found = []
     for directory, subdirs, files in os.walk(folder, onerror=unreadable):
-        found += [Path(directory) / f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+        subdirs[:] = [d for d in subdirs if not hidden(d)]
+        found += [Path(directory) / f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES and not hidden(f)]
     return sorted(found)
 
 
