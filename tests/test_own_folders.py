@@ -115,6 +115,22 @@ def test_hidden_files_and_folders_that_tools_leave_behind_are_left_out(tmp_path)
     assert len(data.train_labels) == 5 * len(CLASSES) + 4     # write_photos' labelled and unlabelled images
 
 
+def test_a_cut_out_product_shot_reads_as_on_white_whatever_its_file_stores_under_the_transparency(tmp_path):
+    """The same cut-out object saved by two tools: one stores black under its transparent pixels, the
+    other the background it was cut from. Both read as a viewer shows them, on white, and alike."""
+    shot = np.zeros((8, 8, 4), dtype=np.uint8)
+    shot[2:6, 2:6] = (200, 10, 10, 255)                          # an opaque red object
+    stale = shot.copy()
+    stale[shot[..., 3] == 0] = (30, 140, 60, 0)                  # a green backdrop, transparent
+    Image.fromarray(shot).save(tmp_path / "black.png")
+    Image.fromarray(stale).save(tmp_path / "stale.png")
+    Image.fromarray(shot).convert("LA").save(tmp_path / "gray.png")
+    black, _ = read_image(tmp_path / "black.png", (3, 8, 8))
+    assert (black == read_image(tmp_path / "stale.png", (3, 8, 8))[0]).all()
+    assert black[:, 0, 0].tolist() == [255, 255, 255] and black[:, 3, 3].tolist() == [200, 10, 10]
+    assert read_image(tmp_path / "gray.png", (1, 8, 8))[0][0, 0, 0] == 255
+
+
 def test_a_float_image_outside_the_pixel_range_names_its_file(tmp_path):
     Image.fromarray(np.full((8, 8), 300.0, dtype=np.float32)).save(tmp_path / "depth.tif")
     with pytest.raises(DataError, match=r"depth\.tif: pixel values outside 0\.\.255"):

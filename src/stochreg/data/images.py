@@ -120,7 +120,7 @@ def image_array(image, shape: tuple[int, int, int], source: str = "image") -> tu
     mode = CHANNEL_MODES.get(channels)
     if mode is None:
         raise DataError(f"cannot read images for a model with {channels} channels")
-    image = eight_bit(ImageOps.exif_transpose(image), source).convert(mode)
+    image = on_white(eight_bit(ImageOps.exif_transpose(image), source)).convert(mode)
     resized = image.size != (width, height)
     if resized:
         image = image.resize((width, height), Image.Resampling.BILINEAR)
@@ -142,6 +142,19 @@ def eight_bit(image, source: str = "image"):
         pixels = np.clip(np.asarray(image, dtype=np.float64), 0, 65535)
         return Image.fromarray(np.rint(pixels / 257).astype(np.uint8))
     return image
+
+
+def on_white(image):
+    """An image with transparency (a product shot cut out as PNG, a logo) as a viewer shows it on a white
+    page; other images as they are. Dropping the alpha channel instead, as a plain conversion does, shows
+    whatever colour the file stores under its transparent pixels: black in some files, the cut-out
+    background in others, so that the same object would look different by the tool that saved it."""
+    from PIL import Image
+
+    if image.mode not in ("RGBA", "LA", "PA") and not (image.mode == "P" and "transparency" in image.info):
+        return image
+    image = image.convert("RGBA")
+    return Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image)
 
 
 # How many unreadable files one error names; the rest are counted.
