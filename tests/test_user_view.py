@@ -154,6 +154,26 @@ def test_predict_agrees_with_eval(workspace, capsys):
     assert all(abs(sum(float(r[f"p_{k}"]) for k in range(10)) - 1) < 1e-4 for r in rows)
 
 
+def test_predict_in_batches_writes_what_one_batch_writes_and_keeps_the_readable_images_of_a_damaged_folder(
+        workspace, tmp_path, capsys, monkeypatch):
+    """A folder of thousands of photos is classified a batch at a time; a damaged file among them
+    does not cost the others' predictions: they are written, and the error names the file."""
+    import shutil
+    import stochreg.cli.model_commands as commands
+    folder = tmp_path / "pngs"
+    shutil.copytree(write_test_pngs(workspace)[0], folder)
+    run = workspace / "runs" / "first"
+    assert main(["predict", str(run), str(folder), "--out", str(tmp_path / "whole.csv")]) == 0
+    monkeypatch.setattr(commands, "PREDICT_BATCH", 7)
+    (folder / "050-damaged.png").write_bytes((folder / "050.png").read_bytes()[:40])
+    capsys.readouterr()
+    assert main(["predict", str(run), str(folder), "--out", str(tmp_path / "batched.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"stochreg: error: cannot read image {folder / '050-damaged.png'}: UnidentifiedImageError; the "
+                   f"readable images' predictions (100) are written to {tmp_path / 'batched.csv'}"]
+    assert (tmp_path / "batched.csv").read_text() == (tmp_path / "whole.csv").read_text()
+
+
 def test_predict_prints_or_writes_json_and_averages_passes(workspace, capsys):
     folder, _ = write_test_pngs(workspace)
     run = workspace / "runs" / "first"

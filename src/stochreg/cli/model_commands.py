@@ -2,20 +2,22 @@
 image files, printed or as CSV/JSON) and ``export`` (ONNX or TorchScript with a JSON sidecar)."""
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
+from tqdm import tqdm
 
 from ..data import load_dataset
 from ..runtime.devices import pick_device
 from ..errors import DataError, StochregError
 from ..evaluate import predict_probs
 from ..runs.export import FORMATS, export_model
-from ..data.images import find_images, read_images
+from ..data.images import find_images, read_image, try_each, unreadable_error
 from ..runs.plots import confusion_matrix
+from ..runs.predictions import PredictionWriter
 from ..runs.report import most_frequent_confusions
 from ..runs.trained import load_run
 from ..train import image_options
@@ -60,6 +62,8 @@ def add_predict(sub) -> None:
                               "then a column p_NAME for each class's probability) or FILE.json (the same, "
                               "probabilities keyed by class name)")
     predict.add_argument("--device", default="auto", help=DEVICE_HELP)
+    predict.add_argument("--no-progress", dest="progress", action="store_false",
+                         help="no progress bar (it shows only on a terminal)")
     predict.set_defaults(handler=cmd_predict)
 
 
@@ -137,6 +141,10 @@ def _unlabelled_pool_with_labels(run_dir: Path, data) -> tuple:
     return (images.subset(indices) if hasattr(images, "subset") else images[indices]), data.train_labels[indices]
 
 
+# images read and classified at a time: memory stays flat on a folder of any size, and rows appear as they come
+PREDICT_BATCH = 256
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.passes < 1:
@@ -145,31 +153,31 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise StochregError(f"--out must end in .csv or .json, got {args.out}")
     run = load_run(args.model)
     files = find_images(args.images)
-    images, resized = read_images(files, run.image_shape)
+    device = pick_device(args.device)
+    out = Path(args.out) if args.out else None
+    names = run.class_names or [str(k) for k in range(run.num_classes)]
+    failures, resized = [], 0
+    bar = tqdm(total=len(files), desc="predict", unit="img", disable=None if args.progress else True,
+               file=sys.stderr, dynamic_ncols=True, leave=False)
+    with bar, PredictionWriter(out, names, echo=lambda line: bar.write(line, file=sys.stdout)) as writer:
+        for start in range(0, len(files), PREDICT_BATCH):
+            batch = files[start:start + PREDICT_BATCH]
+            read, failed = try_each(batch, lambda file: read_image(file, run.image_shape))
+            failures += failed
+            if read:
+                images = torch.from_numpy(np.stack([array for _, (array, _) in read]))
+                resized += sum(was_resized for _, (_, was_resized) in read)
+                writer.add([file for file, _ in read], run.predict(images, passes=args.passes, device=device))
+            bar.update(len(batch))
     if resized:
         c, h, w = run.image_shape
         print(f"note: {resized} of {len(files)} images resized to {w}x{h}, the model's input size", file=sys.stderr)
-    probs = run.predict(images, passes=args.passes, device=pick_device(args.device))
-    predicted = probs.argmax(1)
-    names = run.class_names or [str(k) for k in range(run.num_classes)]
-    if not args.out:
-        for file, k, p in zip(files, predicted.tolist(), probs.tolist()):
-            print(f"{file}\t{names[k]}\t{p[k]:.4f}")
-        return 0
-    out = Path(args.out)
-    if out.suffix.lower() == ".json":
-        # every class's probability keyed by its name, so that the file reads without the run beside it
-        out.write_text(json.dumps([{"path": str(f), "class": names[k], "confidence": round(p[k], 6), "predicted": k,
-                                    "probabilities": dict(zip(names, (round(v, 6) for v in p)))}
-                                   for f, k, p in zip(files, predicted.tolist(), probs.tolist())], indent=1) + "\n")
-    else:
-        with open(out, "w", newline="") as f:
-            writer = csv.writer(f)
-            # path, class name and confidence first; then the class index and every class's probability, p_NAME
-            writer.writerow(["path", "class", "confidence", "predicted", *[f"p_{name}" for name in names]])
-            for file, k, p in zip(files, predicted.tolist(), probs.tolist()):
-                writer.writerow([str(file), names[k], f"{p[k]:.6f}", k, *[f"{v:.6f}" for v in p]])
-    print(f"wrote {len(files)} predictions to {out}")
+    if out and writer.count:
+        print(f"wrote {writer.count} predictions to {out}")
+    if failures:
+        where = f" written to {out}" if out else " printed above"
+        raise unreadable_error(failures, f"; the readable images' predictions ({writer.count}) are{where}"
+                               if writer.count else "")
     return 0
 
 

@@ -165,20 +165,32 @@ def read_each(items: list[S], read: Callable[[S], T]) -> list[T]:
     """``read(item)`` for every item (an image file, or a PIL image). Files that cannot be read do
     not stop the others: one DataError names them all (the first few, and how many more), so that a
     folder of thousands of photos with several damaged ones is mended in one go, not one rerun per file."""
+    results, failures = try_each(items, read)
+    if failures:
+        raise unreadable_error(failures)
+    return [result for _, result in results]
+
+
+def try_each(items: list[S], read: Callable[[S], T]) -> tuple[list[tuple[S, T]], list[str]]:
+    """(item, ``read(item)``) for the items that read, and the errors of those that do not."""
     results, failures = [], []
     for item in items:
         try:
-            results.append(read(item))
+            results.append((item, read(item)))
         except DataError as exc:
             failures.append(str(exc))
+    return results, failures
+
+
+def unreadable_error(failures: list[str], after: str = "") -> DataError:
+    """One error for the files that could not be read: the first few named, the rest counted; ``after``
+    is appended (what was done with the others)."""
     if len(failures) == 1:
-        raise DataError(failures[0])
-    if failures:
-        more = len(failures) - NAMED_FAILURES
-        named = [failure.removeprefix("cannot read image ") for failure in failures[:NAMED_FAILURES]]
-        raise DataError(f"{len(failures)} image files cannot be read (mend or remove them): " + "; ".join(named)
-                        + (f"; and {more} more" if more > 0 else ""))
-    return results
+        return DataError(failures[0] + after)
+    more = len(failures) - NAMED_FAILURES
+    named = [failure.removeprefix("cannot read image ") for failure in failures[:NAMED_FAILURES]]
+    return DataError(f"{len(failures)} image files cannot be read (mend or remove them): " + "; ".join(named)
+                     + (f"; and {more} more" if more > 0 else "") + after)
 
 
 def read_images(files: list[Path], shape: tuple[int, int, int]) -> tuple[torch.Tensor, int]:
