@@ -131,6 +131,29 @@ def test_a_cut_out_product_shot_reads_as_on_white_whatever_its_file_stores_under
     assert read_image(tmp_path / "gray.png", (1, 8, 8))[0][0, 0, 0] == 255
 
 
+def test_test_images_that_are_training_images_and_images_in_two_classes_get_a_note(tmp_path):
+    import shutil
+    write_photos(tmp_path / "photos")
+    labelled, test = tmp_path / "photos" / "labelled", tmp_path / "photos" / "test"
+    for name in CLASSES:
+        (test / name).mkdir(parents=True)
+        picture(CLASSES.index(name), 500).save(test / name / "new.png")
+    shutil.copy(labelled / "cat" / "0.png", test / "cat" / "copy.png")           # a copy into the test set
+    picture(0, 0).convert("RGB").save(test / "dog" / "resaved.bmp")             # the same photo saved again
+    shutil.copy(labelled / "owl" / "0.png", labelled / "dog" / "also-owl.png")   # one image in two classes
+    notes = []
+    load_dataset(f"folder:{tmp_path / 'photos'}", log=notes.append)
+    leak = [n for n in notes if "test images that are also training images" in n]
+    assert len(leak) == 1 and "training images: 2 of 5 (" in leak[0]
+    both = [n for n in notes if "one label of each pair is wrong" in n]
+    assert len(both) == 1 and "also-owl.png in dog" in both[0] and "0.png in owl" in both[0]
+    clean = []
+    for extra in (test / "cat" / "copy.png", test / "dog" / "resaved.bmp", labelled / "dog" / "also-owl.png"):
+        extra.unlink()
+    load_dataset(f"folder:{tmp_path / 'photos'}", log=clean.append)
+    assert not any("same pixels" in n for n in clean)
+
+
 def test_a_float_image_outside_the_pixel_range_names_its_file(tmp_path):
     Image.fromarray(np.full((8, 8), 300.0, dtype=np.float32)).save(tmp_path / "depth.tif")
     with pytest.raises(DataError, match=r"depth\.tif: pixel values outside 0\.\.255"):

@@ -23,6 +23,7 @@ from .norb import read_norb
 from .svhn import read_svhn
 from .images import read_images
 from .folders import labels_of, listing_shape, load_listing, user_dataset_reader
+from .repeats import repeated_image_notes
 from .streaming import FileImages
 from .pixels import as_int64_labels, as_uint8_images
 
@@ -148,6 +149,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing:
         shape, classes = listing_shape(name, listing, image_size, channels, log, stream)
         if not stream:
             arrays, classes = load_listing(name, listing, shape)
+            for note in repeated_image_notes(listing, {split: images for split, (images, _) in arrays.items()}):
+                log(note)
             return _to_dataset(name, arrays, len(classes), False, class_names=classes)
         # Streaming: the training images stay files; the test set is decoded once, into memory.
         test_images, _ = read_images([file for file, _ in listing["test"]], shape)
