@@ -154,6 +154,38 @@ def test_test_images_that_are_training_images_and_images_in_two_classes_get_a_no
     assert not any("same pixels" in n for n in clean)
 
 
+def test_iphone_heic_browser_jfif_and_scanner_pgm_files_are_images(tmp_path):
+    """Formats a folder of one's own photos holds besides PNG and JPEG: none may be left out unsaid."""
+    pytest.importorskip("pillow_heif").register_heif_opener()     # to write the HEIC file
+    write_photos(tmp_path / "photos")
+    for k, (name, suffix) in enumerate(zip(CLASSES, (".heic", ".jfif", ".pgm"))):
+        picture(k, 300).convert("L" if suffix == ".pgm" else "RGB").save(
+            tmp_path / "photos" / "labelled" / name / f"extra{suffix}", format={".jfif": "JPEG"}.get(suffix))
+    data = load_dataset(f"folder:{tmp_path / 'photos'}")
+    assert len(data.train_labels) == 6 * len(CLASSES) + 4
+    # stochreg registers the plugin itself: in a fresh process, as a user's would be
+    import subprocess
+    import sys
+    band = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                           "from stochreg.data.images import read_image; "
+                           "a, _ = read_image(Path(sys.argv[1]), (3, 16, 16)); print(a[:, 2:5].mean(), a[:, 8:].mean())",
+                           str(tmp_path / "photos" / "labelled" / "cat" / "extra.heic")],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert float(band[0]) > 200 and float(band[1]) < 90       # the cat's bright band, lossy but in place
+
+
+def test_a_heic_file_without_its_plugin_says_how_to_install_it(tmp_path, monkeypatch):
+    import sys
+    import stochreg.data.images as images
+    (tmp_path / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)               # not installed
+    images._register_heif_opener.cache_clear()
+    with pytest.raises(DataError, match=r"IMG_0001\.HEIC: HEIC/HEIF files \(iPhone photos\) need pillow-heif: "
+                                        r"pip install 'stochreg\[heic\]'"):
+        read_image(tmp_path / "IMG_0001.HEIC", (3, 16, 16))
+    images._register_heif_opener.cache_clear()
+
+
 def test_a_float_image_outside_the_pixel_range_names_its_file(tmp_path):
     Image.fromarray(np.full((8, 8), 300.0, dtype=np.float32)).save(tmp_path / "depth.tif")
     with pytest.raises(DataError, match=r"depth\.tif: pixel values outside 0\.\.255"):

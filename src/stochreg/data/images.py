@@ -8,6 +8,7 @@ are one clear error naming them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
@@ -18,7 +19,12 @@ import torch
 from ..errors import DataError
 from .pixels import as_uint8_images
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+# iPhone photos: read with the pillow-heif plugin (the heic extra), registered on the first such file
+HEIF_SUFFIXES = {".heic", ".heif"}
+# the raster formats of photos, scans and screenshots Pillow reads (.jfif: JPEG as some browsers save it;
+# .pgm/.ppm: scientific and scanner output; .mpo: JPEG from stereo cameras)
+IMAGE_SUFFIXES = {".png", ".apng", ".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".bmp", ".gif", ".tif", ".tiff", ".webp",
+                  ".avif", ".jp2", ".j2k", ".pgm", ".ppm", ".pbm", ".pnm", ".tga", ".qoi", *HEIF_SUFFIXES}
 
 
 # PIL's modes of one channel (with alpha for "LA"): 1, 8, 16 ("I;16" and its byte orders) and 32 bits a pixel
@@ -35,6 +41,8 @@ def open_image(file: Path) -> Iterator["PIL.Image.Image"]:
     """PIL's image of ``file``; a file that is no image, unreadable or too large is a DataError."""
     from PIL import Image, UnidentifiedImageError
 
+    if Path(file).suffix.lower() in HEIF_SUFFIXES:
+        register_heif_reader(file)
     try:
         with Image.open(file) as image:
             yield image
@@ -45,6 +53,22 @@ def open_image(file: Path) -> Iterator["PIL.Image.Image"]:
         raise DataError(f"cannot read image {file}: permission denied") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"cannot read image {file}: {exc.__class__.__name__}") from None
+
+
+@functools.cache
+def _register_heif_opener() -> None:
+    import pillow_heif
+    pillow_heif.register_heif_opener()
+
+
+def register_heif_reader(file: Path) -> None:
+    """Lets Pillow open HEIC/HEIF files (iPhone photos) through pillow-heif; without it, a DataError
+    for ``file`` says how to install it."""
+    try:
+        _register_heif_opener()
+    except ImportError:
+        raise DataError(f"cannot read image {file}: HEIC/HEIF files (iPhone photos) need pillow-heif: "
+                        "pip install 'stochreg[heic]'") from None
 
 
 def turned_a_quarter(image) -> bool:
