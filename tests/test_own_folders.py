@@ -174,6 +174,22 @@ def test_iphone_heic_browser_jfif_and_scanner_pgm_files_are_images(tmp_path):
     assert float(band[0]) > 200 and float(band[1]) < 90       # the cat's bright band, lossy but in place
 
 
+def test_files_that_are_not_images_are_left_out_with_a_note_counting_them(tmp_path):
+    write_photos(tmp_path / "photos")
+    for name in ("IMG_1.CR2", "IMG_2.CR2", "IMG_3.nef"):
+        (tmp_path / "photos" / "labelled" / "cat" / name).write_bytes(b"raw")
+    (tmp_path / "photos" / "unlabelled" / "README").write_text("photos from the trip")
+    notes = []
+    data = load_dataset(f"folder:{tmp_path / 'photos'}", log=notes.append)
+    assert len(data.train_labels) == 5 * len(CLASSES) + 4
+    assert "note: 4 files that are not images by their name were left out (2 .cr2, 1 .nef, 1 without a suffix)" \
+        in "\n".join(notes)
+    quiet = []
+    write_photos(tmp_path / "clean")
+    load_dataset(f"folder:{tmp_path / 'clean'}", log=quiet.append)
+    assert not any("left out" in n for n in quiet)
+
+
 def test_a_heic_file_without_its_plugin_says_how_to_install_it(tmp_path, monkeypatch):
     import sys
     import stochreg.data.images as images

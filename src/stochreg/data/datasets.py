@@ -145,7 +145,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing:
     test set of data that has none."""
     user = user_dataset_reader(name, holdout, seed)
     if user is not None:
-        listing = user[1]()
+        listing = user[1](log)
         shape, classes = listing_shape(name, listing, image_size, channels, log, stream)
         if not stream:
             arrays, classes = load_listing(name, listing, shape)

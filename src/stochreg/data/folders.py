@@ -30,13 +30,14 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError
-from .images import GRAYSCALE_MODES, hidden, images_under, open_image, read_each, read_images, turned_a_quarter
+from .images import GRAYSCALE_MODES, files_left_out_note, hidden, images_under, open_image, read_each, read_images, turned_a_quarter
 
 UNLABELLED = -1
 
 
-def _class_tree(folder: Path) -> list[tuple[Path, str]]:
-    """(image, class name) for every image under ``folder/CLASS/``; an empty class is an error."""
+def _class_tree(folder: Path, others: Counter | None = None) -> list[tuple[Path, str]]:
+    """(image, class name) for every image under ``folder/CLASS/``; an empty class is an error; the
+    files that are not images are counted into ``others`` by suffix."""
     try:
         classes = sorted(p for p in folder.iterdir() if p.is_dir() and not hidden(p.name))
     except OSError as exc:
@@ -45,7 +46,7 @@ def _class_tree(folder: Path) -> list[tuple[Path, str]]:
         raise DataError(f"{folder} holds no class subfolders (expected {folder}/CLASS/image files)")
     items = []
     for class_dir in classes:
-        images = images_under(class_dir)
+        images = images_under(class_dir, others)
         if not images:
             raise DataError(f"class folder {class_dir} holds no image files (png, jpg, ...)")
         items += [(image, class_dir.name) for image in images]
@@ -75,9 +76,10 @@ def _class_folders_hint(root: Path) -> str:
     return f"; its folders {named} hold images: if they are the classes, move them into {root / 'labelled'}/"
 
 
-def read_folder_tree(root: Path) -> dict[str, list[tuple[Path, str | None]]]:
+def read_folder_tree(root: Path, log: Callable[[str], None] = print) -> dict[str, list[tuple[Path, str | None]]]:
     """{"train": [(file, class or None)], "test": [...]} from ROOT/labelled (or train),
-    ROOT/unlabelled and, when there is one, ROOT/test (or val)."""
+    ROOT/unlabelled and, when there is one, ROOT/test (or val); files there that are not images
+    get a note."""
     if not root.is_dir():
         raise DataError(f"no such folder: {root}")
     labelled = _first_existing(root, LABELLED_FOLDERS)
@@ -85,13 +87,17 @@ def read_folder_tree(root: Path) -> dict[str, list[tuple[Path, str | None]]]:
         raise DataError(f"{root} must hold labelled/CLASS/... folders (or train/CLASS/...); "
                         "optional: unlabelled/... and test/CLASS/..." + _class_folders_hint(root))
     test = _first_existing(root, TEST_FOLDERS)
-    items = {"train": list(_class_tree(labelled)), "test": list(_class_tree(test)) if test else []}
+    others: Counter = Counter()
+    items = {"train": list(_class_tree(labelled, others)), "test": list(_class_tree(test, others)) if test else []}
     unlabelled = _first_existing(root, UNLABELLED_FOLDERS)
     if unlabelled is not None:
-        files = images_under(unlabelled)
+        files = images_under(unlabelled, others)
         if not files:
             raise DataError(f"folder {unlabelled} holds no image files (png, jpg, ...)")
         items["train"] += [(file, None) for file in files]
+    note = files_left_out_note(others)
+    if note:
+        log(note)
     return items
 
 
@@ -118,8 +124,9 @@ def hold_out(items: dict[str, list[tuple[Path, str | None]]], per_class: int, se
             "test": [item for i, item in enumerate(items["train"]) if i in held]}
 
 
-def read_csv_listing(path: Path) -> dict[str, list[tuple[Path, str | None]]]:
-    """{"train": [(file, class or None)], "test": [...]} from rows path,label[,split]."""
+def read_csv_listing(path: Path, log: Callable[[str], None] = print) -> dict[str, list[tuple[Path, str | None]]]:
+    """{"train": [(file, class or None)], "test": [...]} from rows path,label[,split]; ``log`` is there
+    for the folder reader's sake: a CSV names its files, so none is left out unsaid."""
     try:
         with open(path, newline="") as f:
             rows = [row for row in csv.reader(f) if row and any(cell.strip() for cell in row)]
@@ -239,7 +246,8 @@ def load_listing(name: str, items: dict[str, list[tuple[Path, str | None]]],
     return out, classes
 
 
-def user_dataset_reader(spec: str, holdout: int = 0, seed: int = 0) -> tuple[str, Callable[[], dict[str, list]]] | None:
+def user_dataset_reader(spec: str, holdout: int = 0,
+                        seed: int = 0) -> tuple[str, Callable[..., dict[str, list]]] | None:
     """For ``folder:ROOT`` or ``csv:FILE``, (display name, function listing the files, with
     ``holdout`` labelled images of each class moved to the test set); else None."""
     kind, _, where = spec.partition(":")
@@ -247,8 +255,8 @@ def user_dataset_reader(spec: str, holdout: int = 0, seed: int = 0) -> tuple[str
     if kind not in readers or not where:
         return None
 
-    def listing() -> dict[str, list]:
-        items = readers[kind](Path(where).expanduser())
+    def listing(log: Callable[[str], None] = print) -> dict[str, list]:
+        items = readers[kind](Path(where).expanduser(), log)
         return hold_out(items, holdout, seed, spec) if holdout else items
     return spec, listing
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
@@ -86,17 +87,34 @@ def hidden(name: str) -> bool:
     return name.startswith(".") or name == "__MACOSX"
 
 
-def images_under(folder: Path) -> list[Path]:
+def images_under(folder: Path, others: Counter | None = None) -> list[Path]:
     """The image files under ``folder``, any depth, sorted, leaving out hidden files and folders;
-    symbolic links to folders are not followed (a link back up the tree would never end)."""
+    symbolic links to folders are not followed (a link back up the tree would never end). The
+    other files are counted by suffix into ``others`` when given."""
     def unreadable(exc: OSError) -> None:
         raise DataError(f"cannot read folder {exc.filename}: {exc.strerror}")
 
     found = []
     for directory, subdirs, files in os.walk(folder, onerror=unreadable):
         subdirs[:] = [d for d in subdirs if not hidden(d)]
-        found += [Path(directory) / f for f in files if Path(f).suffix.lower() in IMAGE_SUFFIXES and not hidden(f)]
+        for name in files:
+            suffix = Path(name).suffix.lower()
+            if suffix in IMAGE_SUFFIXES and not hidden(name):
+                found.append(Path(directory) / name)
+            elif others is not None and not hidden(name):
+                others[suffix] += 1
     return sorted(found)
+
+
+def files_left_out_note(others: Counter) -> str | None:
+    """A note on the files of a folder tree that are not images by their suffix (camera raw files,
+    SVG drawings, notes), the commonest suffixes first; None when there are none."""
+    if not others:
+        return None
+    kinds = ", ".join(f"{count} {suffix or 'without a suffix'}" for suffix, count in others.most_common(4))
+    more = ", ..." if len(others) > 4 else ""
+    return (f"note: {sum(others.values())} files that are not images by their name were left out ({kinds}{more}); "
+            "camera raw files and drawings need converting to JPEG or PNG first")
 
 
 def find_images(paths: list[str | Path]) -> list[Path]:
