@@ -4,6 +4,7 @@ their EXIF orientation, no test folder at all (no test estimate, or --holdout K)
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,6 +55,24 @@ def test_labelled_and_nested_unlabelled_without_a_test_folder(tmp_path, capsys):
     assert len(capsys.readouterr().out.strip().splitlines()) == 4
     assert main(["runs", str(tmp_path)]) == 0 and "no test set" in capsys.readouterr().out
     assert main(["eval", str(run)]) == 2 and "has no test images" in capsys.readouterr().err
+    # more labelled photos later: the run scored on them, as predict's classes say
+    more = tmp_path / "more"
+    for k, name in enumerate(CLASSES[:2]):
+        (more / name).mkdir(parents=True)
+        for i in range(3):
+            picture(k, 700 + i, size=(20, 14)).save(more / name / f"{i}.png")
+    assert main(["eval", str(run), "--on", str(more), "--confusions", "2"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["split"] == "folder" and report["images"] == 6 and "6 of 6 images resized" in captured.err
+    assert main(["predict", str(run), str(more)]) == 0
+    predicted = [line.split("\t") for line in capsys.readouterr().out.strip().splitlines()]
+    assert report["errors"] == sum(Path(path).parent.name != name for path, name, _ in predicted)
+    assert len(report["confusions"]) <= 2
+    (more / "ferret").mkdir()
+    picture(0, 800).save(more / "ferret" / "0.png")
+    assert main(["eval", str(run), "--on", str(more)]) == 2
+    assert "ferret is not a class of the run (its classes: cat, dog, owl)" in capsys.readouterr().err
 
 
 def test_holdout_gives_a_test_estimate_and_is_refused_when_too_few_remain(tmp_path, capsys):

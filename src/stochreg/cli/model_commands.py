@@ -15,7 +15,8 @@ from ..runtime.devices import pick_device
 from ..errors import DataError, StochregError
 from ..evaluate import predict_probs
 from ..runs.export import FORMATS, export_model
-from ..data.images import find_images, read_image, try_each, unreadable_error
+from ..data.folders import class_tree
+from ..data.images import find_images, read_image, read_images, try_each, unreadable_error
 from ..runs.plots import confusion_matrix
 from ..runs.predictions import PredictionWriter
 from ..runs.report import most_frequent_confusions
@@ -30,7 +31,8 @@ MODEL_HELP = "a run folder (its checkpoint.pt) or a checkpoint file"
 
 def add_eval(sub) -> None:
     evaluate = sub.add_parser("eval", help="re-evaluate a saved run on its test set",
-                              description="Load RUN_DIR/checkpoint.pt and report its test error (one JSON line).")
+                              description="Load RUN_DIR/checkpoint.pt and report its test error (one JSON line), "
+                                          "or its error on other labelled images (--on FOLDER).")
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
     evaluate.add_argument("--passes", type=int, default=1,
                           help="average this many stochastic passes (dropout and pooling kept random)")
@@ -38,6 +40,10 @@ def add_eval(sub) -> None:
                           help="test: the test set; train: the training images the run used unlabelled, "
                                "where the dataset knows their labels (how well the run labelled its "
                                "unlabelled pool; the labelled split is left out)")
+    evaluate.add_argument("--on", metavar="FOLDER",
+                          help="score the run on other labelled images instead: FOLDER/CLASS/... with the run's "
+                               "class names (some or all), as a test/ folder holds them; images are converted "
+                               "to the model's channels and size")
     evaluate.add_argument("--confusions", type=int, default=0, metavar="K",
                           help="also list the K most frequent confusions (true class taken for predicted class)")
     evaluate.add_argument("--data-dir", help="data folder (default: the one the run used)")
@@ -94,22 +100,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise StochregError(f"--confusions must be 0 or more, got {args.confusions}")
     run = load_run(args.run_dir)
     cfg = run.config
-    # The test split needs only the test set: the user's training images stay on disk (stream).
-    stream = cfg.stream if args.split == "train" else True
-    data = load_dataset(cfg.dataset, args.data_dir or cfg.data_dir, **{**image_options(cfg), "stream": stream})
-    if args.split == "test":
-        images, labels = data.test_images, data.test_labels
-        if not len(labels):
-            raise DataError(f"{data.name} has no test images to evaluate {args.run_dir} on (add a test/CLASS/... "
-                            "folder, or train with --holdout K); `--split train` scores the labelled pool")
-    else:
-        images, labels = _unlabelled_pool_with_labels(Path(args.run_dir), data)
+    if args.on and args.split == "train":
+        raise StochregError("--on scores other images; it cannot be combined with --split train")
+    split = "folder" if args.on else args.split
+    images, labels = _labelled_folder(Path(args.on), run) if args.on else _split_to_score(args, cfg)
     device = pick_device(args.device)
     predictions = predict_probs(run.model.to(device), images, cfg.eval_batch, args.passes, device).argmax(dim=1)
     wrong = predictions != labels
-    report = {"run": str(args.run_dir), "split": args.split, "images": len(labels),
-              "error": wrong.float().mean().item(), "errors": int(wrong.sum())}
-    if args.split == "test":
+    report = {"run": str(args.run_dir), "split": split, **({"folder": args.on} if args.on else {}),
+              "images": len(labels), "error": wrong.float().mean().item(), "errors": int(wrong.sum())}
+    if split == "test":
         report["test_error"] = report["error"]       # the key earlier versions printed
     report.update(passes=args.passes, weights=run.weights)
     if args.confusions:
@@ -119,6 +119,33 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                 for t, p, n in most_frequent_confusions(counts, args.confusions)]
     print(json.dumps(report))
     return 0
+
+
+def _split_to_score(args: argparse.Namespace, cfg) -> tuple:
+    """(images, labels) of the run's own test set, or of its unlabelled pool where labels are known."""
+    # The test split needs only the test set: the user's training images stay on disk (stream).
+    stream = cfg.stream if args.split == "train" else True
+    data = load_dataset(cfg.dataset, args.data_dir or cfg.data_dir, **{**image_options(cfg), "stream": stream})
+    if args.split == "test":
+        images, labels = data.test_images, data.test_labels
+        if not len(labels):
+            raise DataError(f"{data.name} has no test images to evaluate {args.run_dir} on (add a test/CLASS/... "
+                            "folder, or train with --holdout K); `--split train` scores the labelled pool")
+        return images, labels
+    return _unlabelled_pool_with_labels(Path(args.run_dir), data)
+
+
+def _labelled_folder(folder: Path, run) -> tuple:
+    """(images, labels) of FOLDER/CLASS/..., read at the run's input size, its classes named as the run's."""
+    names = run.class_names or [str(c) for c in range(run.num_classes)]
+    items = class_tree(folder)
+    unknown = sorted({name for _, name in items} - set(names))
+    if unknown:
+        raise DataError(f"class folder {folder / unknown[0]} is not a class of the run (its classes: "
+                        f"{', '.join(names)})")
+    images, resized = read_images([file for file, _ in items], run.image_shape)
+    _note_resized(resized, len(items), run.image_shape)
+    return images, torch.tensor([names.index(name) for _, name in items], dtype=torch.long)
 
 
 def _unlabelled_pool_with_labels(run_dir: Path, data) -> tuple:
@@ -139,6 +166,12 @@ def _unlabelled_pool_with_labels(run_dir: Path, data) -> tuple:
     images = data.train_images
     # streamed images (--stream runs) stay undecoded until their batch is evaluated
     return (images.subset(indices) if hasattr(images, "subset") else images[indices]), data.train_labels[indices]
+
+
+def _note_resized(resized: int, total: int, shape: tuple[int, int, int]) -> None:
+    if resized:
+        print(f"note: {resized} of {total} images resized to {shape[2]}x{shape[1]}, the model's input size",
+              file=sys.stderr)
 
 
 # images read and classified at a time: memory stays flat on a folder of any size, and rows appear as they come
@@ -169,9 +202,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 resized += sum(was_resized for _, (_, was_resized) in read)
                 writer.add([file for file, _ in read], run.predict(images, passes=args.passes, device=device))
             bar.update(len(batch))
-    if resized:
-        c, h, w = run.image_shape
-        print(f"note: {resized} of {len(files)} images resized to {w}x{h}, the model's input size", file=sys.stderr)
+    _note_resized(resized, len(files), run.image_shape)
     if out and writer.count:
         print(f"wrote {writer.count} predictions to {out}")
     if failures:

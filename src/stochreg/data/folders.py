@@ -35,7 +35,7 @@ from .images import GRAYSCALE_MODES, files_left_out_note, hidden, images_under, 
 UNLABELLED = -1
 
 
-def _class_tree(folder: Path, others: Counter | None = None) -> list[tuple[Path, str]]:
+def class_tree(folder: Path, others: Counter | None = None) -> list[tuple[Path, str]]:
     """(image, class name) for every image under ``folder/CLASS/``; an empty class is an error; the
     files that are not images are counted into ``others`` by suffix."""
     try:
@@ -88,7 +88,7 @@ def read_folder_tree(root: Path, log: Callable[[str], None] = print) -> dict[str
                         "optional: unlabelled/... and test/CLASS/..." + _class_folders_hint(root))
     test = _first_existing(root, TEST_FOLDERS)
     others: Counter = Counter()
-    items = {"train": list(_class_tree(labelled, others)), "test": list(_class_tree(test, others)) if test else []}
+    items = {"train": list(class_tree(labelled, others)), "test": list(class_tree(test, others)) if test else []}
     unlabelled = _first_existing(root, UNLABELLED_FOLDERS)
     if unlabelled is not None:
         files = images_under(unlabelled, others)
