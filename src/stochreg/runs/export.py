@@ -50,7 +50,13 @@ def sidecar(run: Run, file: Path, fmt: str) -> dict:
         "input": {"name": "images", "shape": ["N", c, h, w], "dtype": "float32", "layout": "NCHW",
                   "channels": {1: "grayscale", 3: "RGB"}.get(c, f"{c} channels"),
                   "normalisation": "pixel values (0-255) divided by 255; no mean or standard deviation",
-                  "resize": f"to {w}x{h} (bilinear) when an image has another size"},
+                  "resize": f"to {w}x{h} (bilinear) when an image has another size",
+                  # how stochreg reads an image file, so that another program feeds the model the same pixels
+                  "reading": ["turned upright by its EXIF orientation",
+                              "16-bit grayscale: divided by 257 (0-65535 to 0-255); float: 0-1 times 255",
+                              "transparency (RGBA, LA, transparent palette): composited on white",
+                              f"converted to {'grayscale (L)' if c == 1 else 'RGB'}",
+                              f"resized to {w}x{h} (bilinear), the aspect not kept"]},
         "output": {"name": "probabilities", "shape": ["N", run.num_classes], "meaning": "softmax over the classes"},
         "class_names": names,
     }
