@@ -109,6 +109,23 @@ def test_help_everywhere(argv):
     assert proc.returncode == 0 and "usage: stochreg" in proc.stdout
 
 
+@pytest.mark.parametrize("argv, hint", [
+    (["predict", "run", "photos", "--out", "p.csv"], "interrupted; the rows of the batches classified so far"),
+    (["runs"], "interrupted\n"),
+])
+def test_ctrl_c_says_what_the_interrupted_command_leaves(argv, hint, capsys, monkeypatch):
+    import stochreg.cli.model_commands as model_commands
+    import stochreg.cli.tool_commands as tool_commands
+
+    def pressed(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(model_commands, "cmd_predict", pressed)
+    monkeypatch.setattr(tool_commands, "cmd_runs", pressed)
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("stochreg: " + hint) and "train --resume" not in err
+
+
 def test_eval_of_a_missing_run(tmp_path, capsys):
     code, _, stderr = run_cli(["eval", tmp_path / "nothing"], capsys)
     assert code == 2 and "does not exist" in stderr
