@@ -13,7 +13,7 @@ import torch
 
 from stochreg.cli import main
 from test_own_folders import write_photos
-from test_user_data import picture, write_tree
+from test_user_data import CLASSES, picture, write_tree
 from tinydata import write_idx_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,15 +57,19 @@ def test_own_images_commands_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_photos(tmp_path / "photos")                       # labelled/, unlabelled/, no test/
     write_tree(tmp_path / "new-photos" / "tree", unlabelled=0)
+    for k, name in enumerate(CLASSES):                      # photos labelled after training
+        (tmp_path / "more-photos" / name).mkdir(parents=True)
+        picture(k, 900 + k).save(tmp_path / "more-photos" / name / "0.jpg")
     steps = commands(section("Train on your own images"))
-    assert [words[1] for words in steps] == ["train", "predict", "export", "train"]
-    for words in steps[:3]:
+    assert [words[1] for words in steps] == ["train", "predict", "export", "eval", "train"]
+    for words in steps[:4]:
         extra = SMALL if words[1] == "train" else []
         assert main(words[1:] + extra) == 0, capsys.readouterr().err
     rows = (tmp_path / "predictions.csv").read_text().splitlines()
     assert rows[0].startswith("path,class,confidence") and len(rows) == 1 + 18
     assert (tmp_path / "runs" / "photos" / "model.onnx").is_file()
-    assert main(steps[3][1:]) == 0  # the run is finished: resuming it says so at once
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["images"] == len(CLASSES)
+    assert main(steps[4][1:]) == 0  # the run is finished: resuming it says so at once
     assert "nothing left to do" in capsys.readouterr().out
 
 
