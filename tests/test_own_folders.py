@@ -323,3 +323,30 @@ def test_unbalanced_labelled_folders_say_so_and_name_the_balanced_label_count(tm
     assert main(["train", "--data", str(tmp_path / "photos"), "--labels", "15", *TRAIN, "--out",
                  str(tmp_path / "balanced")]) == 0
     assert "labelled classes are unbalanced" not in capsys.readouterr().out
+
+
+def test_a_folder_of_digits_gets_the_digit_recipe_when_it_says_so(tiny_data_dir, tmp_path, capsys):
+    """Digits in a folder are the user's own images, read as such (mirrored views and all) unless
+    --digits says what they are: then the recipe is the built-in digit datasets' one."""
+    import yaml
+    digits = load_dataset("mnist", tiny_data_dir, fetch_missing=False)
+    for i, (image, label) in enumerate(zip(digits.train_images[:, 0].numpy(), digits.train_labels.tolist())):
+        folder = tmp_path / "scans" / ("labelled" / Path(str(label)) if i < 40 else Path("unlabelled"))
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i}.png")
+    small = ["--iters", "2", "--batch-labelled", "10", "--batch-unlabelled", "4", "--eval-every", "0", "--no-progress"]
+    chosen = {}
+    for flag in ("--digits", "--no-digits"):
+        run = tmp_path / flag.strip("-")
+        assert main(["train", "--data", str(tmp_path / "scans"), flag, *small, "--out", str(run)]) == 0
+        chosen[flag] = {**yaml.safe_load((run / "config.yaml").read_text()),
+                        **json.loads((run / "results.json").read_text())}
+    builtin = tmp_path / "builtin"
+    assert main(["train", "--data-dir", str(tiny_data_dir), "--labels", "40", *small, "--out", str(builtin)]) == 0
+    expected = {**yaml.safe_load((builtin / "config.yaml").read_text()),
+                **json.loads((builtin / "results.json").read_text())}
+    keys = ("method", "transform", "views", "net", "dropout", "graph_deskewed")
+    assert {k: chosen["--digits"][k] for k in keys} == {k: expected[k] for k in keys}
+    assert chosen["--digits"]["method"] == "ts-me-fixmatch" and chosen["--digits"]["transform"] == "digits"
+    assert chosen["--no-digits"]["method"] == "fixmatch" and chosen["--no-digits"]["transform"] == "crop-flip"
+    assert chosen["--digits"]["graph_deskewed"] and not chosen["--no-digits"]["graph_deskewed"]

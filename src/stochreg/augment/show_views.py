@@ -18,7 +18,7 @@ from ..data.images import images_to_float
 from ..data.images import write_png
 from ..methods import METHODS
 from ..config.recipe import resolve_data_recipe
-from ..train.run_data import image_options
+from ..train.run_data import as_digits_given, image_options
 from ..train.view_plan import ViewPlan
 from .transforms import TRANSFORMS
 
@@ -42,7 +42,7 @@ def views_grid(originals: torch.Tensor, views: torch.Tensor, scale: int = 3) -> 
 def show_views(cfg: TrainConfig, count: int, seed: int, out: str | Path, scale: int = 3) -> tuple[Path, TrainConfig]:
     """Writes the grid to ``out``; returns it and the settings it used (the auto ones resolved from the data)."""
     # stream: of the user's own images only the chosen few are decoded
-    data = load_dataset(cfg.dataset, cfg.data_dir, **{**image_options(cfg), "stream": True})
+    data = as_digits_given(load_dataset(cfg.dataset, cfg.data_dir, **{**image_options(cfg), "stream": True}), cfg)
     gen = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(data.train_images), generator=gen)[:count]
     originals = data.train_images[chosen]

@@ -43,6 +43,11 @@ class TrainConfig:
                               "common size, its longer side at most 96 pixels)", "data", minimum=0)
     channels: int = setting(0, "folder:/csv: data: convert every image to 1 (grayscale) or 3 (colour) channels "
                             "(default: detected; mixed kinds are read as colour)", "data")
+    digits: bool | None = setting(None, "the images are digits (handwritten or printed numbers, house numbers, "
+                                  "meter readings): the recipe chosen from the data is the digit recipe "
+                                  "(ts-me-fixmatch, the digits transform, never mirrored, the graph term on "
+                                  "deskewed images where they are grayscale); unset = as the dataset is known "
+                                  "(MNIST, SVHN: digits; your own images: not)", "data")
     stream: bool = setting(False, "folder:/csv: data: keep the training images on disk and decode each step's "
                            "images in DataLoader workers, ahead of the step (for datasets that do not fit in "
                            "memory)", "data")

@@ -2,6 +2,7 @@
 the labelled split, the optional validation split, and the image sets that are scored."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -24,6 +25,11 @@ def image_options(cfg: TrainConfig) -> dict[str, Any]:
     """How the user's own images are read (folder: and csv: datasets; ignored by the others)."""
     return {"stream": cfg.stream, "image_size": cfg.image_size, "channels": cfg.channels, "holdout": cfg.holdout,
             "seed": cfg.seed}
+
+
+def as_digits_given(data: Dataset, cfg: TrainConfig) -> Dataset:
+    """The dataset, its images taken for digits or not as ``--digits`` says (unset: as it is known)."""
+    return data if cfg.digits is None else dataclasses.replace(data, is_digits=cfg.digits)
 
 
 def load_run_data(cfg: TrainConfig, dist: Distributed, log: Callable[[str], None]) -> Dataset:
