@@ -16,7 +16,8 @@ from ..errors import DataError, StochregError
 from ..evaluate import predict_probs
 from ..runs.export import FORMATS, export_model
 from ..data.folders import class_tree
-from ..data.images import find_images, read_image, read_images, try_each, unreadable_error
+from ..data.image_files import find_images
+from ..data.images import read_image, read_images, try_each, unreadable_error
 from ..runs.plots import confusion_matrix
 from ..runs.predictions import PredictionWriter
 from ..runs.report import most_frequent_confusions

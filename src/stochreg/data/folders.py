@@ -30,7 +30,8 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError
-from .images import GRAYSCALE_MODES, files_left_out_note, hidden, images_under, open_image, read_each, read_images, turned_a_quarter
+from .image_files import files_left_out_note, hidden, images_under
+from .images import GRAYSCALE_MODES, open_image, read_each, read_images, turned_a_quarter
 
 UNLABELLED = -1
 
