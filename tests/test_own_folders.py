@@ -350,3 +350,17 @@ def test_a_folder_of_digits_gets_the_digit_recipe_when_it_says_so(tiny_data_dir,
     assert chosen["--digits"]["method"] == "ts-me-fixmatch" and chosen["--digits"]["transform"] == "digits"
     assert chosen["--no-digits"]["method"] == "fixmatch" and chosen["--no-digits"]["transform"] == "crop-flip"
     assert chosen["--digits"]["graph_deskewed"] and not chosen["--no-digits"]["graph_deskewed"]
+
+
+def test_show_views_of_a_folder_follows_the_flags_training_takes(tmp_path, capsys):
+    """What show-views draws for a folder is what `train --data` with the same flags trains on."""
+    from test_user_view import png_size
+    write_photos(tmp_path / "photos")
+    dataset = f"folder:{tmp_path / 'photos'}"
+    for flags, what in (([], "method fixmatch (crop-flip"), (["--no-flip"], "method fixmatch (crop,"),
+                        (["--digits"], "method ts-me-fixmatch (digits")):
+        assert main(["show-views", "--dataset", dataset, *flags, "--images", "2", "--out", str(tmp_path / "v.png")]) == 0
+        assert what in capsys.readouterr().out
+    assert main(["show-views", "--dataset", dataset, "--image-size", "12", "--views", "2", "--images", "2",
+                 "--scale", "1", "--out", str(tmp_path / "small.png")]) == 0
+    assert png_size(tmp_path / "small.png")[1] == 2 * (12 + 2) + 2         # two rows of 12-pixel images

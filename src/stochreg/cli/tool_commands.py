@@ -1,6 +1,7 @@
 """The other commands: ``data fetch``, ``show-views``, ``runs``, ``compare`` and ``list``."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from ..config import PRESETS, resolve_config
@@ -48,6 +49,12 @@ def add_show_views(sub) -> None:
     views.add_argument("--method", help="the method whose views to draw: one with strong views (ts-me-fixmatch, "
                                         "fixmatch) also augments its last views strongly (default: the preset's, "
                                         "or the one chosen from the data)")
+    views.add_argument("--flip", action=argparse.BooleanOptionalAction,
+                       help="--no-flip: no mirrored views, as train --no-flip (text, anything a mirror changes)")
+    views.add_argument("--digits", action=argparse.BooleanOptionalAction,
+                       help="the images are digits: the digit recipe's views, as train --digits")
+    views.add_argument("--image-size", type=int, help="read your own images at this square size, as train does")
+    views.add_argument("--channels", type=int, help="read your own images with 1 or 3 channels, as train does")
     views.add_argument("--images", type=int, default=8, help="how many images (rows); default 8")
     views.add_argument("--seed", type=int, default=0, help="which images and which random views")
     views.add_argument("--scale", type=int, default=3, help="enlargement factor of each image; default 3")
@@ -84,7 +91,9 @@ def cmd_show_views(args: argparse.Namespace) -> int:
         raise StochregError("--images and --scale must be at least 1")
     cfg = resolve_config(args.preset, args.config, {"dataset": args.dataset, "data_dir": args.data_dir,
                                                      "transform": args.transform, "views": args.views,
-                                                     "method": args.method})
+                                                     "method": args.method, "flip": args.flip,
+                                                     "digits": args.digits, "image_size": args.image_size,
+                                                     "channels": args.channels})
     out, cfg = show_views(cfg, args.images, args.seed, args.out, args.scale)
     first_strong = METHODS.get(cfg.method).first_strong_view(cfg.views)
     strong = "" if first_strong is None else f", the last {cfg.views - first_strong} also strongly augmented"
