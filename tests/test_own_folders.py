@@ -364,3 +364,14 @@ def test_show_views_of_a_folder_follows_the_flags_training_takes(tmp_path, capsy
     assert main(["show-views", "--dataset", dataset, "--image-size", "12", "--views", "2", "--images", "2",
                  "--scale", "1", "--out", str(tmp_path / "small.png")]) == 0
     assert png_size(tmp_path / "small.png")[1] == 2 * (12 + 2) + 2         # two rows of 12-pixel images
+
+
+def test_portrait_photos_among_landscape_ones_get_a_note_on_their_squeeze(tmp_path):
+    write_photos(tmp_path / "photos", sizes=((20, 14), (20, 14), (14, 20)))   # one labelled photo a class portrait
+    notes = []
+    data = load_dataset(f"folder:{tmp_path / 'photos'}", log=notes.append)
+    assert data.image_shape == (3, 14, 20)
+    assert any(n.startswith("note: 3 of the 19 images are portrait among landscape ones") for n in notes)
+    squared = []
+    load_dataset(f"folder:{tmp_path / 'photos'}", image_size=16, log=squared.append)
+    assert not any("portrait" in n for n in squared)

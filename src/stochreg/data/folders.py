@@ -153,8 +153,9 @@ def read_csv_listing(path: Path, log: Callable[[str], None] = print) -> dict[str
     return items
 
 
-def detect_shape(files: list[Path], log: Callable[[str], None] = print) -> tuple[tuple[int, int, int], int]:
-    """((C, H, W), how many differ from the most common size), from the files' headers only.
+def detect_shape(files: list[Path], log: Callable[[str], None] = print) -> tuple[tuple[int, int, int], int, int]:
+    """((C, H, W), how many differ from the most common size, how many of them lie the other way: portrait
+    among landscape or the reverse), from the files' headers only.
 
     Grayscale and colour images mixed in one dataset are all read as colour (the network takes
     one kind), with a note saying how many grayscale images are converted.
@@ -170,7 +171,8 @@ def detect_shape(files: list[Path], log: Callable[[str], None] = print) -> tuple
     if len(kinds) > 1:
         log(f"note: {kinds[1]} grayscale images among {kinds[3]} colour ones: all are read as colour")
     (width, height), count = sizes.most_common(1)[0]
-    return (max(kinds), height, width), len(files) - count
+    turned = sum(n for (w, h), n in sizes.items() if w != h and width != height and (w > h) != (width > height))
+    return (max(kinds), height, width), len(files) - count, turned
 
 
 def class_names(name: str, items: dict[str, list[tuple[Path, str | None]]]) -> list[str]:
@@ -207,10 +209,14 @@ def listing_shape(name: str, items: dict[str, list[tuple[Path, str | None]]], im
     if image_size and channels:
         return (channels, image_size, image_size), classes
     files = [file for split in items.values() for file, _ in split]
-    (c, h, w), odd = detect_shape(files, log)
+    (c, h, w), odd, turned = detect_shape(files, log)
     c = channels or c
     if image_size:
         return (c, image_size, image_size), classes
+    if turned:
+        log(f"note: {turned} of the {len(files)} images are {'portrait' if w > h else 'landscape'} among "
+            f"{'landscape' if w > h else 'portrait'} ones: read at the most common size, they are squeezed to its "
+            f"shape; --image-size N reads every image at NxN, squeezing both kinds alike")
     if max(h, w) > DEFAULT_MAX_SIDE:
         scale = DEFAULT_MAX_SIDE / max(h, w)
         small_h, small_w = max(8, round(h * scale)), max(8, round(w * scale))
