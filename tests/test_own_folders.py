@@ -166,6 +166,11 @@ def test_test_images_that_are_training_images_and_images_in_two_classes_get_a_no
     assert len(leak) == 1 and "training images: 2 of 5 (" in leak[0]
     both = [n for n in notes if "one label of each pair is wrong" in n]
     assert len(both) == 1 and "also-owl.png in dog" in both[0] and "0.png in owl" in both[0]
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "photos"), *TRAIN, "--out", str(run)]) == 0
+    kept = json.loads((run / "results.json").read_text())["notes"]               # beside the test error they concern
+    assert any(n.startswith("test images that are also training images: 2 of 5") for n in kept)
+    assert "| notes | " in (run / "summary.md").read_text()
     clean = []
     for extra in (test / "cat" / "copy.png", test / "dog" / "resaved.bmp", labelled / "dog" / "also-owl.png"):
         extra.unlink()

@@ -81,6 +81,7 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
         "(`labelled_indices.json`) |",
         f"| method | {cfg.method}: {weights}, n={cfg.views} views per unlabelled image, ramp-up {cfg.rampup_iters} steps |",
         *([f"| chosen from the data | {'; '.join(results['recipe'])} |"] if results.get("recipe") else []),
+        *([f"| notes | {'; '.join(results['notes'])} |"] if results.get("notes") else []),
         f"| network | {cfg.net}, {results['parameters']:,} parameters |",
         f"| batches | {cfg.batch_labelled} labelled + {cfg.batch_unlabelled} unlabelled x {cfg.views} views, "
         f"transform {cfg.transform} |",

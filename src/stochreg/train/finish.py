@@ -59,6 +59,7 @@ def write_results(out_dir: Path, learner: Learner, cfg: TrainConfig, data: Datas
         **({"val_error": final["val_error"], "val_size": cfg.val_size} if "val_error" in final else {}),
         **({"time_budget": budget} if budget > 0 else {}),
         **({"recipe": learner.recipe} if learner.recipe else {}),
+        **({"notes": [note.removeprefix("note: ") for note in run["notes"]]} if run["notes"] else {}),
         **learner.term_results(),
         "iters": cfg.iters, "dataset": cfg.dataset, "labels": len(labelled), "method": cfg.method,
         "net": cfg.net, "parameters": count_parameters(model), "seed": cfg.seed, "seeds": seeds,

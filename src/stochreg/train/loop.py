@@ -146,7 +146,12 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     if device.type == "cpu":
         keep_freed_memory()
     seeds = cfg.seeds()
-    data = as_digits_given(dataset if dataset is not None else load_run_data(cfg, dist, log), cfg)
+    data_notes: list[str] = []   # what reading the data noticed (repeated images, files left out...), kept for the report
+
+    def log_data(line: str) -> None:
+        data_notes.extend([line] if line.startswith("note: ") else [])
+        log(line)
+    data = as_digits_given(dataset if dataset is not None else load_run_data(cfg, dist, log_data), cfg)
     splits = make_splits(cfg, data)
     labelled, scored = splits.labelled, splits.scored
     checkpoints = CheckpointFolder(out_dir / "checkpoints", cfg.keep_checkpoints)
@@ -271,4 +276,5 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
                        **running, **final})
     return write_results(out_dir, learner, cfg, data, labelled, predictions, single_pass_error, final,
                          {"train": train_seconds, "eval": eval_seconds[0]},
-                         {"time_budget": budget, "resumed_at": start if resume else None, "commit": commit}, log)
+                         {"time_budget": budget, "resumed_at": start if resume else None, "commit": commit,
+                          "notes": [*data_notes, *learner.notes]}, log)
