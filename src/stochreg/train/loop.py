@@ -146,10 +146,10 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     if device.type == "cpu":
         keep_freed_memory()
     seeds = cfg.seeds()
-    data_notes: list[str] = []   # what reading the data noticed (repeated images, files left out...), kept for the report
+    data_notes: list[str] = []   # what reading the data said (repeated images, files left out...), for the report
 
     def log_data(line: str) -> None:
-        data_notes.extend([line] if line.startswith("note: ") else [])
+        data_notes.append(line)
         log(line)
     data = as_digits_given(dataset if dataset is not None else load_run_data(cfg, dist, log_data), cfg)
     splits = make_splits(cfg, data)
@@ -277,4 +277,4 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     return write_results(out_dir, learner, cfg, data, labelled, predictions, single_pass_error, final,
                          {"train": train_seconds, "eval": eval_seconds[0]},
                          {"time_budget": budget, "resumed_at": start if resume else None, "commit": commit,
-                          "notes": [*data_notes, *learner.notes]}, log)
+                          "notes": [line for line in [*data_notes, *learner.notes] if line.startswith("note: ")]}, log)
