@@ -6,7 +6,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -17,7 +16,7 @@ from ..evaluate import predict_probs
 from ..runs.export import FORMATS, export_model
 from ..data.folders import class_tree
 from ..data.image_files import find_images
-from ..data.images import read_image, read_images, try_each, unreadable_error
+from ..data.images import read_image, read_images, stacked, try_each, unreadable_error
 from ..runs.plots import confusion_matrix
 from ..runs.predictions import PredictionWriter
 from ..runs.report import most_frequent_confusions
@@ -199,8 +198,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             read, failed = try_each(batch, lambda file: read_image(file, run.image_shape))
             failures += failed
             if read:
-                images = torch.from_numpy(np.stack([array for _, (array, _) in read]))
-                resized += sum(was_resized for _, (_, was_resized) in read)
+                images, batch_resized = stacked([result for _, result in read], run.image_shape)
+                resized += batch_resized
                 writer.add([file for file, _ in read], run.predict(images, passes=args.passes, device=device))
             bar.update(len(batch))
     _note_resized(resized, len(files), run.image_shape)

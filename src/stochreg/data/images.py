@@ -175,12 +175,14 @@ def unreadable_error(failures: list[str], after: str = "") -> DataError:
 
 def read_images(files: list[Path], shape: tuple[int, int, int]) -> tuple[torch.Tensor, int]:
     """uint8 tensor (N, C, H, W) for ``shape`` = (C, H, W), and how many images were resized."""
-    read = read_each(files, lambda file: read_image(file, shape))
-    arrays = [array for array, _ in read]
-    resized = sum(was_resized for _, was_resized in read)
-    if not arrays:
+    return stacked(read_each(files, lambda file: read_image(file, shape)), shape)
+
+
+def stacked(read: list[tuple[np.ndarray, bool]], shape: tuple[int, int, int]) -> tuple[torch.Tensor, int]:
+    """:func:`read_image`'s results as one uint8 tensor (N, C, H, W), and how many were resized."""
+    if not read:
         return torch.empty((0, *shape), dtype=torch.uint8), 0
-    return torch.from_numpy(np.stack(arrays)), resized
+    return torch.from_numpy(np.stack([array for array, _ in read])), sum(was_resized for _, was_resized in read)
 
 
 def write_png(array: np.ndarray, path: str | Path) -> None:
