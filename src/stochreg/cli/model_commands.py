@@ -114,7 +114,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report.update(passes=args.passes, weights=run.weights)
     if args.confusions:
         counts = confusion_matrix(labels.numpy(), predictions.numpy(), run.num_classes)
-        names = run.class_names or [str(c) for c in range(run.num_classes)]
+        names = run.label_names
         report["confusions"] = [{"true": names[t], "predicted": names[p], "count": n}
                                 for t, p, n in most_frequent_confusions(counts, args.confusions)]
     print(json.dumps(report))
@@ -137,7 +137,7 @@ def _split_to_score(args: argparse.Namespace, cfg) -> tuple:
 
 def _labelled_folder(folder: Path, run) -> tuple:
     """(images, labels) of FOLDER/CLASS/..., read at the run's input size, its classes named as the run's."""
-    names = run.class_names or [str(c) for c in range(run.num_classes)]
+    names = run.label_names
     items = class_tree(folder)
     unknown = sorted({name for _, name in items} - set(names))
     if unknown:
@@ -188,7 +188,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     files = find_images(args.images)
     device = pick_device(args.device)
     out = Path(args.out) if args.out else None
-    names = run.class_names or [str(k) for k in range(run.num_classes)]
+    names = run.label_names
     failures, resized = [], 0
     bar = tqdm(total=len(files), desc="predict", unit="img", disable=None if args.progress else True,
                file=sys.stderr, dynamic_ncols=True, leave=False)

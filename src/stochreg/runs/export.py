@@ -43,7 +43,7 @@ class Probabilities(nn.Module):
 
 def sidecar(run: Run, file: Path, fmt: str) -> dict:
     c, h, w = run.image_shape
-    names = run.class_names or [str(k) for k in range(run.num_classes)]
+    names = run.label_names
     return {
         "file": file.name, "format": fmt, "exported_by": f"stochreg {__version__}", "run": str(run.folder),
         "weights": run.weights,

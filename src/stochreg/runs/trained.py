@@ -31,6 +31,11 @@ class Run:
     num_classes: int
     class_names: list[str] | None = None   # the user's class folder names, when trained on them
 
+    @property
+    def label_names(self) -> list[str]:
+        """What each class is called in output: the user's class names, or its index as text."""
+        return self.class_names or [str(k) for k in range(self.num_classes)]
+
     def predict(self, images, passes: int = 1, device: str | torch.device = "cpu") -> torch.Tensor:
         """Class probabilities (N, classes) for ``images``: uint8 images (N, C, H, W) at the model's
         size, or a list of image files or PIL images (converted to the model's channels and size);
