@@ -201,7 +201,8 @@ TABLES = {
         "same at 3,000 steps, with 3 views (2 weak, 1 strong) at 4,500 steps (128 images a step instead of 192), "
         "on the compact net at half width (`--net compact-small`), and for 6,000 steps of fewer images (16 labelled "
         "and 16 unlabelled, or 32 and 16), and with the forward passes in bfloat16 at 4,800 steps (with the graph term "
-        "at full weight, and fading over the whole run: `--graph-fade-iters 4800`; that also in float32) and 6,000 "
+        "at full weight, and fading over the whole run: `--graph-fade-iters 4800`; that also in float32, "
+        "and in float32 at twice the learning rate, `--lr 0.2`) and 6,000 "
         "steps, the default with the graph term fading over its 6,000 float32 steps, and on "
         "the compact net at three-quarter width for 6,500 and 6,000 steps, each "
         "with a validation split of 5,000 training images (`--val-size 5000`: their labels only score; they stay in "
@@ -227,6 +228,8 @@ TABLES = {
                                                         "--graph-fade-iters", "4800"],
          # that recipe in float32, tried for CPUs without native bf16 (not adopted: benchmarks/tuning.md)
          "ts-me-fixmatch-graph-deskew-4800-fade": ["--iters", "4800", "--graph-fade-iters", "4800"],
+         # that at twice the learning rate, a shorter schedule's usual remedy (benchmarks/tuning.md)
+         "ts-me-fixmatch-graph-deskew-4800-fade-lr2": ["--iters", "4800", "--graph-fade-iters", "4800", "--lr", "0.2"],
          # the float32 default's own 6,000 steps with the graph term fading over them
          "ts-me-fixmatch-graph-deskew-fade": ["--graph-fade-iters", "6000"],
          # the default's 6,000 steps in bfloat16: not half the cost, but the same steps for less
