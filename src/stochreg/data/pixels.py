@@ -29,7 +29,8 @@ def as_uint8_images(array: np.ndarray, source: str) -> np.ndarray:
             array = array * 255.0
     low, high = array.min(), array.max()
     if low < 0 or high > 255:
-        raise DataError(f"{source}: pixel values outside 0..255 (from {low} to {high})")
+        raise DataError(f"{source}: pixel values outside 0..255 (from {low} to {high}); scale them to 0..255, "
+                        "or to floats in 0..1")
     return np.rint(array).astype(np.uint8)
 
 
