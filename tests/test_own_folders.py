@@ -94,7 +94,7 @@ def test_grayscale_among_colour_is_read_as_colour(tmp_path):
     picture(0, 7, mode="L").save(tmp_path / "photos" / "labelled" / "cat" / "gray.png")
     notes = []
     data = load_dataset(f"folder:{tmp_path / 'photos'}", log=notes.append)
-    assert data.image_shape[0] == 3 and any("1 grayscale images among" in n for n in notes)
+    assert data.image_shape[0] == 3 and any("1 grayscale image among" in n for n in notes)
 
 
 def test_sixteen_bit_scans_are_grayscale_read_by_their_full_range_not_clipped_white(tmp_path):

@@ -79,7 +79,7 @@ def test_images_of_another_size_are_resized_with_a_note(tmp_path):
     messages = []
     data = load_dataset(f"folder:{tmp_path / 'pets'}", log=messages.append)
     assert data.image_shape == (3, 16, 16)
-    assert any("1 images resized to 16x16" in m for m in messages)
+    assert any("1 image resized to 16x16" in m for m in messages)
 
 
 def test_csv_listing_with_unlabelled_rows_and_a_test_split(tmp_path, capsys):

@@ -153,6 +153,11 @@ def read_csv_listing(path: Path, log: Callable[[str], None] = print) -> dict[str
     return items
 
 
+def images_word(count: int) -> str:
+    """"image" or "images", to follow ``count`` in a note."""
+    return "image" if count == 1 else "images"
+
+
 def detect_shape(files: list[Path], log: Callable[[str], None] = print) -> tuple[tuple[int, int, int], int, int]:
     """((C, H, W), how many differ from the most common size, how many of them lie the other way: portrait
     among landscape or the reverse), from the files' headers only.
@@ -169,7 +174,8 @@ def detect_shape(files: list[Path], log: Callable[[str], None] = print) -> tuple
     headers = read_each(files, header)
     sizes, kinds = Counter(size for size, _ in headers), Counter(kind for _, kind in headers)
     if len(kinds) > 1:
-        log(f"note: {kinds[1]} grayscale images among {kinds[3]} colour ones: all are read as colour")
+        log(f"note: {kinds[1]} grayscale {images_word(kinds[1])} among {kinds[3]} colour "
+            f"{'one' if kinds[3] == 1 else 'ones'}: all are read as colour")
     (width, height), count = sizes.most_common(1)[0]
     turned = sum(n for (w, h), n in sizes.items() if w != h and width != height and (w > h) != (width > height))
     return (max(kinds), height, width), len(files) - count, turned
@@ -214,7 +220,8 @@ def listing_shape(name: str, items: dict[str, list[tuple[Path, str | None]]], im
     if image_size:
         return (c, image_size, image_size), classes
     if turned:
-        log(f"note: {turned} of the {len(files)} images are {'portrait' if w > h else 'landscape'} among "
+        log(f"note: {turned} of the {len(files)} images {'is' if turned == 1 else 'are'} "
+            f"{'portrait' if w > h else 'landscape'} among "
             f"{'landscape' if w > h else 'portrait'} ones: read at the most common size, they are squeezed to its "
             f"shape; --image-size N reads every image at NxN, squeezing both kinds alike")
     if max(h, w) > DEFAULT_MAX_SIDE:
@@ -233,7 +240,7 @@ def listing_shape(name: str, items: dict[str, list[tuple[Path, str | None]]], im
             "the size, --stream keeps the images on disk")
         return (c, small_h, small_w), classes
     if odd:
-        log(f"{name}: {odd} images resized to {w}x{h}, the most common size")
+        log(f"{name}: {odd} {images_word(odd)} resized to {w}x{h}, the most common size")
     return (c, h, w), classes
 
 
