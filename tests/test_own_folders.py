@@ -372,6 +372,25 @@ def test_show_views_of_a_folder_follows_the_flags_training_takes(tmp_path, capsy
     assert png_size(tmp_path / "small.png")[1] == 2 * (12 + 2) + 2         # two rows of 12-pixel images
 
 
+def test_the_size_read_at_is_of_the_orientation_most_images_have(tmp_path):
+    """Two landscape cameras and one portrait size: the portrait size is the single most common one,
+    but most photos are landscape, so they are read landscape and the portrait ones are squeezed."""
+    from collections import Counter
+    from stochreg.data.folders import size_to_read
+    # per class 2 portrait 14x20 photos and 3 landscape ones of 3 sizes; 4 square unlabelled ones
+    write_photos(tmp_path / "photos", sizes=((14, 20), (14, 20), (20, 14), (22, 16), (24, 18)))
+    notes = []
+    data = load_dataset(f"folder:{tmp_path / 'photos'}", log=notes.append)
+    assert data.image_shape[1:] in ((14, 20), (16, 22), (18, 24))             # (H, W): one of the landscape sizes
+    assert any(n.startswith("note: 6 of the 19 images are portrait among landscape ones, the most common "
+                            "orientation") for n in notes), notes
+    # the rule itself: orientation first, then the size; a tie between orientations keeps the most common size's
+    assert size_to_read(Counter({(3, 4): 5, (4, 3): 4, (8, 6): 3})) == ((4, 3), 4)
+    assert size_to_read(Counter({(3, 4): 5, (4, 3): 5})) in (((3, 4), 5), ((4, 3), 5))
+    assert size_to_read(Counter({(3, 4): 6, (4, 3): 3, (6, 8): 3})) == ((3, 4), 6)
+    assert size_to_read(Counter({(5, 5): 4, (4, 3): 3, (3, 4): 3})) == ((5, 5), 4)
+
+
 def test_portrait_photos_among_landscape_ones_get_a_note_on_their_squeeze(tmp_path):
     write_photos(tmp_path / "photos", sizes=((20, 14), (20, 14), (14, 20)))   # one labelled photo a class portrait
     notes = []

@@ -14,7 +14,8 @@ Without test images the run trains and predicts but has no test estimate; ``hold
 many labelled images of each class aside (a seeded choice) as the test set instead.
 
 Classes are the sorted class names. The channels (1 for grayscale, 3 for colour; colour when
-both kinds are present) and the image size (the most common one, its longer side at most
+both kinds are present) and the image size (the most common one of the orientation most images have,
+landscape, portrait or square; its longer side at most
 ``DEFAULT_MAX_SIDE`` pixels; other images are resized to it) are detected from the images'
 headers. Unlabelled images are part of the training set with label -1: they join the unlabelled
 pool and are never picked as labelled. Errors name the file or folder at fault: an unreadable or
@@ -159,8 +160,8 @@ def images_word(count: int) -> str:
 
 
 def detect_shape(files: list[Path], log: Callable[[str], None] = print) -> tuple[tuple[int, int, int], int, int]:
-    """((C, H, W), how many differ from the most common size, how many of them lie the other way: portrait
-    among landscape or the reverse), from the files' headers only.
+    """((C, H, W), how many differ from the size read at (size_to_read), how many of them lie the other way:
+    portrait among landscape or the reverse), from the files' headers only.
 
     Grayscale and colour images mixed in one dataset are all read as colour (the network takes
     one kind), with a note saying how many grayscale images are converted.
@@ -176,9 +177,28 @@ def detect_shape(files: list[Path], log: Callable[[str], None] = print) -> tuple
     if len(kinds) > 1:
         log(f"note: {kinds[1]} grayscale {images_word(kinds[1])} among {kinds[3]} colour "
             f"{'one' if kinds[3] == 1 else 'ones'}: all are read as colour")
-    (width, height), count = sizes.most_common(1)[0]
+    (width, height), count = size_to_read(sizes)
     turned = sum(n for (w, h), n in sizes.items() if w != h and width != height and (w > h) != (width > height))
     return (max(kinds), height, width), len(files) - count, turned
+
+
+def orientation(size: tuple[int, int]) -> int:
+    """1 for a landscape (width, height), -1 for a portrait one, 0 for a square."""
+    width, height = size
+    return (width > height) - (width < height)
+
+
+def size_to_read(sizes: Counter) -> tuple[tuple[int, int], int]:
+    """The (width, height) images of these sizes are read at, and how many have it: the most common size
+    among the images of the most common orientation. Photos from two landscape cameras and one portrait
+    size are read landscape even when the portrait size is the single most common one, so that the fewer
+    images are squeezed; ties between orientations go to the most common size's."""
+    by_orientation = Counter()
+    for size, count in sizes.items():
+        by_orientation[orientation(size)] += count
+    first = orientation(sizes.most_common(1)[0][0])
+    kept = max(by_orientation, key=lambda way: (by_orientation[way], way == first))
+    return Counter({size: n for size, n in sizes.items() if orientation(size) == kept}).most_common(1)[0]
 
 
 def class_names(name: str, items: dict[str, list[tuple[Path, str | None]]]) -> list[str]:
@@ -219,11 +239,11 @@ def listing_shape(name: str, items: dict[str, list[tuple[Path, str | None]]], im
     c = channels or c
     if image_size:
         return (c, image_size, image_size), classes
+    kept, other = ("landscape", "portrait") if w > h else ("portrait", "landscape")
     if turned:
-        log(f"note: {turned} of the {len(files)} images {'is' if turned == 1 else 'are'} "
-            f"{'portrait' if w > h else 'landscape'} among "
-            f"{'landscape' if w > h else 'portrait'} ones: read at the most common size, they are squeezed to its "
-            f"shape; --image-size N reads every image at NxN, squeezing both kinds alike")
+        log(f"note: {turned} of the {len(files)} images {'is' if turned == 1 else 'are'} {other} among {kept} ones, "
+            f"the most common orientation: read at the most common {kept} size, they are squeezed to its shape; "
+            "--image-size N reads every image at NxN, squeezing both kinds alike")
     if max(h, w) > DEFAULT_MAX_SIDE:
         scale = DEFAULT_MAX_SIDE / max(h, w)
         small_h, small_w = max(8, round(h * scale)), max(8, round(w * scale))
@@ -240,7 +260,8 @@ def listing_shape(name: str, items: dict[str, list[tuple[Path, str | None]]], im
             "the size, --stream keeps the images on disk")
         return (c, small_h, small_w), classes
     if odd:
-        log(f"{name}: {odd} {images_word(odd)} resized to {w}x{h}, the most common size")
+        log(f"{name}: {odd} {images_word(odd)} resized to {w}x{h}, the most common "
+            f"{kept if w != h else 'square'} size")
     return (c, h, w), classes
 
 
