@@ -4,6 +4,7 @@ their EXIF orientation, no test folder at all (no test estimate, or --holdout K)
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,13 @@ def test_holdout_gives_a_test_estimate_and_is_refused_when_too_few_remain(tmp_pa
                  "--out", str(run)]) == 0
     results = json.loads((run / "results.json").read_text())
     assert results["labels"] == 3 * 3 and 0 <= results["test_error"] <= 1   # 5 per class, 2 kept aside
+    # the summary calls the classes by their folder names, not by their indices
+    row = next(line for line in (run / "summary.md").read_text().splitlines() if "most frequent confusions" in line)
+    listed = row.split("|")[2].strip()
+    pairs = re.findall(r"(\w+) taken for (\w+) \((\d+)\)", listed)
+    assert (listed == "none") == (results["test_errors"] == 0), row
+    assert all(t in CLASSES and p in CLASSES for t, p, _ in pairs) and listed in ("none", ", ".join(
+        f"{t} taken for {p} ({n})" for t, p, n in pairs)), row
     capsys.readouterr()
     assert main(["train", "--data", str(tmp_path / "photos"), "--labels", "0", "--holdout", "4", *TRAIN,
                  "--out", str(tmp_path / "r2")]) == 2

@@ -39,3 +39,17 @@ def test_the_run_summary_names_the_settings_that_differ_from_the_defaults(tiny_d
     assert "| `lambda_me` | 0.2 | weight of the mutual-exclusivity loss |" in summary
     assert "| `iters` | 2 | training steps |" in summary
     assert "`lambda_ts`" not in summary.split("## Settings other than the defaults")[1]   # left at its default
+
+
+def test_the_run_summary_describes_each_setting_by_a_whole_clause_of_its_own():
+    """summary.md's table of changed settings shows the first clause of each help: a phrase that says
+    what the setting does, brackets closed, not a scope such as "folder:/csv" or a symbol such as "n",
+    and no two settings alike."""
+    from stochreg.config.settings import outside_brackets, short_help
+    briefs = {f.name: short_help(f.name) for f in dataclasses.fields(TrainConfig)}
+    for name, brief in briefs.items():
+        assert brief.count("(") == brief.count(")") and brief.count("[") == brief.count("]"), (name, brief)
+        assert len(brief.split()) >= 2 and not brief.startswith(("folder:", "csv:")), (name, brief)
+    assert len(set(briefs.values())) == len(briefs)
+    assert outside_brackets("a (b; c); d: e", "; ") == ["a (b; c)", "d: e"]
+    assert outside_brackets("a: (b: c): d", ": ") == ["a", "(b: c)", "d"]

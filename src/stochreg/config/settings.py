@@ -36,21 +36,22 @@ class TrainConfig:
                                  "unset = 100 for a built-in dataset, every labelled image for your own", "data")
     label_fraction: float = setting(0.0, "when > 0, use this fraction of the labelled images (0.1 = 10%) instead "
                                     "of --labels", "data")
-    holdout: int = setting(0, "your own images without a test folder: keep this many labelled images of each "
-                           "class aside as the test set (chosen with --seed), for a test estimate; refused when a "
+    holdout: int = setting(0, "keep this many labelled images of each class aside as the test set (chosen with "
+                           "--seed), for a test estimate of your own images without a test folder; refused when a "
                            "class would keep fewer than 2 to train on; 0 = no test estimate", "data", minimum=0)
-    image_size: int = setting(0, "folder:/csv: data: resize every image to this square size (default: the most "
-                              "common size, its longer side at most 96 pixels)", "data", minimum=0)
-    channels: int = setting(0, "folder:/csv: data: convert every image to 1 (grayscale) or 3 (colour) channels "
-                            "(default: detected; mixed kinds are read as colour)", "data")
+    image_size: int = setting(0, "resize every image of your own (folder:/csv:) data to this square size "
+                              "(default: the most common size of the most common orientation, its longer side at "
+                              "most 96 pixels)", "data", minimum=0)
+    channels: int = setting(0, "convert every image of your own (folder:/csv:) data to 1 (grayscale) or 3 "
+                            "(colour) channels (default: detected; mixed kinds are read as colour)", "data")
     digits: bool | None = setting(None, "the images are digits (handwritten or printed numbers, house numbers, "
                                   "meter readings): the recipe chosen from the data is the digit recipe "
                                   "(ts-me-fixmatch, the digits transform, never mirrored, the graph term on "
                                   "deskewed images where they are grayscale); unset = as the dataset is known "
                                   "(MNIST, SVHN: digits; your own images: not)", "data")
-    stream: bool = setting(False, "folder:/csv: data: keep the training images on disk and decode each step's "
-                           "images in DataLoader workers, ahead of the step (for datasets that do not fit in "
-                           "memory)", "data")
+    stream: bool = setting(False, "keep the training images of your own (folder:/csv:) data on disk and decode "
+                           "each step's images in DataLoader workers, ahead of the step (for datasets that do not "
+                           "fit in memory)", "data")
     workers: int = setting(4, "DataLoader worker processes decoding images for --stream (at most one per CPU "
                            "this process may use); 0 = in the training process", "data", minimum=0)
     # --- method and network ---
@@ -74,7 +75,7 @@ class TrainConfig:
     flip: bool | None = setting(None, "may the views be mirrored horizontally (for the auto transform)? --no-flip "
                                 "for text, digits and anything a mirror changes; unset = unless the dataset is "
                                 "digits", "method")
-    views: int | None = setting(None, "n: stochastic passes (views) of each unlabelled image; unset = 5, or 2 (one "
+    views: int | None = setting(None, "stochastic passes (views, n) of each unlabelled image; unset = 5, or 2 (one "
                                 "weak, one strong) where the method chosen from the data is fixmatch", "method",
                                 positive=True)
     # FixMatch trains the labelled images on weak views only, and 400 of them are learnt by heart
@@ -84,15 +85,15 @@ class TrainConfig:
                                      "ts-me-strong, ts-me-anchored); 0 = weak views only, as FixMatch", "method",
                                      minimum=0)
     # The weak view of FixMatch is only a target: a backward pass through its rows is work for nothing.
-    separate_targets: bool = setting(False, "methods whose first views only give targets (fixmatch): run those "
-                                     "views in a forward pass of their own, without gradient, and the rest in "
+    separate_targets: bool = setting(False, "run the views that only give targets (fixmatch's first) in a forward "
+                                     "pass of their own, without gradient, and the rest in "
                                      "another (USB's use_cat=False), which saves their backward pass: cheaper "
                                      "steps; batch norm then normalises each pass by its own statistics, which may "
                                      "cost accuracy (benchmarks/tuning.md)", "method")
     # The live weights move with every step's noise; their average is steadier and, at evaluation,
     # usually the better model: the EMA teacher of Mean Teacher and EMAN, as FixMatch's target.
-    teacher_targets: bool = setting(False, "methods whose first views only give targets (fixmatch): take those "
-                                    "targets from the EMA of the weights (--ema) in evaluation mode, in a pass "
+    teacher_targets: bool = setting(False, "take the targets of the views that only give targets (fixmatch's "
+                                    "first) from the EMA of the weights (--ema) in evaluation mode, in a pass "
                                     "of their own without gradient (the saving of --separate-targets); off = "
                                     "from the weights being trained", "method")
     lambda_ts: float = setting(4.0, "weight of the transformation/stability loss", "method", minimum=0)
@@ -178,7 +179,7 @@ class TrainConfig:
     ema: float = setting(0.995, "decay of an exponential moving average of the weights, used for evaluation; "
                          "0 = off", "optimisation")
     # bf16 was validated for the digit recipe on CPUs (benchmarks/tuning.md); elsewhere float32 stays.
-    precision: str = setting(AUTO, "fp32, or bf16: the forward passes under bfloat16 autocast (weights, "
+    precision: str = setting(AUTO, "the forward passes' precision: fp32, or bf16 under autocast (weights, "
                              "optimiser, losses and evaluation stay float32); faster where the hardware computes "
                              "bf16 natively (GPUs, x86 CPUs with AVX-512 BF16 or AMX), far slower where it does not "
                              "(benchmarks/RESULTS.md); auto = bf16 for the digit recipe (ts-me-fixmatch on digits) "
@@ -258,7 +259,18 @@ def settings_markdown() -> str:
     return "\n".join(lines)
 
 
+def outside_brackets(text: str, separator: str) -> list[str]:
+    """``text`` split at each ``separator`` that is not inside parentheses or brackets."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += (char in "([") - (char in ")]")
+        if depth == 0 and i >= start and text.startswith(separator, i):
+            parts.append(text[start:i])
+            start = i + len(separator)
+    return parts + [text[start:]]
+
+
 def short_help(name: str) -> str:
-    """The first clause of a setting's help, for tables."""
+    """The first clause of a setting's help, for tables: up to its first "; " or ": " outside brackets."""
     text = help_of(name)
-    return text.split(";")[0].split(": ")[0] if len(text) > 60 else text
+    return outside_brackets(outside_brackets(text, "; ")[0], ": ")[0] if len(text) > 60 else text

@@ -28,6 +28,11 @@ from .streaming import FileImages
 from .pixels import as_int64_labels, as_uint8_images
 
 
+def label_names(class_names: list[str] | None, num_classes: int) -> list[str]:
+    """What each class is called in output: the user's class names, or its index as text."""
+    return class_names or [str(k) for k in range(num_classes)]
+
+
 @dataclass
 class Dataset:
     """A labelled train set (also the unlabelled pool) and a test set, held as tensors."""
@@ -44,6 +49,10 @@ class Dataset:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.train_images.shape[1:])
+
+    @property
+    def label_names(self) -> list[str]:
+        return label_names(self.class_names, self.num_classes)
 
     def __post_init__(self):
         for split in ("train", "test"):

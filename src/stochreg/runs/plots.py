@@ -4,8 +4,9 @@ matplotlib with its file-only Agg backend (no display needed), imported when a f
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -58,9 +59,11 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
     return counts
 
 
-def confusion_png(counts: np.ndarray, path: str | Path, title: str = "") -> Path:
-    """The confusion matrix with counts in the cells; the diagonal is drawn separately so that the
-    errors, which are few, stay visible."""
+def confusion_png(counts: np.ndarray, path: str | Path, title: str = "",
+                  class_names: Sequence[str] | None = None) -> Path:
+    """The confusion matrix with counts in the cells, its rows and columns named by ``class_names``
+    (default: the indices); the diagonal is drawn separately so that the errors, which are few, stay
+    visible. A long title is wrapped to the figure's width."""
     plt = _pyplot()
     k = len(counts)
     errors = counts.astype(float).copy()
@@ -73,9 +76,12 @@ def confusion_png(counts: np.ndarray, path: str | Path, title: str = "") -> Path
             if counts[i, j]:
                 ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
                         color="tab:blue" if i == j else "black")
-    ax.set_xticks(range(k)), ax.set_yticks(range(k))
+    names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    size = max(4, min(10, 200 // k))   # a hundred classes' names still fit beside each other
+    ax.set_xticks(range(k), names, rotation=90 if max(map(len, names)) > 3 else 0, fontsize=size)
+    ax.set_yticks(range(k), names, fontsize=size)
     ax.set_xlabel("predicted class"), ax.set_ylabel("true class")
-    ax.set_title(title or "confusion matrix (final model, test set)")
+    ax.set_title(textwrap.fill(title or "confusion matrix (final model, test set)", 60), fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -43,9 +43,11 @@ def settings_table(cfg: TrainConfig) -> list[str]:
 
 
 def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], test_labels: np.ndarray,
-                     predictions: np.ndarray, num_classes: int, data_info: dict[str, Any],
+                     predictions: np.ndarray, class_names: Sequence[str], data_info: dict[str, Any],
                      terms: Sequence[Term]) -> None:
-    """The figures and the human summary of a finished run trained with ``terms``."""
+    """The figures and the human summary of a finished run trained with ``terms``; classes are called
+    by ``class_names`` (the user's class folders, or the indices as text)."""
+    num_classes = len(class_names)
     title = f"{cfg.dataset}, {results['labels']} labels, {cfg.method}, seed {cfg.seed}"
     labels = {"ce": CROSS_ENTROPY_LABEL, **{name: label for term in terms for name, label in term.labels.items()}}
     learning_curves(read_metrics(run_dir / "metrics.jsonl"), run_dir / "curves.png", labels, title)
@@ -53,8 +55,9 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
     confusions = ""
     if has_test:
         counts = confusion_matrix(test_labels, predictions, num_classes)
-        confusion_png(counts, run_dir / "confusion.png", f"confusion matrix: {title}")
-        confusions = ", ".join(f"{t} taken for {p} ({n})" for t, p, n in most_frequent_confusions(counts))
+        confusion_png(counts, run_dir / "confusion.png", f"confusion matrix: {title}", class_names)
+        confusions = ", ".join(f"{class_names[t]} taken for {class_names[p]} ({n})"
+                               for t, p, n in most_frequent_confusions(counts))
     weights = ", ".join(term.describe() for term in terms) or "no unsupervised terms"
     trained = (f"after {cfg.iters} steps in {format_minutes(results['train_seconds'])}"
                f" ({format_minutes(results['eval_seconds'])} of it on the logged evaluations).")

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..runtime.checkpoints import load_checkpoint
 from ..config import TrainConfig, from_dict
+from ..data.datasets import label_names
 from ..data.images import image_array, read_each, read_image
 from ..errors import DataError
 from ..evaluate import predict_probs
@@ -33,8 +34,7 @@ class Run:
 
     @property
     def label_names(self) -> list[str]:
-        """What each class is called in output: the user's class names, or its index as text."""
-        return self.class_names or [str(k) for k in range(self.num_classes)]
+        return label_names(self.class_names, self.num_classes)
 
     def predict(self, images, passes: int = 1, device: str | torch.device = "cpu") -> torch.Tensor:
         """Class probabilities (N, classes) for ``images``: uint8 images (N, C, H, W) at the model's

@@ -69,7 +69,7 @@ def write_results(out_dir: Path, learner: Learner, cfg: TrainConfig, data: Datas
         "machine": machine_description(learner.device, learner.dist.world_size), "torch": torch.__version__,
     }
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    write_run_report(out_dir, cfg, results, data.test_labels.numpy(), predictions.numpy(), data.num_classes,
+    write_run_report(out_dir, cfg, results, data.test_labels.numpy(), predictions.numpy(), data.label_names,
                      {"train": len(data.train_labels), "test": len(data.test_labels),
                       "shape": "x".join(map(str, data.image_shape))}, learner.terms)
     if "val_error" in results:
