@@ -182,6 +182,13 @@ def test_bad_folder_trees_are_one_clear_line(tmp_path, capsys, damage, message):
     assert len(err) == 1 and err[0].startswith("stochreg: error: ")
 
 
+def test_the_labelled_folder_given_for_the_whole_tree_names_the_folder_above(tmp_path):
+    write_tree(tmp_path / "pets")                  # pets/train/CLASS/..., pets/unlabelled/..., pets/test/CLASS/...
+    with pytest.raises(DataError, match=r"its folders cat, dog, owl hold images: give the folder above it, "
+                                        r"--data \S*pets$"):
+        load_dataset(f"folder:{tmp_path / 'pets' / 'train'}", log=lambda m: None)
+
+
 def test_images_damaged_past_their_header_are_named_together_when_their_pixels_are_read(tmp_path, capsys):
     """A truncated file has a readable header and fails when its pixels are decoded: with the size and
     channels given no header is read first, and the pixel read names every damaged file at once, for

@@ -75,6 +75,8 @@ def _class_folders_hint(root: Path) -> str:
     if len(classes) < 2:
         return ""
     named = ", ".join(classes[:3]) + (f" and {len(classes) - 3} more" if len(classes) > 3 else "")
+    if root.name in LABELLED_FOLDERS:   # the labelled folder itself was given: its parent is the tree
+        return f"; its folders {named} hold images: give the folder above it, --data {root.parent}"
     return f"; its folders {named} hold images: if they are the classes, move them into {root / 'labelled'}/"
 
 
