@@ -218,6 +218,24 @@ def test_python_predict_reads_files_and_pil_images_and_names_every_unreadable_fi
         run.predict([workspace / "a.png", workspace / "digit.png", str(workspace / "b.jpg")])
 
 
+def test_python_predict_takes_the_arrays_fit_takes_and_one_file_or_image(workspace):
+    """The image arrays stochreg.fit trains on predict as they are: numpy or torch, (N, H, W),
+    channels last or first, uint8 or floats in 0..1; a single file or PIL image needs no list."""
+    run = stochreg.load(workspace / "runs" / "first")
+    digits = load_dataset("mnist", workspace / "data", fetch_missing=False).test_images[:4]
+    expected = run.predict(digits)
+    as_numpy = digits.numpy()
+    for images in (as_numpy, as_numpy[:, 0], as_numpy.transpose(0, 2, 3, 1), digits.float() / 255):
+        assert torch.allclose(run.predict(images), expected, atol=1e-6)
+    Image.fromarray(as_numpy[0, 0]).save(workspace / "one.png")
+    assert torch.allclose(run.predict(workspace / "one.png"), expected[:1], atol=1e-6)
+    assert torch.allclose(run.predict(Image.open(workspace / "one.png")), expected[:1], atol=1e-6)
+    with pytest.raises(DataError, match=r"images of 1 channel\(s\) at 32x32, but the model takes 1 at 28x28"):
+        run.predict(np.zeros((2, 32, 32), np.uint8))
+    with pytest.raises(DataError, match="expected image files, PIL images or an array of images, got int"):
+        run.predict(7)
+
+
 def test_runs_lists_done_and_stopped_runs(workspace, capsys):
     stopped = workspace / "runs" / "stopped"
     shutil.copytree(workspace / "runs" / "first", stopped)

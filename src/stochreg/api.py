@@ -20,26 +20,12 @@ import torch
 
 from .config import resolve_config
 from .data import Dataset
-from .data.pixels import as_int64_labels, as_uint8_images
+from .data.pixels import as_int64_labels, as_nchw_uint8
 from .errors import DataError, UsageError
 from .runs.trained import Run, load_run
 from .train import default_run_folder, train
 
 ARRAYS = "arrays"   # the dataset name of a run trained on arrays given from Python
-
-
-def as_nchw_uint8(images: Any, what: str) -> torch.Tensor:
-    """uint8 (N, C, H, W) from an array or tensor shaped (N, H, W), (N, H, W, C) or (N, C, H, W),
-    uint8 or float (0..1 or 0..255)."""
-    array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-    if array.ndim == 3:
-        array = array[:, None]
-    elif array.ndim == 4 and array.shape[1] not in (1, 3) and array.shape[-1] in (1, 3):
-        array = array.transpose(0, 3, 1, 2)   # channels last, as PIL and most arrays hold images
-    if array.ndim != 4 or array.shape[1] not in (1, 3):
-        raise DataError(f"{what}: expected images shaped (N, H, W), (N, H, W, C) or (N, C, H, W) with 1 or 3 "
-                        f"channels, got {array.shape}")
-    return torch.from_numpy(np.ascontiguousarray(as_uint8_images(array, what)))
 
 
 def arrays_dataset(images: Any, labels: Any, test: tuple[Any, Any] | None = None,

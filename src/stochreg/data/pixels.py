@@ -8,7 +8,10 @@ format: NaN or infinite pixels, values outside 0..255, labels that are not integ
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import torch
 
 from ..errors import DataError
 
@@ -32,6 +35,20 @@ def as_uint8_images(array: np.ndarray, source: str) -> np.ndarray:
         raise DataError(f"{source}: pixel values outside 0..255 (from {low} to {high}); scale them to 0..255, "
                         "or to floats in 0..1")
     return np.rint(array).astype(np.uint8)
+
+
+def as_nchw_uint8(images: Any, what: str) -> torch.Tensor:
+    """uint8 (N, C, H, W) from an array or tensor shaped (N, H, W), (N, H, W, C) or (N, C, H, W),
+    uint8 or float (0..1 or 0..255)."""
+    array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    if array.ndim == 3:
+        array = array[:, None]
+    elif array.ndim == 4 and array.shape[1] not in (1, 3) and array.shape[-1] in (1, 3):
+        array = array.transpose(0, 3, 1, 2)   # channels last, as PIL and most arrays hold images
+    if array.ndim != 4 or array.shape[1] not in (1, 3):
+        raise DataError(f"{what}: expected images shaped (N, H, W), (N, H, W, C) or (N, C, H, W) with 1 or 3 "
+                        f"channels, got {array.shape}")
+    return torch.from_numpy(np.ascontiguousarray(as_uint8_images(array, what)))
 
 
 def as_int64_labels(array: np.ndarray, source: str) -> np.ndarray:

@@ -17,6 +17,7 @@ from ..runtime.checkpoints import load_checkpoint
 from ..config import TrainConfig, from_dict
 from ..data.datasets import label_names
 from ..data.images import image_array, read_each, read_image
+from ..data.pixels import as_nchw_uint8
 from ..errors import DataError
 from ..evaluate import predict_probs
 from ..nets import build_net
@@ -37,17 +38,24 @@ class Run:
         return label_names(self.class_names, self.num_classes)
 
     def predict(self, images, passes: int = 1, device: str | torch.device = "cpu") -> torch.Tensor:
-        """Class probabilities (N, classes) for ``images``: uint8 images (N, C, H, W) at the model's
-        size, or a list of image files or PIL images (converted to the model's channels and size);
-        ``passes > 1`` averages that many stochastic passes (dropout and fractional max-pooling
-        kept random), as the paper did."""
+        """Class probabilities (N, classes) for ``images``: image files or PIL images, one or a list
+        (converted to the model's channels and size), or an array or tensor of images at the model's
+        size as ``stochreg.fit`` takes them ((N, H, W), (N, H, W, C) or (N, C, H, W); uint8, or floats in
+        0..1 or 0..255); ``passes > 1`` averages that many stochastic passes (dropout and fractional
+        max-pooling kept random), as the paper did."""
+        if isinstance(images, (str, Path)) or hasattr(images, "getbands"):   # one file or one PIL image
+            images = [images]
         if isinstance(images, (list, tuple)):
             images = self._read(images)
-        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 \
-                or tuple(images.shape[1:]) != self.image_shape:
-            got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
-            raise DataError(f"expected uint8 images of shape (N, {', '.join(map(str, self.image_shape))}), or a list "
-                            f"of image files or PIL images, got {got}")
+        elif isinstance(images, (np.ndarray, torch.Tensor)):
+            images = as_nchw_uint8(images, "images")
+        else:
+            raise DataError(f"expected image files, PIL images or an array of images, got {type(images).__name__}")
+        if tuple(images.shape[1:]) != self.image_shape:
+            size = "x".join(map(str, self.image_shape[1:]))
+            raise DataError(f"images of {images.shape[1]} channel(s) at {images.shape[2]}x{images.shape[3]}, but the "
+                            f"model takes {self.image_shape[0]} at {size}: give files or PIL images (read at "
+                            "the model's size), or resize the array")
         return predict_probs(self.model.to(device), images, self.config.eval_batch, passes, device)
 
     def _read(self, items: list) -> torch.Tensor:
