@@ -109,6 +109,20 @@ def test_help_everywhere(argv):
     assert proc.returncode == 0 and "usage: stochreg" in proc.stdout
 
 
+def test_top_level_help_shows_the_own_images_path_in_commands_that_parse(capsys):
+    """`stochreg --help` ends with the commands a new user starts from; each one is valid as written."""
+    import shlex
+    from stochreg.cli import build_parser
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    examples = [line.strip() for line in out.splitlines() if line.startswith("  stochreg ")]
+    assert any("train --data photos" in line for line in examples) and any("predict" in line for line in examples)
+    for line in examples:
+        args = build_parser().parse_args(shlex.split(line)[1:])
+        assert args.command in line
+
+
 @pytest.mark.parametrize("argv, hint", [
     (["predict", "run", "photos", "--out", "p.csv"], "interrupted; the rows of the batches classified so far"),
     (["runs"], "interrupted\n"),

@@ -43,6 +43,7 @@ def test_labelled_and_nested_unlabelled_without_a_test_folder(tmp_path, capsys):
     assert "No test estimate" in summary
     # the transform and net are given here; the method and the graph weight are chosen
     recipe_row = next(line for line in summary.splitlines() if line.startswith("| chosen from the data |"))
+    assert "| method | fixmatch: lambda_u=" in summary       # the method's one term, named once
     assert "method fixmatch: colour images that are not digits" in recipe_row and "; lambda_graph " in recipe_row
     (run / "checkpoint.pt").unlink()                              # as if killed after its last checkpoint
     (run / "results.json").unlink()

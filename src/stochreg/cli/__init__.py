@@ -31,9 +31,17 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="stochreg",
-        description="Semi-supervised image classification with stochastic transformations and "
-                    "perturbations (Sajjadi et al., NIPS 2016): the transformation/stability and "
-                    "mutual-exclusivity losses.")
+        description="Semi-supervised image classification with stochastic transformations and\n"
+                    "perturbations (Sajjadi et al., NIPS 2016): the transformation/stability and\n"
+                    "mutual-exclusivity losses.",
+        epilog="your own images (photos/labelled/CLASS/..., photos/unlabelled/..., optional photos/test/CLASS/...):\n"
+               "  stochreg train --data photos --out runs/photos\n"
+               "  stochreg predict runs/photos new-photos/ --out predictions.csv\n"
+               "  stochreg export runs/photos --format onnx\n"
+               "MNIST with 100 labels, provisioned by stochreg itself:\n"
+               "  stochreg train --dataset mnist --labels 100\n"
+               "each command explains its options: stochreg COMMAND --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"stochreg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (train_command.add_train, model_commands.add_eval, tool_commands.add_data, model_commands.add_predict,

@@ -30,7 +30,7 @@ MODEL_HELP = "a run folder (its checkpoint.pt) or a checkpoint file"
 
 
 def add_eval(sub) -> None:
-    evaluate = sub.add_parser("eval", help="re-evaluate a saved run on its test set",
+    evaluate = sub.add_parser("eval", help="score a saved run on its test set or on other labelled images",
                               description="Load RUN_DIR/checkpoint.pt and report its test error (one JSON line), "
                                           "or its error on other labelled images (--on FOLDER).")
     evaluate.add_argument("run_dir", metavar="RUN_DIR")

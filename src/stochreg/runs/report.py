@@ -82,7 +82,9 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
         f"{'' if results['labels'] % num_classes == 0 else 'about '}{results['labels'] // num_classes} per class, "
         f"split seed {cfg.seed} "
         "(`labelled_indices.json`) |",
-        f"| method | {cfg.method}: {weights}, n={cfg.views} views per unlabelled image, ramp-up {cfg.rampup_iters} steps |",
+        # a method of one term (fixmatch) is described by that term's name already
+        f"| method | {'' if weights.startswith(cfg.method + ':') else cfg.method + ': '}{weights}, n={cfg.views} views "
+        f"per unlabelled image, ramp-up {cfg.rampup_iters} steps |",
         *([f"| chosen from the data | {'; '.join(results['recipe'])} |"] if results.get("recipe") else []),
         *([f"| notes | {'; '.join(results['notes'])} |"] if results.get("notes") else []),
         f"| network | {cfg.net}, {results['parameters']:,} parameters |",
