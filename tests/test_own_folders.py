@@ -409,3 +409,28 @@ def test_portrait_photos_among_landscape_ones_get_a_note_on_their_squeeze(tmp_pa
     squared = []
     load_dataset(f"folder:{tmp_path / 'photos'}", image_size=16, log=squared.append)
     assert not any("portrait" in n for n in squared)
+
+
+def test_arrays_given_to_fit_get_the_repeated_image_notes_a_folder_gets(tmp_path, capsys):
+    """stochreg.fit on arrays: a test image among the training images and one image labelled as two
+    classes are said, naming the images by index and the classes by name, and kept with the results."""
+    import stochreg
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(40, 12, 12), dtype=np.uint8)
+    labels = np.where(np.arange(40) < 12, np.arange(40) % 3, -1)
+    images[7] = images[3]                                    # labelled 1 and 0: one label is wrong
+    test_images, test_labels = rng.integers(0, 256, size=(6, 12, 12), dtype=np.uint8), np.arange(6) % 3
+    test_images[4] = images[20]                              # an unlabelled training image, in the test set
+    stochreg.fit((images, labels), test=(test_images, test_labels), class_names=["cat", "dog", "owl"],
+                 out=tmp_path / "run", progress=False, iters=2, eval_every=0, batch_labelled=6, batch_unlabelled=4,
+                 net="compact-small", transform="crop", lambda_graph=0)
+    out = capsys.readouterr().out
+    assert ("note: labelled images of two classes hold the same pixels (1 in all; training image 3 in cat, "
+            "training image 7 in dog): one label of each pair is wrong") in out
+    assert "test images that are also training images: 1 of 6 (the same pixels at the model's input size; " \
+           "test image 4 and training image 20)" in out
+    kept = json.loads((tmp_path / "run" / "results.json").read_text())["notes"]
+    assert len(kept) == 2 and any("training image 3 in cat" in n for n in kept)
+    from stochreg.data.repeats import repeated_array_notes
+    unnamed = repeated_array_notes(images, labels.tolist(), test_images[:0], [], ["0", "1", "2"])
+    assert unnamed and "training image 3 in class 0, training image 7 in class 1" in unnamed[0]

@@ -1,4 +1,4 @@
-"""Images that appear twice in a person's own folders, found by their pixels at the model's input size.
+"""Images that appear twice in a person's own folders or arrays, found by their pixels at the model's input size.
 
 Two kinds are worth a note before training, because nothing else would show them: a test image that
 is also a training image (a copy, or the same photo saved twice), which makes the test estimate
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-Listing = list[tuple[Path, "str | None"]]
+Listing = list[tuple["Path | str", "str | None"]]   # (file or name, class or None), as notes name them
 
 
 def _digest(image: np.ndarray) -> bytes:
@@ -24,8 +24,8 @@ def repeated_image_notes(listing: dict[str, Listing], images: dict[str, np.ndarr
     """Notes on test images that are training images and on images labelled as two classes;
     ``listing`` holds each split's (file, class or None), ``images`` its decoded uint8 images."""
     notes = []
-    seen: dict[bytes, Path] = {}                          # every training image, by its pixels
-    labelled: dict[bytes, tuple[Path, str]] = {}          # the first labelled one, with its class
+    seen: dict[bytes, Path | str] = {}                    # every training image, by its pixels
+    labelled: dict[bytes, tuple[Path | str, str]] = {}    # the first labelled one, with its class
     conflicts = []
     for (file, label), image in zip(listing["train"], images["train"]):
         digest = _digest(image)
@@ -47,3 +47,16 @@ def repeated_image_notes(listing: dict[str, Listing], images: dict[str, np.ndarr
                      f"(the same pixels at the model's input size; {test_file} and {train_file}), so the test estimate "
                      "counts images the model learnt from; remove them from one side for an honest estimate")
     return notes
+
+
+def repeated_array_notes(train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
+                         test_labels: np.ndarray, label_names: list[str]) -> list[str]:
+    """The same notes for images given as arrays (label -1: unlabelled), naming images by their index
+    ("training image 12") and classes by ``label_names`` (the indices as text: "class 3")."""
+    def named(k: int) -> str:
+        name = label_names[k]
+        return f"class {name}" if name == str(k) else name
+
+    listing = {"train": [(f"training image {i}", None if k < 0 else named(k)) for i, k in enumerate(train_labels)],
+               "test": [(f"test image {i}", named(k)) for i, k in enumerate(test_labels)]}
+    return repeated_image_notes(listing, {"train": train_images, "test": test_images})

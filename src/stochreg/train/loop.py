@@ -39,7 +39,7 @@ from .budget import fit_steps_to_budget
 from .pace import LongRunNote
 from .finish import final_errors, write_results
 from .out_of_memory import advice_on_out_of_memory
-from .run_data import as_digits_given, load_run_data, make_splits
+from .run_data import as_digits_given, given_data_notes, load_run_data, make_splits
 from .run_folder import config_differences, finished_steps, prepare_run_folder, saved_settings
 from .state import Learner
 from .watch import NonFiniteWatch
@@ -151,6 +151,9 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
     def log_data(line: str) -> None:
         data_notes.append(line)
         log(line)
+    if dataset is not None and main:
+        for note in given_data_notes(dataset):
+            log_data(note)
     data = as_digits_given(dataset if dataset is not None else load_run_data(cfg, dist, log_data), cfg)
     splits = make_splits(cfg, data)
     labelled, scored = splits.labelled, splits.scored

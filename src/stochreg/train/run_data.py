@@ -1,5 +1,6 @@
-"""The data a run trains and is scored on: the dataset (loaded once per machine under torchrun),
-the labelled split, the optional validation split, and the image sets that are scored."""
+"""The data a run trains and is scored on: the dataset (loaded once per machine under torchrun, or
+given from Python, with the notes its reading would give), the labelled split, the optional
+validation split, and the image sets that are scored."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,6 +11,7 @@ import torch
 
 from ..config import TrainConfig, default_labels
 from ..data import Dataset, labelled_split, load_dataset, validation_split
+from ..data.repeats import repeated_array_notes
 from ..runtime.distributed import Distributed
 from ..errors import UsageError
 
@@ -41,6 +43,15 @@ def load_run_data(cfg: TrainConfig, dist: Distributed, log: Callable[[str], None
     data = load() if dist.local_rank == 0 else None
     dist.barrier()
     return data if data is not None else load()
+
+
+def given_data_notes(data: Dataset) -> list[str]:
+    """What a dataset given from Python (stochreg.fit on arrays) gets said about it, as a folder's reading
+    says it: repeated images (test images among the training images, one image labelled as two classes)."""
+    if not isinstance(data.train_images, torch.Tensor):
+        return []
+    return repeated_array_notes(data.train_images.numpy(), data.train_labels.tolist(), data.test_images.numpy(),
+                                data.test_labels.tolist(), data.label_names)
 
 
 @dataclass
