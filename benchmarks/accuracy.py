@@ -204,7 +204,7 @@ TABLES = {
         "at full weight, and fading over the whole run: `--graph-fade-iters 4800`; that also in float32, "
         "and in float32 at twice the learning rate, `--lr 0.2`) and 6,000 "
         "steps, the default with the graph term fading over its 6,000 float32 steps, that with 4 views (3 weak, "
-        "1 strong: 160 images a step instead of 192), and on "
+        "1 strong: 160 images a step instead of 192), that with 16 labelled images a step for 5,300 steps, and on "
         "the compact net at three-quarter width for 6,500 and 6,000 steps, each "
         "with a validation split of 5,000 training images (`--val-size 5000`: their labels only score; they stay in "
         "the unlabelled pool): chosen on the validation error, the test error reported. Evaluated every 100 "
