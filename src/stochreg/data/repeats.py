@@ -1,4 +1,5 @@
-"""Images that appear twice in a person's own folders or arrays, found by their pixels at the model's input size.
+"""Images that appear twice in a person's own folders or arrays, found by their pixels at the model's
+input size.
 
 Two kinds are worth a note before training, because nothing else would show them: a test image that
 is also a training image (a copy, or the same photo saved twice), which makes the test estimate
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -49,8 +51,8 @@ def repeated_image_notes(listing: dict[str, Listing], images: dict[str, np.ndarr
     return notes
 
 
-def repeated_array_notes(train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
-                         test_labels: np.ndarray, label_names: list[str]) -> list[str]:
+def repeated_array_notes(train_images: np.ndarray, train_labels: Sequence[int], test_images: np.ndarray,
+                         test_labels: Sequence[int], label_names: list[str]) -> list[str]:
     """The same notes for images given as arrays (label -1: unlabelled), naming images by their index
     ("training image 12") and classes by ``label_names`` (the indices as text: "class 3")."""
     def named(k: int) -> str:
