@@ -180,7 +180,7 @@ def detect_shape(files: list[Path], log: Callable[[str], None] = print) -> tuple
         log(f"note: {kinds[1]} grayscale {images_word(kinds[1])} among {kinds[3]} colour "
             f"{'one' if kinds[3] == 1 else 'ones'}: all are read as colour")
     (width, height), count = size_to_read(sizes)
-    turned = sum(n for (w, h), n in sizes.items() if w != h and width != height and (w > h) != (width > height))
+    turned = sum(n for size, n in sizes.items() if orientation(size) * orientation((width, height)) == -1)
     return (max(kinds), height, width), len(files) - count, turned
 
 
