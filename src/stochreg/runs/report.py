@@ -31,6 +31,13 @@ def most_frequent_confusions(counts: np.ndarray, k: int = 3) -> list[tuple[int, 
     return [(int(t), int(p), int(off_diagonal[t, p])) for t, p in cells if off_diagonal[t, p]]
 
 
+def recall_row(results: dict[str, Any]) -> str:
+    """The summary's row of each class's recall, the balanced error and the constant answer's error."""
+    recalls = ", ".join(f"{name} {100 * r:.1f}%" for name, r in results["test_recall"].items() if r is not None)
+    return (f"| recall by class (test) | {recalls}; balanced error {100 * results['balanced_test_error']:.2f}%; "
+            f"answering the most common class for every image errs on {100 * results['constant_test_error']:.2f}% |")
+
+
 def settings_table(cfg: TrainConfig) -> list[str]:
     """The settings of ``cfg`` other than the defaults (auto ones as they were chosen), each with the
     first clause of its help, as markdown lines."""
@@ -73,8 +80,9 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
     if "val_error" in results:
         headline += (f" Validation error {100 * results['val_error']:.2f}% on {results['val_size']} labelled "
                      "training images kept out of the labelled split.")
+    warnings = [f"**Warning**: {w}" for w in results.get("warnings", [])]
     lines = [
-        f"# Run {run_dir.name}", "", headline, "",
+        f"# Run {run_dir.name}", "", headline, "", *(line for w in warnings for line in (w, "")),
         "| | |", "|---|---|",
         f"| data | {cfg.dataset}: {data_info['train']} training images (all used unlabelled), "
         f"{data_info['test']} test images, {data_info['shape']} |",
@@ -94,6 +102,7 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
         f"{cfg.weight_decay}, EMA {cfg.ema} |",
         f"| machine | {results['machine']}, torch {results['torch']}, commit {results['commit']} |",
         f"| most frequent confusions | {confusions or 'none'} |",
+        *([recall_row(results)] if results.get("test_recall") else []),
         "", "![learning curves](curves.png)", "", *(["![confusion matrix](confusion.png)", ""] if has_test else []),
         *settings_table(cfg),
         "Files: `config.yaml` (settings), `metrics.jsonl` (losses every 20 steps, test error at each "

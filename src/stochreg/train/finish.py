@@ -17,7 +17,12 @@ from ..evaluate import predict_probs, test_error
 from ..runtime.machine import machine_description
 from ..nets import count_parameters
 from ..runs.report import write_run_report
+from ..runs.verdict import class_scores, nothing_learnt, stopped_early
 from .state import Learner
+
+
+# The test set's largest class this many times its share in a balanced set: its balanced error is shown too.
+UNBALANCED_SHARE = 1.3
 
 
 def final_errors(learner: Learner, cfg: TrainConfig, data: Dataset, scored: dict, device: torch.device) \
@@ -50,16 +55,26 @@ def write_results(out_dir: Path, learner: Learner, cfg: TrainConfig, data: Datas
         "num_classes": data.num_classes, "class_names": data.class_names})
     seeds = cfg.seeds()
     budget = run["time_budget"]
+    warnings = stopped_early(cfg.iters, cfg.rampup_iters, learner.method.uses_unlabelled)
+    scores = {}
+    if final_error is not None:
+        test_labels, predicted = data.test_labels.numpy(), predictions.numpy()
+        warnings = nothing_learnt(test_labels, predicted, data.label_names, "test") + warnings
+        per_class = class_scores(test_labels, predicted, data.num_classes)
+        scores = {"balanced_test_error": per_class["balanced_error"],
+                  "constant_test_error": per_class["constant_error"],
+                  "test_recall": dict(zip(data.label_names, per_class["recall"]))}
     results = {
         "test_error": final_error,
         "test_errors": round(final_error * len(data.test_labels)) if final_error is not None else None,
-        "tta_passes": cfg.tta_passes, "test_error_single_pass": single_pass_error,
+        **scores, "tta_passes": cfg.tta_passes, "test_error_single_pass": single_pass_error,
         "evaluated": "ema" if ema is not None else "final", "train_seconds": round(timing["train"], 1),
         "eval_seconds": round(timing["eval"], 1),
         **({"val_error": final["val_error"], "val_size": cfg.val_size} if "val_error" in final else {}),
         **({"time_budget": budget} if budget > 0 else {}),
         **({"recipe": learner.recipe} if learner.recipe else {}),
         **({"notes": [note.removeprefix("note: ") for note in run["notes"]]} if run["notes"] else {}),
+        **({"warnings": [w.removeprefix("warning: ") for w in warnings]} if warnings else {}), **run.get("prior", {}),
         **learner.term_results(),
         "iters": cfg.iters, "dataset": cfg.dataset, "labels": len(labelled), "method": cfg.method,
         "net": cfg.net, "parameters": count_parameters(model), "seed": cfg.seed, "seeds": seeds,
@@ -79,7 +94,12 @@ def write_results(out_dir: Path, learner: Learner, cfg: TrainConfig, data: Datas
     if final_error is None:
         log(f"trained {cfg.iters} steps in {minutes:.1f} min; no test estimate (the data has no test "
             f"images: add a test/CLASS/... folder, or --holdout K); results in {out_dir / 'results.json'}")
-        return results
-    log(f"final test error {100 * final_error:.2f}% ({results['test_errors']} of {len(data.test_labels)}) "
-        f"after {cfg.iters} steps in {minutes:.1f} min; results in {out_dir / 'results.json'}")
+    else:
+        # where the classes are unbalanced the plain error flatters a model that favours the common ones
+        unbalanced = 1 - scores["constant_test_error"] >= UNBALANCED_SHARE / data.num_classes
+        balanced = f", balanced error {100 * scores['balanced_test_error']:.2f}%" if unbalanced else ""
+        log(f"final test error {100 * final_error:.2f}% ({results['test_errors']} of {len(data.test_labels)})"
+            f"{balanced} after {cfg.iters} steps in {minutes:.1f} min; results in {out_dir / 'results.json'}")
+    for warning in warnings:
+        log(warning)
     return results
