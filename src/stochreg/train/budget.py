@@ -54,9 +54,10 @@ def _restore(learner, state: dict[str, Any]) -> None:
     learner.batches.prefetcher = None   # batches decoded ahead during the timing are drawn again
 
 
-def fit_steps_to_budget(learner, minutes: float, clock: Callable[[], float]) -> tuple[int, float]:
-    """Times the learner's steps, undoes them, and returns (step count, seconds per step), the
-    same on every process (rank 0's measurement)."""
+def fit_steps_to_budget(learner, minutes: float, clock: Callable[[], float],
+                        timed_steps: int = TIMED_STEPS) -> tuple[int, float]:
+    """Times ``timed_steps`` of the learner's steps, undoes them, and returns (step count, seconds per
+    step), the same on every process (rank 0's measurement)."""
     before = _snapshot(learner)
 
     def one_step() -> None:
@@ -65,6 +66,11 @@ def fit_steps_to_budget(learner, minutes: float, clock: Callable[[], float]) -> 
 
     for _ in range(WARMUP_STEPS):
         one_step()
-    iters, seconds = steps_that_fit(minutes, clock, one_step)
+    iters, seconds = steps_that_fit(minutes, clock, one_step, timed_steps)
     _restore(learner, before)
     return learner.dist.broadcast((iters, seconds))
+
+
+def seconds_per_step(learner, clock: Callable[[], float], timed_steps: int = TIMED_STEPS) -> float:
+    """The pace of the learner's steps, timed and undone as for a budget."""
+    return fit_steps_to_budget(learner, 1.0, clock, timed_steps)[1]
