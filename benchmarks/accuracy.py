@@ -106,7 +106,7 @@ FOLDER_DEFAULT_ROWS = {"default": ["--data", FOLDER_ROOT],
 # original 300-pixel PNG files), and its validation rows on the built-in dataset, 400 training images held out.
 ELPV_ROOT = "data/elpv40-folder-s{seed}"
 ELPV_VALIDATION = ["--dataset", "elpv", "--labels", "40", "--val-size", "400"]
-ELPV_LABELS_ONLY = ["--method", "supervised", "--class-prior", "labelled", "--iters", "600"]
+ELPV_LABELS_ONLY = ["--method", "supervised", "--class-prior", "labelled", "--iters", "300"]
 
 # table name -> (description, shared flags, {row name: extra flags}, default seeds)
 TABLES = {

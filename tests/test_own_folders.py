@@ -323,7 +323,7 @@ def test_photos_larger_than_the_default_side_are_read_smaller_keeping_their_aspe
 def test_photos_at_or_under_the_default_side_keep_their_size(tmp_path):
     import stochreg.data.folders as folders
     write_photos(tmp_path / "photos", sizes=((folders.DEFAULT_MAX_SIDE, 40),))
-    assert load_dataset(f"folder:{tmp_path / 'photos'}", log=lambda m: None).image_shape == (3, 40, 96)
+    assert load_dataset(f"folder:{tmp_path / 'photos'}", log=lambda m: None).image_shape == (3, 40, folders.DEFAULT_MAX_SIDE)
 
 
 def test_unbalanced_labelled_folders_say_so_and_name_the_balanced_label_count(tmp_path, capsys):

@@ -25,7 +25,7 @@ from stochreg.pretrained import ScaledInput, load_pretrained, read_state_dict, s
 PROBABILITIES = [0.0, 0.0, 1 / 3, 0.0, 1.0, 0.0, 2 / 3, 0.0, 1.0, 0.0, 0.0, 1.0]
 
 
-def write_elpv(folder: Path, side: int = 120) -> Path:
+def write_elpv(folder: Path, side: int = 150) -> Path:
     """A small ELPV in its own layout: labels.csv lines 'images/cellN.png  p  type' and the PNG files."""
     (folder / "images").mkdir(parents=True)
     lines = []
@@ -45,7 +45,7 @@ def test_elpv_reads_two_classes_with_a_fixed_stratified_test_quarter(tmp_path):
     write_elpv(tmp_path / "data" / "elpv")
     data = load_dataset("elpv", tmp_path / "data", fetch_missing=False)
     assert data.class_names == ["functional", "defective"]
-    assert data.image_shape == (1, 96, 96)     # 120 px read as the own-images path reads them
+    assert data.image_shape == (1, 128, 128)     # 150 px read as the own-images path reads them
     labels = elpv.binary_labels(np.array(PROBABILITIES))
     assert labels.tolist() == [0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1]
     # 8 functional and 4 defective: a quarter of each is the test set, the same at every call
@@ -94,7 +94,7 @@ def test_a_dataset_written_as_a_folder_trains_on_the_same_labelled_images(tmp_pa
     assert labelled == {"functional": 2, "defective": 2}
     assert len(list((root / "unlabelled").iterdir())) == 5 and len(list((root / "test").rglob("*.png"))) == 3
     with Image.open(next((root / "test").rglob("*.png"))) as image:
-        assert image.size == (120, 120)    # the original files, copied
+        assert image.size == (150, 150)    # the original files, copied
     folder = load_dataset(f"folder:{root}", log=quiet)
     built_in = load_dataset("elpv", tmp_path / "data", fetch_missing=False)
     def named(data):

@@ -15,7 +15,7 @@ GRAY_28, COLOUR_16, COLOUR_32, COLOUR_96 = (1, 28, 28), (3, 16, 16), (3, 32, 32)
     (GRAY_28, False, ("fixmatch", "compact-medium", 9200, 2.0, 0.0)),
     (COLOUR_16, False, ("fixmatch", "compact-medium", 9200, 2.0, 0.0)),
     (COLOUR_32, False, ("fixmatch", "wrn-28-2", 6000, 1.0, None)),
-    (COLOUR_96, False, ("supervised", "efficientnet-lite0", 600, 1.0, None)),   # photos: fine-tuned
+    (COLOUR_96, False, ("supervised", "efficientnet-lite0", 300, 1.0, None)),   # photos: fine-tuned
 ])
 def test_the_images_choose_method_net_steps_unlabelled_weight_and_dropout(shape, digits, chosen):
     cfg, reasons = resolve_data_recipe(TrainConfig(), image_shape=shape, is_digits=digits)

@@ -9,7 +9,7 @@
   ``--no-flip`` says that a mirror changes the class (text, digits).
 - ``net``: by image size: the compact CPU net up to 28 px, WRN-28-2 below 64 px; from 64 px (photos, scans,
   inspection images) EfficientNet-Lite0 from ImageNet weights (``--weights``), fine-tuned at learning rate
-  0.01 on the labels (``method`` supervised) for 600 steps, the unlabelled images giving the class prior the
+  0.01 on the labels (``method`` supervised) for 300 steps, the unlabelled images giving the class prior the
   final model answers with (``class_prior`` estimated): on the one real data set measured (ELPV, 40 labels),
   FixMatch's unlabelled term raised the validation error, and a network trained from scratch needs hours
   on a CPU for less (benchmarks/tuning.md). A method or network named on the command line keeps the rest.
@@ -37,7 +37,7 @@ summary.md; config.yaml holds the resolved values, so that a rerun or a resume i
     >>> from stochreg.config import TrainConfig
     >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(3, 64, 64), is_digits=False)
     >>> cfg.method, cfg.transform, cfg.net, cfg.lr, cfg.iters, cfg.class_prior
-    ('supervised', 'crop-flip', 'efficientnet-lite0', 0.01, 600, 'estimated')
+    ('supervised', 'crop-flip', 'efficientnet-lite0', 0.01, 300, 'estimated')
     >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(3, 32, 32), is_digits=False)
     >>> cfg.method, cfg.views, cfg.batch_unlabelled, cfg.net, cfg.iters
     ('fixmatch', 2, 80, 'wrn-28-2', 6000)
@@ -78,7 +78,7 @@ PRETRAINED_NET = "efficientnet-lite0"
 DEFAULT_LR, PRETRAINED_LR = 0.1, 0.01
 # The rest of that recipe: fine-tuning on the labels, a few hundred steps (minutes on a CPU at 128 px).
 PHOTO_METHOD = "supervised"
-PRETRAINED_VALUES = {"iters": 600}
+PRETRAINED_VALUES = {"iters": 300}
 # The digit recipe's steps in bfloat16: about half the minutes of its 6,000 float32 steps on a CPU
 # that computes bf16 natively; with the graph term fading over them it matches their validation error.
 BF16_DIGIT_ITERS = 4800

@@ -41,7 +41,7 @@ class TrainConfig:
                            "class would keep fewer than 2 to train on; 0 = no test estimate", "data", minimum=0)
     image_size: int = setting(0, "resize every image of your own (folder:/csv:) data to this square size "
                               "(default: the most common size of the most common orientation, its longer side at "
-                              "most 96 pixels)", "data", minimum=0)
+                              "most 128 pixels)", "data", minimum=0)
     channels: int = setting(0, "convert every image of your own (folder:/csv:) data to 1 (grayscale) or 3 "
                             "(colour) channels (default: detected; mixed kinds are read as colour)", "data")
     digits: bool | None = setting(None, "the images are digits (handwritten or printed numbers, house numbers, "

@@ -221,10 +221,10 @@ def class_names(name: str, items: dict[str, list[tuple[Path, str | None]]]) -> l
 IN_MEMORY_BYTES = 8 * 2 ** 30
 # Without --image-size, larger images are read with their longer side at this many pixels, keeping
 # their aspect ratio. A step holds every view of its images at the training size: at a phone photo's
-# 4032x3024 one ResNet-18 activation of a step's 192 views alone takes hundreds of GiB, on any machine.
-# 96 pixels is the largest of the standard semi-supervised benchmarks' sizes (STL-10), where a step
-# of the photo recipe holds a few GiB.
-DEFAULT_MAX_SIDE = 96
+# 4032x3024 one activation of a step's views alone takes hundreds of GiB, on any machine. The recipe for
+# photos and scans fine-tunes an ImageNet network at this size: on ELPV's 300-pixel solar cells 128 pixels
+# erred less than 96 on validation, and 160 no less than 128 at 1.6 times the cost (benchmarks/tuning.md).
+DEFAULT_MAX_SIDE = 128
 
 
 def listing_shape(name: str, items: dict[str, list[tuple[Path, str | None]]], image_size: int = 0,
