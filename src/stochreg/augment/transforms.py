@@ -159,5 +159,8 @@ _PAPER = dict(stretch=0.2, deform=0.2, translate=16.0, canvas=16)
 TRANSFORMS.register("paper-cifar10")(AffineAugment(**_PAPER, hflip=True, colour=0.2))
 TRANSFORMS.register("paper-natural")(AffineAugment(**_PAPER, hflip=True))
 TRANSFORMS.register("paper-digits")(AffineAugment(**_PAPER))
-# For ImageNet-size images (128 px): mild stretch and rotation, shifts of up to 16 px, flips.
+# For ImageNet-size images (128 px): mild stretch and rotation, shifts of up to 16 px (an eighth of the side,
+# as the crops of the 32-pixel benchmarks' 4 px), flips; the recipe for photos and scans takes it (without the
+# flips under --no-flip): the 2-pixel shifts of crop-flip hardly move a 128-pixel image.
 TRANSFORMS.register("imagenet")(AffineAugment(stretch=0.1, deform=0.1, translate=16.0, hflip=True))
+TRANSFORMS.register("imagenet-noflip")(AffineAugment(stretch=0.1, deform=0.1, translate=16.0))

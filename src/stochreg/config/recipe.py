@@ -37,7 +37,7 @@ summary.md; config.yaml holds the resolved values, so that a rerun or a resume i
     >>> from stochreg.config import TrainConfig
     >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(3, 64, 64), is_digits=False)
     >>> cfg.method, cfg.transform, cfg.net, cfg.lr, cfg.iters, cfg.class_prior
-    ('supervised', 'crop-flip', 'efficientnet-lite0', 0.01, 300, 'estimated')
+    ('supervised', 'imagenet', 'efficientnet-lite0', 0.01, 300, 'estimated')
     >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(3, 32, 32), is_digits=False)
     >>> cfg.method, cfg.views, cfg.batch_unlabelled, cfg.net, cfg.iters
     ('fixmatch', 2, 80, 'wrn-28-2', 6000)
@@ -113,7 +113,7 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
     if cfg.views is None or cfg.batch_unlabelled is None:
         changes["views"] = cfg.views if cfg.views is not None else views
         changes["batch_unlabelled"] = cfg.batch_unlabelled if cfg.batch_unlabelled is not None else batch
-        if "method" in changes:
+        if "method" in changes and changes["method"] != PHOTO_METHOD:   # supervised takes no unlabelled image
             reasons.append(f"views {changes['views']} of {changes['batch_unlabelled']} unlabelled images a step "
                            f"for method {changes['method']}")
     if cfg.transform == AUTO:
@@ -121,6 +121,13 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
             changes["transform"] = "digits"
             reasons.append("transform digits: the images are digits (stretch, slant, rotation, a 2-pixel shift; "
                            "never flipped)")
+        elif pretrained_start:
+            flips = cfg.flip is not False
+            changes["transform"] = "imagenet" if flips else "imagenet-noflip"
+            reasons.append(f"transform {changes['transform']}: {side}-pixel images get shifts of up to an eighth of "
+                           "their side, a mild stretch and rotation" + (" and horizontal flips (--no-flip where a "
+                                                                        "mirror changes the class)" if flips else
+                                                                        ", no flips (--no-flip)"))
         else:
             flips = cfg.flip is not False
             changes["transform"] = "crop-flip" if flips else "crop"
