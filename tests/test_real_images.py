@@ -165,3 +165,42 @@ def test_photos_and_scans_fine_tune_imagenet_weights_and_take_the_unlabelled_pri
     for shape, digits in (((1, 28, 28), False), ((1, 28, 28), True), ((3, 32, 32), False), ((1, 96, 96), True)):
         other, _ = resolve_data_recipe(TrainConfig(), shape, is_digits=digits)
         assert other.net != PRETRAINED_NET and other.lr == 0.1 and other.class_prior == "labelled"
+
+
+def test_a_model_that_answers_one_class_is_told_apart_from_one_that_learnt():
+    from stochreg.runs.verdict import class_scores, nothing_learnt
+    labels = np.array([0] * 69 + [1] * 31)
+    constant = np.zeros(100, dtype=np.int64)
+    warned = nothing_learnt(labels, constant, ["functional", "defective"], "test")
+    assert len(warned) == 2 and "no better than answering functional" in warned[0]
+    assert "answers functional for 100% of the test images, of which 69% are functional" in warned[1]
+    learnt = labels.copy()
+    learnt[:10] = 1    # 10 errors: 10% against the constant answer's 31%
+    assert nothing_learnt(labels, learnt, ["functional", "defective"], "test") == []
+    scores = class_scores(labels, learnt, 2)
+    assert scores["recall"][1] == 1.0 and abs(scores["balanced_error"] - 10 / 69 / 2) < 1e-9
+
+
+def test_a_run_moves_its_answers_to_the_unlabelled_class_prior_and_says_what_it_learnt(tiny_data_dir, tmp_path):
+    from stochreg.train import train
+    from test_time_budget import TINY, quiet
+    lines = []
+    cfg = resolve_config(overrides={**TINY, "data_dir": str(tiny_data_dir), "iters": 6, "class_prior": "estimated",
+                                    "val_size": 20, "rampup_iters": 10})
+    results = train(cfg, tmp_path / "run", progress=False, log=lines.append)
+    prior = results["class_prior"]
+    assert len(prior["estimated"]) == 10 and abs(sum(prior["estimated"]) - 1) < 1e-3
+    assert prior["labelled"] == [0.1] * 10 and "val_error_labelled_prior" in results
+    assert any(line.startswith("class prior of the ") for line in lines)
+    # six steps of a ten-step ramp-up: the run says it stopped early, in its log, results and summary
+    assert any("before the unlabelled images' terms ramped up" in w for w in results["warnings"])
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert "**Warning**: the run ended after 6 steps" in summary and "| recall by class (test) |" in summary
+    assert set(results["test_recall"]) == {str(k) for k in range(10)}
+    from stochreg.runtime.checkpoints import load_checkpoint
+    final = load_checkpoint(tmp_path / "run" / "checkpoint.pt")     # what predict and export load
+    before = load_checkpoint(next((tmp_path / "run" / "checkpoints").glob("step-*.pt")))   # the last step's
+    head = [key for key, value in final["model"].items() if key.endswith("bias") and value.shape == (10,)][-1]
+    shift = final["ema"][head] - before["ema"][head]
+    expected = torch.tensor(prior["estimated"]).log() - torch.tensor(prior["labelled"]).log()
+    assert torch.allclose(shift, expected, atol=1e-2)   # the priors are kept rounded

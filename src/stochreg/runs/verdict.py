@@ -48,7 +48,7 @@ def nothing_learnt(labels: np.ndarray, predicted: np.ndarray, class_names: Seque
     error = float(np.mean(labels != predicted))
     warnings = []
     constant = class_names[scores["constant_class"]]
-    if error >= scores["constant_error"]:
+    if error >= scores["constant_error"] - 1e-9:   # equal counts, computed two ways
         warnings.append(f"warning: the {scored} error {100 * error:.2f}% is no better than answering {constant} for "
                         f"every image ({100 * scores['constant_error']:.2f}%): the model has learnt nothing useful "
                         f"about these classes; try {ADVICE}")
