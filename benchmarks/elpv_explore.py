@@ -44,8 +44,8 @@ def prep() -> None:
 
 def splits(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(training part, validation, labelled) indices; the test quarter is stochreg's and left out."""
-    from stochreg.data.elpv import test_indices
-    train = np.setdiff1d(np.arange(len(labels)), test_indices(labels))
+    from stochreg.data.elpv import held_out_indices
+    train = np.setdiff1d(np.arange(len(labels)), held_out_indices(labels))
     g = np.random.default_rng(100 + seed)
     val = np.concatenate([g.permutation(train[labels[train] == c])[:(labels[train] == c).sum() // 5] for c in (0, 1)])
     pool = np.setdiff1d(train, val)

@@ -50,7 +50,7 @@ def test_elpv_reads_two_classes_with_a_fixed_stratified_test_quarter(tmp_path):
     assert labels.tolist() == [0, 0, 0, 0, 1, 0, 1, 0, 1, 0, 0, 1]
     # 8 functional and 4 defective: a quarter of each is the test set, the same at every call
     assert sorted(data.test_labels.tolist()) == [0, 0, 1] and len(data.train_labels) == 9
-    assert elpv.test_indices(labels).tolist() == elpv.test_indices(labels).tolist()
+    assert elpv.held_out_indices(labels).tolist() == elpv.held_out_indices(labels).tolist()
 
 
 def test_elpv_comes_offline_from_the_wheel_that_ships_it(tmp_path, monkeypatch, capsys):

@@ -29,10 +29,10 @@ def _source_files(name: str, data_dir: str) -> dict[str, list[Path]] | None:
     dataset's); None for datasets held as arrays."""
     if name != "elpv":
         return None
-    from .elpv import binary_labels, read_labels, test_indices
+    from .elpv import binary_labels, read_labels, held_out_indices
     from .fetch import dataset_folder
     files, probabilities, _ = read_labels(dataset_folder(name, data_dir))
-    test = set(test_indices(binary_labels(probabilities)).tolist())
+    test = set(held_out_indices(binary_labels(probabilities)).tolist())
     return {"train": [f for i, f in enumerate(files) if i not in test],
             "test": [f for i, f in enumerate(files) if i in test]}
 

@@ -24,8 +24,8 @@ import numpy as np
 # A model that gives one class to this share of the images, where the class is much rarer, answers a constant.
 ONE_CLASS_SHARE = 0.95
 ONE_CLASS_MARGIN = 0.1
-ADVICE = ("more labelled images (a few more of each class help most), more steps (--iters), or a network that "
-          "starts from ImageNet weights (--net efficientnet-lite0)")
+ADVICE = "more labelled images (a few more of each class help most), or more steps (--iters)"
+ADVICE_PRETRAINED = ", or a network that starts from ImageNet weights (--net efficientnet-lite0)"
 
 
 def class_scores(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> dict:
@@ -36,12 +36,14 @@ def class_scores(labels: np.ndarray, predicted: np.ndarray, num_classes: int) ->
     present = [r for r in recall if r is not None]
     counts = np.bincount(labels, minlength=num_classes)
     return {"recall": recall, "balanced_error": 1 - float(np.mean(present)) if present else None,
-            "constant_error": 1 - counts.max() / max(1, counts.sum()), "constant_class": int(counts.argmax())}
+            "constant_error": float(1 - counts.max() / max(1, counts.sum())), "constant_class": int(counts.argmax())}
 
 
-def nothing_learnt(labels: np.ndarray, predicted: np.ndarray, class_names: Sequence[str], scored: str) -> list[str]:
+def nothing_learnt(labels: np.ndarray, predicted: np.ndarray, class_names: Sequence[str], scored: str,
+                   pretrained: bool = False) -> list[str]:
     """Warnings for a model no better than always answering the most common class of the ``scored`` images
-    (``test``, ``validation`` or ``held-out``), or one that answers (nearly) one class for every image."""
+    (``test``, ``validation`` or ``held-out``), or one that answers (nearly) one class for every image;
+    ``pretrained``: the network started from pretrained weights already (the advice does not suggest them)."""
     if len(labels) == 0:
         return []
     scores = class_scores(labels, predicted, len(class_names))
@@ -51,7 +53,7 @@ def nothing_learnt(labels: np.ndarray, predicted: np.ndarray, class_names: Seque
     if error >= scores["constant_error"] - 1e-9:   # equal counts, computed two ways
         warnings.append(f"warning: the {scored} error {100 * error:.2f}% is no better than answering {constant} for "
                         f"every image ({100 * scores['constant_error']:.2f}%): the model has learnt nothing useful "
-                        f"about these classes; try {ADVICE}")
+                        f"about these classes; try {ADVICE}{'' if pretrained else ADVICE_PRETRAINED}")
     shares = np.bincount(predicted, minlength=len(class_names)) / len(predicted)
     top = int(shares.argmax())
     truth = float(np.mean(labels == top))

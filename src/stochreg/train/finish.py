@@ -17,6 +17,7 @@ from ..evaluate import predict_probs, test_error
 from ..runtime.machine import machine_description
 from ..nets import count_parameters
 from ..runs.report import write_run_report
+from ..pretrained import weights_source
 from ..runs.verdict import class_scores, nothing_learnt, stopped_early
 from .state import Learner
 
@@ -59,7 +60,8 @@ def write_results(out_dir: Path, learner: Learner, cfg: TrainConfig, data: Datas
     scores = {}
     if final_error is not None:
         test_labels, predicted = data.test_labels.numpy(), predictions.numpy()
-        warnings = nothing_learnt(test_labels, predicted, data.label_names, "test") + warnings
+        started_trained = weights_source(cfg.net, cfg.weights) != "none"
+        warnings = nothing_learnt(test_labels, predicted, data.label_names, "test", started_trained) + warnings
         per_class = class_scores(test_labels, predicted, data.num_classes)
         scores = {"balanced_test_error": per_class["balanced_error"],
                   "constant_test_error": per_class["constant_error"],
