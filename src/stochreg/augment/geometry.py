@@ -1,5 +1,5 @@
 """The geometry the random transformations and RandAugment share: a linear map applied about the
-image centre, the bilinear warp with zero padding, and the square a cutout erases."""
+image centre, the bilinear warp (zero or mirrored padding), and the square a cutout erases."""
 from __future__ import annotations
 
 import torch
@@ -14,11 +14,12 @@ def about_centre(linear: torch.Tensor, shift: torch.Tensor, height: int, width: 
     return torch.cat([linear, offset.view(linear.shape[0], 2, 1)], dim=-1)
 
 
-def warp(images: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    """``images`` (B, C, H, W) warped by ``matrix`` (B, 2, 3): bilinear, black outside the image."""
+def warp(images: torch.Tensor, matrix: torch.Tensor, padding: str = "zeros") -> torch.Tensor:
+    """``images`` (B, C, H, W) warped by ``matrix`` (B, 2, 3): bilinear, black outside the image (``padding``
+    "zeros"), or the image mirrored at its edges ("reflection")."""
     height, width = images.shape[-2:]
     return warp_affine(images, matrix.to(images.dtype), dsize=(height, width), mode="bilinear",
-                       padding_mode="zeros", align_corners=True)
+                       padding_mode=padding, align_corners=True)
 
 
 def outside_squares(centre: torch.Tensor, half: torch.Tensor | float, height: int, width: int) -> torch.Tensor:

@@ -48,6 +48,9 @@ class AffineAugment:
     colour:    strength c of a colour distortion after the warp: every channel of every image
                scaled by U(1 - c, 1 + c), then a brightness shift U(-c/2, c/2), clipped to [0, 1]
                (the authors used colour distortion on CIFAR-10).
+    padding:   what a warp shows outside the image: "zeros" (black) or "reflection" (the image
+               mirrored at its edges, for images where dark areas carry the class: a black band
+               shifted into a solar cell looks like a defect).
     """
 
     stretch: float = 0.0
@@ -57,6 +60,7 @@ class AffineAugment:
     cutout: int = 0
     canvas: int = 0
     colour: float = 0.0
+    padding: str = "zeros"
 
     def __post_init__(self):
         for name in ("stretch", "deform", "translate", "cutout", "canvas", "colour"):
@@ -117,7 +121,7 @@ class AffineAugment:
         if self.canvas:
             images = torch.nn.functional.pad(images, (self.canvas,) * 4)
         height, width = images.shape[-2:]
-        warped = warp(images, self.matrices(params, height, width))
+        warped = warp(images, self.matrices(params, height, width), self.padding)
         if self.cutout:
             warped = warped * outside_squares(params["cutout_centre"], self.cutout / 2, height, width).to(warped.dtype)
         if self.colour:
@@ -160,7 +164,9 @@ TRANSFORMS.register("paper-cifar10")(AffineAugment(**_PAPER, hflip=True, colour=
 TRANSFORMS.register("paper-natural")(AffineAugment(**_PAPER, hflip=True))
 TRANSFORMS.register("paper-digits")(AffineAugment(**_PAPER))
 # For ImageNet-size images (128 px): mild stretch and rotation, shifts of up to 16 px (an eighth of the side,
-# as the crops of the 32-pixel benchmarks' 4 px), flips; the recipe for photos and scans takes it (without the
-# flips under --no-flip): the 2-pixel shifts of crop-flip hardly move a 128-pixel image.
+# as the crops of the 32-pixel benchmarks' 4 px), flips; the 2-pixel shifts of crop-flip hardly move a 128-pixel
+# image.
 TRANSFORMS.register("imagenet")(AffineAugment(stretch=0.1, deform=0.1, translate=16.0, hflip=True))
-TRANSFORMS.register("imagenet-noflip")(AffineAugment(stretch=0.1, deform=0.1, translate=16.0))
+# The recipe for photos and scans: those shifts, the image mirrored at its edges rather than black bands.
+TRANSFORMS.register("photo")(AffineAugment(stretch=0.1, deform=0.1, translate=16.0, hflip=True, padding="reflection"))
+TRANSFORMS.register("photo-noflip")(AffineAugment(stretch=0.1, deform=0.1, translate=16.0, padding="reflection"))
