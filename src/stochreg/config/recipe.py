@@ -37,7 +37,7 @@ summary.md; config.yaml holds the resolved values, so that a rerun or a resume i
     >>> from stochreg.config import TrainConfig
     >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(3, 64, 64), is_digits=False)
     >>> cfg.method, cfg.transform, cfg.net, cfg.lr, cfg.iters, cfg.class_prior
-    ('supervised', 'photo', 'efficientnet-lite0', 0.01, 300, 'estimated')
+    ('supervised', 'imagenet', 'efficientnet-lite0', 0.01, 300, 'estimated')
     >>> cfg, why = resolve_data_recipe(TrainConfig(), image_shape=(3, 32, 32), is_digits=False)
     >>> cfg.method, cfg.views, cfg.batch_unlabelled, cfg.net, cfg.iters
     ('fixmatch', 2, 80, 'wrn-28-2', 6000)
@@ -123,9 +123,9 @@ def resolve_data_recipe(cfg: TrainConfig, image_shape: tuple[int, int, int], is_
                            "never flipped)")
         elif pretrained_start:
             flips = cfg.flip is not False
-            changes["transform"] = "photo" if flips else "photo-noflip"
+            changes["transform"] = "imagenet" if flips else "imagenet-noflip"
             reasons.append(f"transform {changes['transform']}: {side}-pixel images get shifts of up to an eighth of "
-                           "their side (mirrored at the edges, not black), a mild stretch and rotation"
+                           "their side, a mild stretch and rotation"
                            + (" and horizontal flips (--no-flip where a "
                                                                         "mirror changes the class)" if flips else
                                                                         ", no flips (--no-flip)"))
