@@ -133,11 +133,12 @@ SOURCES.update({
     "norb": Source(("https://cs.nyu.edu/~ylclab/data/norb-v1.0-small/",),
                    {f"{stem}-{part}.mat.gz": None for stem in _NORB_STEMS for part in ("dat", "cat")},
                    homepage="https://cs.nyu.edu/~ylclab/data/norb-v1.0-small/"),
-    # ELPV: its repository's archive (no published checksum: the reader checks the 2,624 images and their
-    # labels instead); offline, the PyPI wheel that ships the same files.
+    # ELPV: its repository's archive (no published checksum: the reader checks that every image its labels list is
+    # there); offline, the PyPI wheel that ships the same files, its labels.csv pinned by content.
     "elpv": Source(("https://github.com/zae-bayern/elpv-dataset/archive/refs/heads/",), {"master.tar.gz": None},
                    offline=elpv_offline, offline_name=f"the data files of the PyPI wheel {ELPV_WHEEL}",
                    unpack=unpack_repository_archive, present=("labels.csv",),
+                   content_sha256={"labels.csv": "0abe6fe7700aea571717d7d7dfec005a47c6207b4cde26a4556b6807a115483d"},
                    homepage="https://github.com/zae-bayern/elpv-dataset"),
 })
 # Datasets stored in another one's folder: svhn-extra is svhn's files plus extra_32x32.mat.
@@ -220,7 +221,7 @@ def _download_all(source: Source, mirrors: tuple[str, ...], folder: Path, log: C
 
 def _verify_content(source: Source, folder: Path) -> None:
     for name, expected in source.content_sha256.items():
-        with gzip.open(folder / name, "rb") as f:
+        with (gzip.open if name.endswith(".gz") else open)(folder / name, "rb") as f:
             actual = _sha256(f.read())
         if actual != expected:
             (folder / name).unlink()
