@@ -182,11 +182,10 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         log(f"time budget {budget:g} min: {step_seconds:.3f} s a step, so {iters} steps (saved as iters in "
             f"config.yaml: --iters {iters} repeats this run)")
         log(projection(step_seconds, iters, max(data.image_shape[1:]), device.type))
-    elif cfg.iters - (state["step"] if state is not None else 0) >= PROJECTED_FROM_STEPS:
-        with advice_on_out_of_memory(cfg, data.image_shape, device.type):
+    elif (steps_left := cfg.iters - (state["step"] if state is not None else 0)) >= PROJECTED_FROM_STEPS:
+        with advice_on_out_of_memory(cfg, data.image_shape, device.type):   # a few steps timed, then undone
             step_seconds = seconds_per_step(learner, clock, PROJECTION_TIMED_STEPS)
-        log(projection(step_seconds, cfg.iters - (state["step"] if state is not None else 0),
-                       max(data.image_shape[1:]), device.type))
+        log(projection(step_seconds, steps_left, max(data.image_shape[1:]), device.type))
     if main:  # the resolved settings: a rerun with this file, or a resume, is exact
         (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     start, seconds_before, last_error, running = 0, 0.0, float("nan"), {}
