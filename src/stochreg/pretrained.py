@@ -190,7 +190,7 @@ def load_pretrained(model: nn.Module, state: dict[str, torch.Tensor], what: str)
     body = model.body if isinstance(model, ScaledInput) else model
     target = body.state_dict()
     head = _classifier_keys(body)
-    if set(state) <= set(target) or not (len(state) == len(target)):
+    if set(state) <= set(target) or len(state) != len(target):
         pairs = [(key, key) for key in state if key in target]
         if len(pairs) < len(state):
             missing = sorted(set(state) - set(target))[:3]

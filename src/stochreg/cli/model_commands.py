@@ -22,6 +22,7 @@ from ..runs.predictions import PredictionWriter
 from ..runs.report import most_frequent_confusions
 from ..runs.trained import load_run
 from ..train import image_options
+from ..data.streaming import image_subset
 
 
 # the help of the options eval, predict and export share
@@ -165,7 +166,7 @@ def _unlabelled_pool_with_labels(run_dir: Path, data) -> tuple:
     indices = torch.nonzero(keep).flatten()
     images = data.train_images
     # streamed images (--stream runs) stay undecoded until their batch is evaluated
-    return (images.subset(indices) if hasattr(images, "subset") else images[indices]), data.train_labels[indices]
+    return image_subset(images, indices), data.train_labels[indices]
 
 
 def _note_resized(resized: int, total: int, shape: tuple[int, int, int]) -> None:

@@ -127,3 +127,8 @@ def worker_error_message(exc: Exception) -> str:
         return text
     last = text.splitlines()[-1]
     return last.split(f"{type(exc).__name__}: ", 1)[-1]
+
+
+def image_subset(images, indices: torch.Tensor):
+    """The images at ``indices``: a tensor's rows, or a :class:`FileImages` of those files (still on disk)."""
+    return images.subset(indices) if hasattr(images, "subset") else images[indices]

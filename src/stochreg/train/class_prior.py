@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..evaluate import predict_probs, test_error
+from ..data.streaming import image_subset
 
 EM_ROUNDS = 100
 SMALLEST_SHARE = 1e-3   # no class is estimated away entirely (its bias would be minus infinity)
@@ -71,7 +72,7 @@ def move_to_unlabelled_prior(learner, data, labelled: torch.Tensor, validation: 
         return {}
     images = data.train_images
     indices = pool.nonzero().flatten()
-    pool_images = images.subset(indices) if hasattr(images, "subset") else images[indices]
+    pool_images = image_subset(images, indices)
     counts = torch.bincount(data.train_labels[labelled], minlength=data.num_classes).float()
     trained = (counts / counts.sum()).clamp_min(SMALLEST_SHARE)
     probs = predict_probs(learner.eval_model, pool_images, cfg.eval_batch, device=learner.device)

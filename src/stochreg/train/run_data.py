@@ -14,6 +14,7 @@ from ..data import Dataset, labelled_split, load_dataset, validation_split
 from ..data.repeats import repeated_array_notes
 from ..runtime.distributed import Distributed
 from ..errors import UsageError
+from ..data.streaming import image_subset
 
 
 def label_count(cfg: TrainConfig, data: Dataset) -> int:
@@ -76,6 +77,6 @@ def make_splits(cfg: TrainConfig, data: Dataset) -> Splits:
     scored = {"test": (data.test_images, data.test_labels)} if len(data.test_labels) else {}
     if validation is not None:
         images = data.train_images
-        scored["val"] = (images.subset(validation) if hasattr(images, "subset") else images[validation],
+        scored["val"] = (image_subset(images, validation),
                          data.train_labels[validation])
     return Splits(labelled, validation, scored)
