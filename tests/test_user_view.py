@@ -169,8 +169,8 @@ def test_predict_in_batches_writes_what_one_batch_writes_and_keeps_the_readable_
     capsys.readouterr()
     assert main(["predict", str(run), str(folder), "--out", str(tmp_path / "batched.csv")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"stochreg: error: cannot read image {folder / '050-damaged.png'}: UnidentifiedImageError; the "
-                   f"readable images' predictions (100) are written to {tmp_path / 'batched.csv'}"]
+    assert err == [f"stochreg: error: cannot read image {folder / '050-damaged.png'}: damaged or truncated (its header "
+                   f"is incomplete); the readable images' predictions (100) are written to {tmp_path / 'batched.csv'}"]
     assert (tmp_path / "batched.csv").read_text() == (tmp_path / "whole.csv").read_text()
 
 
@@ -214,7 +214,7 @@ def test_python_predict_reads_files_and_pil_images_and_names_every_unreadable_fi
     for name in ("a.png", "b.jpg"):
         (workspace / name).write_text("not a picture")
     with pytest.raises(DataError, match=r"^2 image files cannot be read \(mend or remove them\): \S*a.png: "
-                                        r"UnidentifiedImageError; \S*b.jpg: UnidentifiedImageError$"):
+                                        r"not an image \(text\); \S*b.jpg: not an image \(text\)$"):
         run.predict([workspace / "a.png", workspace / "digit.png", str(workspace / "b.jpg")])
 
 

@@ -6,15 +6,16 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from ..errors import DataError
+from ..errors import DataError, UsageError
 from ..registry import Registry
 from . import fetch as fetching
 from .cifar import read_cifar
@@ -23,7 +24,7 @@ from .idx import read_idx
 from .norb import read_norb
 from .svhn import read_svhn
 from .images import read_images
-from .folders import labels_of, listing_shape, load_listing, user_dataset_reader
+from .folders import labels_of, left_out_note, listing_shape, load_listing, user_dataset_reader
 from .repeats import repeated_image_notes
 from .streaming import FileImages
 from .pixels import as_int64_labels, as_uint8_images
@@ -46,6 +47,8 @@ class Dataset:
     num_classes: int
     is_digits: bool              # digits are never flipped horizontally
     class_names: list[str] | None = None   # for the user's own data; standard datasets use indices
+    # the user's unlabelled image files left out as unreadable: (file, reason)
+    left_out: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -128,7 +131,12 @@ def is_digit_dataset(name: str) -> bool:
 
 def check_dataset_name(name: str) -> None:
     """A registered dataset, ``folder:ROOT`` or ``csv:FILE``; else a UsageError listing them."""
-    if user_dataset_reader(name) is None and name != "arrays":   # arrays: given from Python (api.fit)
+    if user_dataset_reader(name) is None and name != "arrays" and name not in DATASETS:   # arrays: from api.fit
+        where = Path(name).expanduser()
+        if where.is_dir() or where.suffix.lower() in (".csv", ".zip"):
+            flag = "--dataset csv:" if where.suffix.lower() == ".csv" else "--data "
+            raise UsageError(f"--dataset {name}: no built-in dataset of that name; for your own images give "
+                             f"{flag}{name}")
         DATASETS.get(name)
 
 
@@ -158,18 +166,24 @@ def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing:
     test set of data that has none."""
     user = user_dataset_reader(name, holdout, seed)
     if user is not None:
-        listing = user[1](log)
-        shape, classes = listing_shape(name, listing, image_size, channels, log, stream)
+        listing, left_out = user[1](log), []
+        shape, classes, listing = listing_shape(name, listing, image_size, channels, log, stream, left_out)
         if not stream:
-            arrays, classes = load_listing(name, listing, shape)
-            for note in repeated_image_notes(listing, {split: images for split, (images, _) in arrays.items()}):
-                log(note)
-            return _to_dataset(name, arrays, len(classes), False, class_names=classes)
-        # Streaming: the training images stay files; the test set is decoded once, into memory.
+            arrays, classes, listing = load_listing(name, listing, shape, left_out)
+            for note in [left_out_note(left_out),
+                         *repeated_image_notes(listing, {split: images for split, (images, _) in arrays.items()})]:
+                if note:
+                    log(note)
+            return dataclasses.replace(_to_dataset(name, arrays, len(classes), False, class_names=classes),
+                                       left_out=left_out)
+        # Streaming: the training images stay files (a file damaged past its header stops the run when it
+        # is met, naming it); the test set is decoded once, into memory.
+        if left_out:
+            log(left_out_note(left_out))
         test_images, _ = read_images([file for file, _ in listing["test"]], shape)
         images = FileImages([file for file, _ in listing["train"]], shape)
         return Dataset(name, images, torch.from_numpy(labels_of(listing["train"], classes)), test_images,
-                       torch.from_numpy(labels_of(listing["test"], classes)), len(classes), False, classes)
+                       torch.from_numpy(labels_of(listing["test"], classes)), len(classes), False, classes, left_out)
     if name == "arrays":
         raise DataError("this run was trained on arrays given from Python (stochreg.fit): its data is not on disk; "
                         "pass the arrays again from Python")

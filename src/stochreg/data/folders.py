@@ -26,15 +26,17 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 
 from ..errors import DataError
-from .image_files import files_left_out_note, hidden, images_under
-from .images import GRAYSCALE_MODES, open_image, read_each, read_images, turned_a_quarter
+from .image_files import IMAGE_SUFFIXES, files_left_out_note, hidden, images_under
+from .images import GRAYSCALE_MODES, UnreadableImage, open_image, read_each, read_image, stacked, \
+    turned_a_quarter, unreadable_error
 
 UNLABELLED = -1
+T = TypeVar("T")
 
 
 def class_tree(folder: Path, others: Counter | None = None) -> list[tuple[Path, str]]:
@@ -46,6 +48,13 @@ def class_tree(folder: Path, others: Counter | None = None) -> list[tuple[Path, 
         raise DataError(f"cannot read folder {folder}: {exc.strerror}") from None
     if not classes:
         raise DataError(f"{folder} holds no class subfolders (expected {folder}/CLASS/image files)")
+    by_case: dict[str, list[str]] = {}
+    for class_dir in classes:
+        by_case.setdefault(class_dir.name.casefold(), []).append(class_dir.name)
+    twins = next((names for names in by_case.values() if len(names) > 1), None)
+    if twins:   # two classes a person means as one, or a case-insensitive disk would merge
+        raise DataError(f"class folders {' and '.join(twins)} in {folder} differ only in upper and lower case: "
+                        f"merge them into one, or rename one if they are different classes")
     items = []
     for class_dir in classes:
         images = images_under(class_dir, others)
@@ -84,6 +93,12 @@ def read_folder_tree(root: Path, log: Callable[[str], None] = print) -> dict[str
     """{"train": [(file, class or None)], "test": [...]} from ROOT/labelled (or train),
     ROOT/unlabelled and, when there is one, ROOT/test (or val); files there that are not images
     get a note."""
+    if root.is_file() and root.suffix.lower() == ".zip":
+        raise DataError(f"{root} is a zip archive: unpack it (unzip {root.name}) and give the folder it holds, "
+                        "the one with labelled/CLASS/...")
+    if root.is_file():
+        raise DataError(f"{root} is a file: give the folder that holds labelled/CLASS/... (a CSV listing of "
+                        "images is read with --dataset csv:FILE)")
     if not root.is_dir():
         raise DataError(f"no such folder: {root}")
     labelled = _first_existing(root, LABELLED_FOLDERS)
@@ -99,10 +114,28 @@ def read_folder_tree(root: Path, log: Callable[[str], None] = print) -> dict[str
         if not files:
             raise DataError(f"folder {unlabelled} holds no image files (png, jpg, ...)")
         items["train"] += [(file, None) for file in files]
-    note = files_left_out_note(others)
-    if note:
-        log(note)
+    for note in [files_left_out_note(others), loose_images_note(root, labelled, test)]:
+        if note:
+            log(note)
     return items
+
+
+def loose_images_note(root: Path, *class_parents: Path | None) -> str | None:
+    """A note on the images lying directly in ROOT, or in labelled/ or test/ beside the class folders, which
+    belong to no class and are not read; None where there are none."""
+    loose = []
+    for folder in (root, *(parent for parent in class_parents if parent is not None)):
+        try:
+            loose += [p for p in folder.iterdir() if p.is_file() and not hidden(p.name)
+                      and p.suffix.lower() in IMAGE_SUFFIXES]
+        except OSError:
+            continue
+    if not loose:
+        return None
+    where = sorted({str(p.parent) for p in loose})
+    return (f"note: {len(loose)} {images_word(len(loose))} directly in {' and '.join(where)} "
+            f"{'was' if len(loose) == 1 else 'were'} left out (e.g. {loose[0].name}): images are read from "
+            "labelled/CLASS/, unlabelled/ and test/CLASS/; move them into one of those")
 
 
 def hold_out(items: dict[str, list[tuple[Path, str | None]]], per_class: int, seed: int,
@@ -161,20 +194,61 @@ def images_word(count: int) -> str:
     return "image" if count == 1 else "images"
 
 
-def detect_shape(files: list[Path], log: Callable[[str], None] = print) -> tuple[tuple[int, int, int], int, int]:
+Listing = dict[str, list[tuple[Path, str | None]]]
+
+
+def read_listing(items: Listing, read: Callable[[Path], T], left_out: list[tuple[Path, str]]) \
+        -> tuple[Listing, dict[str, list[T]]]:
+    """``read(file)`` for every file of the listing: (the listing without the unlabelled images that cannot
+    be read, each split's results in its order). The unlabelled images that cannot be read are appended
+    to ``left_out`` as (file, reason): one damaged photo among thousands stops no run. A labelled or test
+    image that cannot be read is an error, naming every such file with its reason, since each counts."""
+    kept: Listing = {split: [] for split in items}
+    results: dict[str, list[T]] = {split: [] for split in items}
+    fatal = []
+    for split, listing in items.items():
+        for file, label in listing:
+            try:
+                results[split].append(read(file))
+                kept[split].append((file, label))
+            except UnreadableImage as exc:
+                if split == "train" and label is None:
+                    left_out.append((exc.file, exc.reason))
+                else:
+                    fatal.append(str(exc))
+            except DataError as exc:
+                fatal.append(str(exc))
+    if fatal:
+        raise unreadable_error(fatal, " (each labelled and test image counts: unreadable unlabelled ones are "
+                                      "left out instead)", named=len(fatal))
+    return kept, results
+
+
+def left_out_note(left_out: list[tuple[Path, str]], named: int = 3) -> str | None:
+    """The note on the unlabelled images left out because they cannot be read; None when there are none."""
+    if not left_out:
+        return None
+    first = "; ".join(f"{file.name}: {reason}" for file, reason in left_out[:named])
+    more = f"; and {len(left_out) - named} more" if len(left_out) > named else ""
+    return (f"note: {len(left_out)} unlabelled {images_word(len(left_out))} cannot be read and "
+            f"{'was' if len(left_out) == 1 else 'were'} left out ({first}{more}); the run folder's "
+            f"{UNREADABLE_LIST} lists {'it' if len(left_out) == 1 else 'them all'}")
+
+
+# The run folder's list of the unlabelled images left out as unreadable (path,reason rows)
+UNREADABLE_LIST = "unreadable.csv"
+
+
+def detect_shape(files: list[Path], log: Callable[[str], None] = print,
+                 headers: list[tuple[tuple[int, int], int]] | None = None) -> tuple[tuple[int, int, int], int, int]:
     """((C, H, W), how many differ from the size read at (size_to_read), how many of them lie the other way:
-    portrait among landscape or the reverse), from the files' headers only.
+    portrait among landscape or the reverse), from the files' headers only (``headers``: read already).
 
     Grayscale and colour images mixed in one dataset are all read as colour (the network takes
     one kind), with a note saying how many grayscale images are converted.
     """
-    def header(file: Path) -> tuple[tuple[int, int], int]:
-        with open_image(file) as image:
-            width, height = image.size
-            upright = (height, width) if turned_a_quarter(image) else (width, height)
-            return upright, 1 if image.mode in GRAYSCALE_MODES else 3
-
-    headers = read_each(files, header)
+    if headers is None:
+        headers = read_each(files, image_header)
     sizes, kinds = Counter(size for size, _ in headers), Counter(kind for _, kind in headers)
     if len(kinds) > 1:
         log(f"note: {kinds[1]} grayscale {images_word(kinds[1])} among {kinds[3]} colour "
@@ -182,6 +256,14 @@ def detect_shape(files: list[Path], log: Callable[[str], None] = print) -> tuple
     (width, height), count = size_to_read(sizes)
     turned = sum(n for size, n in sizes.items() if orientation(size) * orientation((width, height)) == -1)
     return (max(kinds), height, width), len(files) - count, turned
+
+
+def image_header(file: Path) -> tuple[tuple[int, int], int]:
+    """An image file's (width, height) upright and its channels (1 or 3), from its header."""
+    with open_image(file) as image:
+        width, height = image.size
+        upright = (height, width) if turned_a_quarter(image) else (width, height)
+        return upright, 1 if image.mode in GRAYSCALE_MODES else 3
 
 
 def orientation(size: tuple[int, int]) -> int:
@@ -227,20 +309,22 @@ IN_MEMORY_BYTES = 8 * 2 ** 30
 DEFAULT_MAX_SIDE = 128
 
 
-def listing_shape(name: str, items: dict[str, list[tuple[Path, str | None]]], image_size: int = 0,
-                  channels: int = 0, log: Callable[[str], None] = print,
-                  stream: bool = False) -> tuple[tuple[int, int, int], list[str]]:
-    """The (C, H, W) every image is read as, and the class names. With both ``image_size`` and
+def listing_shape(name: str, items: Listing, image_size: int = 0, channels: int = 0,
+                  log: Callable[[str], None] = print, stream: bool = False,
+                  left_out: list[tuple[Path, str]] | None = None) -> tuple[tuple[int, int, int], list[str], Listing]:
+    """The (C, H, W) every image is read as, the class names, and the listing without the unlabelled
+    images whose header cannot be read (added to ``left_out``). With both ``image_size`` and
     ``channels`` given no file is opened here (a million ImageNet headers take a while). Without
     ``image_size``, images that would not fit in IN_MEMORY_BYTES (unless streamed) are read smaller."""
     classes = class_names(name, items)
     if image_size and channels:
-        return (channels, image_size, image_size), classes
+        return (channels, image_size, image_size), classes, items
+    items, headers = read_listing(items, image_header, [] if left_out is None else left_out)
     files = [file for split in items.values() for file, _ in split]
-    (c, h, w), odd, turned = detect_shape(files, log)
+    (c, h, w), odd, turned = detect_shape(files, log, [header for split in items for header in headers[split]])
     c = channels or c
     if image_size:
-        return (c, image_size, image_size), classes
+        return (c, image_size, image_size), classes, items
     kept, other = ("landscape", "portrait") if w > h else ("portrait", "landscape")
     if turned:
         log(f"note: {turned} of the {len(files)} images {'is' if turned == 1 else 'are'} {other} among {kept} ones, "
@@ -260,11 +344,11 @@ def listing_shape(name: str, items: dict[str, list[tuple[Path, str | None]]], im
         log(f"{name}: {len(files):,} images of {c}x{h}x{w} would take {needed / 2 ** 30:.1f} GiB in memory: read at "
             f"{c}x{small_h}x{small_w} ({len(files) * c * small_h * small_w / 2 ** 30:.1f} GiB); --image-size chooses "
             "the size, --stream keeps the images on disk")
-        return (c, small_h, small_w), classes
+        return (c, small_h, small_w), classes, items
     if odd:
         log(f"{name}: {odd} {images_word(odd)} resized to {w}x{h}, the most common "
             f"{kept if w != h else 'square'} size")
-    return (c, h, w), classes
+    return (c, h, w), classes, items
 
 
 def labels_of(listing: list[tuple[Path, str | None]], classes: list[str]) -> np.ndarray:
@@ -272,15 +356,15 @@ def labels_of(listing: list[tuple[Path, str | None]], classes: list[str]) -> np.
     return np.array([UNLABELLED if label is None else index[label] for _, label in listing], dtype=np.int64)
 
 
-def load_listing(name: str, items: dict[str, list[tuple[Path, str | None]]],
-                 shape: tuple[int, int, int]) -> tuple[dict, list[str]]:
-    """Decodes every image: ({"train": (images, labels), "test": ...}, class names)."""
+def load_listing(name: str, items: Listing, shape: tuple[int, int, int],
+                 left_out: list[tuple[Path, str]] | None = None) -> tuple[dict, list[str], Listing]:
+    """Decodes every image: ({"train": (images, labels), "test": ...}, class names, the listing without
+    the unlabelled images that cannot be decoded, which are added to ``left_out``)."""
     classes = class_names(name, items)
-    out = {}
-    for split, listing in items.items():
-        images, _ = read_images([file for file, _ in listing], shape)
-        out[split] = (images.numpy(), labels_of(listing, classes))
-    return out, classes
+    items, decoded = read_listing(items, lambda file: read_image(file, shape), [] if left_out is None else left_out)
+    out = {split: (stacked(decoded[split], shape)[0].numpy(), labels_of(listing, classes))
+           for split, listing in items.items()}
+    return out, classes, items
 
 
 def user_dataset_reader(spec: str, holdout: int = 0,

@@ -50,8 +50,10 @@ def files_left_out_note(others: Counter) -> str | None:
         return None
     kinds = ", ".join(f"{count} {suffix or 'without a suffix'}" for suffix, count in others.most_common(4))
     more = ", ..." if len(others) > 4 else ""
-    return (f"note: {sum(others.values())} files that are not images by their name were left out ({kinds}{more}); "
-            "camera raw files and drawings need converting to JPEG or PNG first")
+    count = sum(others.values())
+    what = "1 file that is not an image by its name was" if count == 1 else \
+        f"{count} files that are not images by their name were"
+    return f"note: {what} left out ({kinds}{more}); camera raw files and drawings need converting to JPEG or PNG first"
 
 
 def find_images(paths: list[str | Path]) -> list[Path]:

@@ -42,9 +42,66 @@ def open_image(file: Path) -> Iterator["PIL.Image.Image"]:
         raise DataError(f"image {file} is too large to read safely (over {Image.MAX_IMAGE_PIXELS * 2:,} pixels); "
                         "shrink it or leave it out") from None
     except PermissionError:
-        raise DataError(f"cannot read image {file}: permission denied") from None
+        raise UnreadableImage(file, "permission denied") from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"cannot read image {file}: {exc.__class__.__name__}") from None
+        raise UnreadableImage(file, why_unreadable(file, exc)) from None
+
+
+class UnreadableImage(DataError):
+    """An image file that cannot be decoded; ``reason`` says why in a few words (truncated, not an
+    image, a format Pillow cannot read...)."""
+
+    def __init__(self, file: Path | str = "", reason: str | None = None, message: str | None = None):
+        # Without a reason, ``file`` (or ``message``) is the whole message: a DataLoader raises a worker's
+        # error again in the training process from its message alone.
+        if reason is None:
+            super().__init__(message if message is not None else str(file))
+            self.file, self.reason = None, ""
+        else:
+            super().__init__(f"cannot read image {file}: {reason}")
+            self.file, self.reason = Path(file), reason
+
+
+# The first bytes of files that are images in formats Pillow does not read, and what to call them.
+_UNSUPPORTED_SIGNATURES = ((b"\xff\x0a", "JPEG XL"), (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
+                           (b"8BPS", "Photoshop"), (b"II*\x00\x10\x00\x00\x00CR", "Canon raw"))
+# The first bytes of the formats Pillow reads: such a file that fails to open is damaged
+_READABLE_SIGNATURES = (b"\x89PNG", b"\xff\xd8", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
+# ... and of files that are no images at all, and what they are.
+_OTHER_SIGNATURES = ((b"%PDF", "a PDF document"), (b"PK\x03\x04", "a zip archive"), (b"<svg", "an SVG drawing"),
+                     (b"<?xml", "an XML file"))
+
+
+def why_unreadable(file: Path, exc: BaseException) -> str:
+    """What is wrong with an image file Pillow failed on, in a few words for the user."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        try:
+            with open(file, "rb") as f:
+                head = f.read(512)
+        except OSError as error:
+            return f"cannot be opened ({error.strerror})"
+        if not head:
+            return "empty file"
+        for signature, name in _UNSUPPORTED_SIGNATURES:
+            if head.startswith(signature):
+                return f"unsupported format ({name}): convert it to PNG or JPEG"
+        if head.startswith(_READABLE_SIGNATURES):
+            return "damaged or truncated (its header is incomplete)"
+        if head[4:8] == b"ftyp":
+            return "unsupported format (HEIC/AVIF or a video): convert it to PNG or JPEG"
+        for signature, name in _OTHER_SIGNATURES:
+            if head.lstrip().startswith(signature):
+                return f"not an image ({name})"
+        text = sum(32 <= byte < 127 or byte in b"\t\r\n" for byte in head) / len(head)
+        return "not an image (text)" if text > 0.95 else "not an image, or a format Pillow cannot read"
+    message = str(exc)
+    if "truncated" in message.lower() or "early end" in message.lower():
+        return "truncated (the file ends early)"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"cannot be opened ({exc.strerror})"
+    return f"damaged ({message.splitlines()[0][:120]})" if message else f"damaged ({exc.__class__.__name__})"
 
 
 @functools.cache
@@ -87,7 +144,7 @@ def read_image(file: Path, shape: tuple[int, int, int]) -> tuple[np.ndarray, boo
             array, _ = image_array(image, shape, f"image {file}")
             return array, full_size != stored
         except (OSError, ValueError) as exc:   # a truncated file fails when its pixels are decoded
-            raise DataError(f"cannot read image {file}: {exc.__class__.__name__}") from None
+            raise UnreadableImage(file, why_unreadable(file, exc)) from None
 
 
 def image_array(image, shape: tuple[int, int, int], source: str = "image") -> tuple[np.ndarray, bool]:
@@ -162,13 +219,13 @@ def try_each(items: list[S], read: Callable[[S], T]) -> tuple[list[tuple[S, T]],
     return results, failures
 
 
-def unreadable_error(failures: list[str], after: str = "") -> DataError:
-    """One error for the files that could not be read: the first few named, the rest counted; ``after``
-    is appended (what was done with the others)."""
+def unreadable_error(failures: list[str], after: str = "", named: int = NAMED_FAILURES) -> DataError:
+    """One error for the files that could not be read: the first ``named`` named, the rest counted;
+    ``after`` is appended (what was done with the others)."""
     if len(failures) == 1:
         return DataError(failures[0] + after)
-    more = len(failures) - NAMED_FAILURES
-    named = [failure.removeprefix("cannot read image ") for failure in failures[:NAMED_FAILURES]]
+    more = len(failures) - named
+    named = [failure.removeprefix("cannot read image ") for failure in failures[:named]]
     return DataError(f"{len(failures)} image files cannot be read (mend or remove them): " + "; ".join(named)
                      + (f"; and {more} more" if more > 0 else "") + after)
 

@@ -2,6 +2,7 @@
 or interrupted run left in it, and which setting changes a resume refuses."""
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,9 @@ import yaml
 from ..config import AUTO, TrainConfig
 from ..config.recipe import recipe_method
 from ..data import is_digit_dataset
+from ..data.folders import UNREADABLE_LIST
 from ..errors import UsageError
+from ..runs.lock import LOCK_NAME
 
 # Settings that change nothing about the trajectory: a resume may change them without --force.
 # (The number of processes is not a setting: a run may resume under another world size.)
@@ -27,14 +30,19 @@ def default_run_folder(cfg: TrainConfig, root: str = "runs") -> str:
     method = recipe_method(is_digit_dataset(cfg.dataset)) if cfg.method == AUTO else cfg.method
     base = f"{root}/{name}@{labels}.s{cfg.seed}-{method}"
     candidate, k = base, 1
-    while Path(candidate).exists() and any(Path(candidate).iterdir()):
+    while holds_files(Path(candidate)):
         k += 1
         candidate = f"{base}-{k}"
     return candidate
 
 
+def holds_files(folder: Path) -> bool:
+    """Whether ``folder`` exists and holds anything but a lock left by a process that has ended."""
+    return folder.is_dir() and any(p.name != LOCK_NAME for p in folder.iterdir())
+
+
 def prepare_run_folder(out_dir: Path, overwrite: bool) -> None:
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+    if holds_files(out_dir) and not overwrite:
         raise UsageError(f"run folder {out_dir} already exists and is not empty; choose another --out or pass --overwrite")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -43,6 +51,13 @@ def prepare_run_folder(out_dir: Path, overwrite: bool) -> None:
         probe.unlink()
     except OSError as exc:
         raise UsageError(f"cannot write to run folder {out_dir}: {exc.strerror}") from None
+
+
+def write_unreadable_list(out_dir: Path, left_out: list[tuple[Path, str]]) -> None:
+    """The unlabelled images the run left out as unreadable, as path,reason rows (none: no file)."""
+    if left_out:
+        with open(out_dir / UNREADABLE_LIST, "w", newline="") as f:
+            csv.writer(f).writerows([("path", "reason"), *((str(file), reason) for file, reason in left_out)])
 
 
 def config_differences(saved: TrainConfig, new: TrainConfig) -> list[str]:
