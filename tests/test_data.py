@@ -98,7 +98,7 @@ def test_a_count_that_is_not_a_multiple_of_the_classes_is_as_balanced_as_it_can_
     assert torch.equal(labelled_split(labels, 20, 10, seed=3), labelled_split(labels, 20, 10, seed=3))
 
 
-@pytest.mark.parametrize("count, message", [(-5, ">= 0"), (2000, "has only")])
+@pytest.mark.parametrize("count, message", [(-5, ">= 0"), (2000, "has only"), (7, "fewer than the 10 classes")])
 def test_bad_label_counts(count, message):
     with pytest.raises(UsageError, match=message):
         labelled_split(torch.arange(1000) % 10, count, 10, seed=0)

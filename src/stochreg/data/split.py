@@ -25,6 +25,9 @@ def labelled_split(labels: torch.Tensor, num_labels: int, num_classes: int, seed
         return torch.nonzero(labels >= 0).flatten()
     if num_labels < 0:
         raise UsageError(f"--labels must be >= 0, got {num_labels}")
+    if num_labels < num_classes:   # a class without a labelled image is a class the model never learns
+        raise UsageError(f"--labels {num_labels} is fewer than the {num_classes} classes: every class needs at least "
+                         f"one labelled image; use --labels {num_classes} or more (or 0 for every labelled image)")
     # As balanced as the count allows: every class gets num_labels // C, and a seeded choice of
     # classes one more (from a generator of its own, so that the split of a multiple of C is
     # the same as before this was allowed): 732 SVHN labels are 73 or 74 per class.
