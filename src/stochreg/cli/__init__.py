@@ -71,13 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except KeyboardInterrupt:
-        print(f"stochreg: interrupted{INTERRUPTED_HINTS.get(args.command, '')}", file=sys.stderr)
+        hint = INTERRUPTED_HINTS.get(args.command, "").format(run=getattr(args, "run_folder", None) or "RUN")
+        print(f"stochreg: interrupted{hint}", file=sys.stderr)
         return 130
 
 
 # what an interrupted command leaves, said after "interrupted"
 INTERRUPTED_HINTS = {
-    "train": "; `stochreg train --resume RUN_DIR` continues from the last checkpoint",
+    "train": "; `stochreg train --resume {run}` continues from the last checkpoint",
     "predict": "; the rows of the batches classified so far are written (CSV, or printed above)",
 }
 

@@ -90,17 +90,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = config_overrides(args)
     if args.resume:
         cfg = _resumed_config(args, overrides)
+        args.run_folder = args.resume   # named by an interruption's hint
         train(cfg, args.resume, progress=not args.no_progress, resume=True, tensorboard=args.tensorboard)
         return 0
     cfg = with_absolute_paths(resolve_config(args.preset, args.config, overrides))
     if args.resume_if_exists:
         if not args.out:
             raise UsageError("--resume-if-exists needs --out RUN_DIR: the folder to start, or to continue")
+        args.run_folder = args.out
         # start the run, or continue it exactly when RUN_DIR holds one of the same settings
         train(cfg, args.out, progress=not args.no_progress, resume=True, tensorboard=args.tensorboard,
               same_settings=not args.force)
         return 0
-    out = args.out or default_run_folder(cfg)
+    out = args.run_folder = args.out or default_run_folder(cfg)
     train(cfg, out, overwrite=args.overwrite, progress=not args.no_progress, tensorboard=args.tensorboard)
     return 0
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import DataError
+from .lock import live_owner, training_step
 from .metrics import read_metrics
 from .plots import compare_curves
 from ..runtime.checkpoints import CheckpointFolder
@@ -35,10 +36,25 @@ def run_info(folder: Path) -> RunInfo:
     results = json.loads((folder / "results.json").read_text()) if (folder / "results.json").exists() else None
     if results:
         status = "done"
+    elif live_owner(folder) is not None:
+        step = training_step(folder)
+        status = f"training (step {step}/{config.get('iters', '?')})" if step is not None else "training"
     else:
         steps = CheckpointFolder(folder / "checkpoints").steps()
         status = f"stopped at {steps[-1]}/{config.get('iters', '?')}" if steps else "no checkpoint yet"
     return RunInfo(folder, config, results, status)
+
+
+def label_count(info: RunInfo) -> str:
+    """How many labelled images the run trained on: its result's count, else its saved split's, else its
+    setting (0 there is every labelled image of the user's own data)."""
+    if info.results and info.results.get("labels") is not None:
+        return str(info.results["labels"])
+    try:
+        return str(len(json.loads((info.folder / "labelled_indices.json").read_text())))
+    except (OSError, ValueError, TypeError):
+        labels = info.config.get("labels")
+        return "all" if labels == 0 else str(labels)
 
 
 def find_runs(root: str | Path) -> list[RunInfo]:
@@ -56,7 +72,7 @@ def runs_table(infos: list[RunInfo], root: Path | None = None) -> str:
         c = info.config
         name = str(info.folder.relative_to(root)) if root else str(info.folder)
         minutes = f"{info.results['train_seconds'] / 60:.1f} min" if info.results else "-"
-        lines.append(f"| {name} | {c.get('dataset')} | {c.get('method')} | {c.get('labels')} | {c.get('seed')} | "
+        lines.append(f"| {name} | {c.get('dataset')} | {c.get('method')} | {label_count(info)} | {c.get('seed')} | "
                      f"{c.get('net')} | {info.status} | {info.final_error} | {minutes} |")
     return "\n".join(lines)
 

@@ -16,6 +16,7 @@ from torch import nn
 from ..runtime.checkpoints import load_checkpoint
 from ..config import TrainConfig, from_dict
 from ..data.datasets import label_names
+from .lock import describe_training, live_owner
 from ..data.images import image_array, read_each, read_image
 from ..data.pixels import as_nchw_uint8
 from ..errors import DataError
@@ -59,10 +60,23 @@ class Run:
         return predict_probs(self.model.to(device), images, self.config.eval_batch, passes, device)
 
     def _read(self, items: list) -> torch.Tensor:
-        """A list of image paths or PIL images as uint8 (N, C, H, W) at the model's size."""
-        arrays = read_each(items, lambda item: read_image(Path(item), self.image_shape)[0]
-                           if isinstance(item, (str, Path)) else image_array(item, self.image_shape)[0])
-        return torch.from_numpy(np.stack(arrays))
+        """A list of image paths, PIL images or single-image arrays as uint8 (N, C, H, W) at the model's size."""
+        def read(item) -> np.ndarray:
+            if isinstance(item, (str, Path)):
+                return read_image(Path(item), self.image_shape)[0]
+            if hasattr(item, "getbands"):
+                return image_array(item, self.image_shape)[0]
+            if isinstance(item, (np.ndarray, torch.Tensor)):   # one image: (H, W), (H, W, C) or (C, H, W)
+                array = as_nchw_uint8(item[None], "image")[0].numpy()
+                if array.shape != self.image_shape:
+                    raise DataError(f"an image array of shape {tuple(item.shape)}, but the model takes "
+                                    f"{self.image_shape[0]} channel(s) at {self.image_shape[1]}x{self.image_shape[2]}: "
+                                    "give files or PIL images (read at the model's size), or resize the array")
+                return array
+            raise DataError(f"expected an image file, a PIL image or an image array in the list, got "
+                            f"{type(item).__name__}")
+        return torch.from_numpy(np.stack(read_each(items, read))) if items else \
+            torch.empty((0, *self.image_shape), dtype=torch.uint8)
 
 
 def load_run(path: str | Path) -> Run:
@@ -82,6 +96,10 @@ def load_run(path: str | Path) -> Run:
         if not (folder / "checkpoint.pt").exists():
             partial = sorted((folder / "checkpoints").glob("step-*.pt"))
             latest = f"; `stochreg eval {partial[-1]}` evaluates its latest checkpoint" if partial else ""
+            owner = live_owner(folder)
+            if owner is not None:
+                raise DataError(f"run {folder} is still training ({describe_training(folder, owner)}): its final "
+                                f"model is written when it ends{latest}")
             raise DataError(f"run {folder} has no final checkpoint.pt yet (unfinished? `stochreg train --resume "
                             f"{folder}` completes it{latest})")
         state = load_checkpoint(folder / "checkpoint.pt")

@@ -85,10 +85,12 @@ def write_results(out_dir: Path, learner: Learner, cfg: TrainConfig, data: Datas
         "command": shlex.join(["stochreg", *sys.argv[1:]]), "commit": run["commit"],
         "machine": machine_description(learner.device, learner.dist.world_size), "torch": torch.__version__,
     }
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     write_run_report(out_dir, cfg, results, data.test_labels.numpy(), predictions.numpy(), data.label_names,
                      {"train": len(data.train_labels), "test": len(data.test_labels),
                       "shape": "x".join(map(str, data.image_shape))}, learner.terms)
+    # Written last: a run is finished when its results.json is there, so that a finish interrupted before
+    # (Ctrl-C during the final evaluation or the plots) is completed by --resume.
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     if "val_error" in results:
         log(f"validation error {100 * results['val_error']:.2f}% on {cfg.val_size} labelled training images "
             "kept out of the labelled split")

@@ -30,6 +30,7 @@ from ..errors import DataError, StochregError, UsageError
 from ..evaluate import test_error
 from ..runtime.hostmem import keep_freed_memory
 from ..runtime.machine import source_commit
+from ..runs.lock import RunLock
 from ..runs.metrics import MetricsLog, truncate_metrics
 from ..nets import count_parameters
 from ..config.recipe import with_saved_choices
@@ -41,7 +42,7 @@ from .pace import PROJECTED_FROM_STEPS, TIMED_STEPS as PROJECTION_TIMED_STEPS, p
 from .finish import final_errors, write_results
 from .out_of_memory import advice_on_out_of_memory
 from .run_data import as_digits_given, given_data_notes, load_run_data, make_splits
-from .run_folder import config_differences, finished_steps, prepare_run_folder, saved_settings
+from .run_folder import config_differences, finished_steps, prepare_run_folder, saved_settings, write_unreadable_list
 from .state import Learner
 from .watch import NonFiniteWatch
 
@@ -76,10 +77,11 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
     local_rank = int(os.environ["LOCAL_RANK"]) if launched_by_torchrun() else None
     device = pick_device(cfg.device, local_rank)
     dist = init_distributed(device)
+    lock = RunLock(Path(out_dir))   # rank 0's: one process trains a run folder at a time
     try:
         try:
             results = _train(cfg, Path(out_dir), overwrite, progress, log, dataset, resume, tensorboard, device, dist,
-                             same_settings, clock)
+                             same_settings, clock, lock)
         except Stopped:
             dist.barrier()  # every rank stops at the same agreed step: tear down together (below)
             raise
@@ -96,6 +98,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False,
         dist.barrier()
         return results
     finally:
+        lock.release()
         close_distributed(dist)
 
 
@@ -132,12 +135,15 @@ def _settings_to_continue(cfg: TrainConfig, out_dir: Path, dist: Distributed, sa
 def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log: Callable[[str], None],
            dataset: Dataset | None, resume: bool, tensorboard: bool, device: torch.device,
            dist: Distributed, same_settings: bool = False,
-           clock: Callable[[], float] = time.perf_counter) -> dict[str, Any] | None:
+           clock: Callable[[], float] = time.perf_counter, lock: RunLock | None = None) -> dict[str, Any] | None:
     main = dist.is_main  # rank 0 alone writes files and evaluates
     if not main:
         log, progress = (lambda message: None), False
     if main:
+        lock = lock or RunLock(out_dir)
+        lock.check()   # before the folder is touched: a run being trained is refused as it is
         prepare_run_folder(out_dir, overwrite or resume)
+        lock.acquire(log)
     if resume:
         cfg, finished = _settings_to_continue(cfg, out_dir, dist, same_settings)
         if finished == cfg.iters:
@@ -167,6 +173,7 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
 
     if main:
         (out_dir / "labelled_indices.json").write_text(json.dumps(labelled.tolist()))
+        write_unreadable_list(out_dir, data.left_out)
         if splits.validation is not None:
             (out_dir / "validation_indices.json").write_text(json.dumps(splits.validation.tolist()))
 
@@ -225,7 +232,8 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
             last_saved[0] = str(checkpoints.save(step_done, {
                 "step": step_done, **shared, "seconds": elapsed(), "eval_seconds": eval_seconds[0],
                 "last_error": last_error, "running": running, "config": cfg.to_dict(), "recipe": learner.recipe,
-                "image_shape": list(data.image_shape), "num_classes": data.num_classes}))
+                "image_shape": list(data.image_shape), "num_classes": data.num_classes,
+                "class_names": data.class_names}))
 
     bar = tqdm(range(start, cfg.iters), desc="train", disable=not progress, dynamic_ncols=True, file=sys.stderr,
                initial=start, total=cfg.iters)
