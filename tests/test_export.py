@@ -44,7 +44,10 @@ def test_onnx_export_runs_in_onnxruntime_with_predicts_answers(photo_run, capsys
     meta = json.loads((run / "model.json").read_text())
     assert meta["class_names"] == ["cat", "dog", "owl"] and meta["input"]["shape"] == ["N", 3, 16, 16]
     assert meta["input"]["normalisation"].startswith("pixel values (0-255) divided by 255")
-    assert meta["input"]["reading"][-2:] == ["converted to RGB", "resized to 16x16 (bilinear), the aspect not kept"]
+    assert meta["input"]["reading"][-3:] == [
+        "converted to RGB (PIL Image.convert; grayscale from colour is ITU-R 601-2 luma)",
+        "resized to 16x16 when its size differs (PIL Image.resize, BILINEAR), the aspect not kept",
+        "float32, divided by 255, channels first (NCHW)"]
     files = sorted((root / "photos" / "unlabelled").rglob("*.jpg"))
     inference = onnxruntime.InferenceSession(str(run / "model.onnx"), providers=["CPUExecutionProvider"])
     probabilities = inference.run(None, {"images": feed(files, (3, 16, 16))})[0]

@@ -52,14 +52,28 @@ def sidecar(run: Run, file: Path, fmt: str) -> dict:
                   "normalisation": "pixel values (0-255) divided by 255; no mean or standard deviation",
                   "resize": f"to {w}x{h} (bilinear) when an image has another size",
                   # how stochreg reads an image file, so that another program feeds the model the same pixels
-                  "reading": ["turned upright by its EXIF orientation",
-                              "16-bit grayscale: divided by 257 (0-65535 to 0-255); float: 0-1 times 255",
-                              "transparency (RGBA, LA, transparent palette): composited on white",
-                              f"converted to {'grayscale (L)' if c == 1 else 'RGB'}",
-                              f"resized to {w}x{h} (bilinear), the aspect not kept"]},
+                  # (docs/export.md holds a program that takes these steps)
+                  "reading": reading_steps(c, h, w)},
         "output": {"name": "probabilities", "shape": ["N", run.num_classes], "meaning": "softmax over the classes"},
         "class_names": names,
     }
+
+
+def reading_steps(c: int, h: int, w: int) -> list[str]:
+    """Every step from an image file to the model's input, in order, as data/images.py takes them."""
+    mode = "L" if c == 1 else "RGB"
+    return [
+        "opened with Pillow (PIL)",
+        f"JPEG only: decoded at a reduced scale, PIL Image.draft('{mode}', ({w}, {h})) before the pixels load "
+        f"(({h}, {w}) when the EXIF orientation is 5-8): the smallest of 1/1, 1/2, 1/4, 1/8 of the stored size "
+        f"that is at least that size" + ("; the luma channel decoded directly" if c == 1 else ""),
+        "turned upright by its EXIF orientation (PIL ImageOps.exif_transpose)",
+        "16/32-bit integer pixels: clipped to 0-65535, divided by 257, rounded; float pixels: times 255 when all "
+        "lie in 0-1, else taken as 0-255, rounded",
+        "transparency (RGBA, LA, PA, a palette with a transparent colour): composited on white",
+        f"converted to {mode} (PIL Image.convert; grayscale from colour is ITU-R 601-2 luma)",
+        f"resized to {w}x{h} when its size differs (PIL Image.resize, BILINEAR), the aspect not kept",
+        "float32, divided by 255, channels first (NCHW)"]
 
 
 def check_images(run: Run) -> torch.Tensor:

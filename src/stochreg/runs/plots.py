@@ -77,15 +77,46 @@ def confusion_png(counts: np.ndarray, path: str | Path, title: str = "",
                 ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
                         color="tab:blue" if i == j else "black")
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
+    font = font_with_glyphs("".join(names))
+    numbered = font is False   # no font here draws these names (Chinese ones without a CJK font): numbers instead
+    if numbered:
+        names = [str(i) for i in range(k)]
     size = max(4, min(10, 200 // k))   # a hundred classes' names still fit beside each other
-    ax.set_xticks(range(k), names, rotation=90 if max(map(len, names)) > 3 else 0, fontsize=size)
-    ax.set_yticks(range(k), names, fontsize=size)
-    ax.set_xlabel("predicted class"), ax.set_ylabel("true class")
+    ax.set_xticks(range(k), names, rotation=90 if max(map(len, names)) > 3 else 0, fontsize=size,
+                  fontproperties=font or None)
+    ax.set_yticks(range(k), names, fontsize=size, fontproperties=font or None)
+    ax.set_xlabel("predicted class" + (" (classes numbered from 0 in the order of their names)" if numbered else ""))
+    ax.set_ylabel("true class")
     ax.set_title(textwrap.fill(title or "confusion matrix (final model, test set)", 60), fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return Path(path)
+
+
+# Font families that cover the scripts matplotlib's own DejaVu Sans lacks (Chinese, Japanese, Korean...)
+WIDE_FONTS = ("Noto Sans CJK", "Noto Sans", "Source Han Sans", "WenQuanYi", "Droid Sans Fallback", "Arial Unicode",
+              "Microsoft YaHei", "PingFang", "Hiragino", "Malgun Gothic", "Unifont")
+
+
+def font_with_glyphs(text: str):
+    """None where matplotlib's default font draws every character of ``text``; else the properties of an
+    installed font that does; False where none does."""
+    from matplotlib.font_manager import FontProperties, findfont, fontManager, get_font
+
+    def draws(path: str) -> bool:
+        try:
+            font = get_font(path)
+        except (OSError, RuntimeError):
+            return False
+        return all(font.get_char_index(ord(ch)) for ch in set(text) if not ch.isspace())
+
+    if draws(findfont(FontProperties())):
+        return None
+    for entry in fontManager.ttflist:
+        if entry.name.startswith(WIDE_FONTS) and draws(entry.fname):
+            return FontProperties(fname=entry.fname)
+    return False
 
 
 def compare_curves(curves: dict[str, list[dict[str, Any]]], path: str | Path) -> Path:
