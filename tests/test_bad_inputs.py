@@ -172,6 +172,21 @@ CASES = [
     Case("label-propagation graph of streamed images", ["train", "--dataset", "folder:{tmp}/pets", "--stream", "--labels", "6",
                                                          "--lambda-graph", "1", "--out", "{tmp}/r", *TINY],
          "--lambda-graph needs the training images in memory", lambda d, t: write_tree(t / "pets", per_class=6)),
+    # the user's own folders
+    Case("fewer labels than classes", ["train", "--data", "{tmp}/pets", "--labels", "2", "--out", "{tmp}/r", *TINY],
+         "--labels 2 is fewer than the 3 classes", lambda d, t: write_tree(t / "pets")),
+    Case("two class folders differing only in case", ["train", "--data", "{tmp}/pets", "--out", "{tmp}/r", *TINY],
+         "differ only in upper and lower case", lambda d, t: (
+             write_tree(t / "pets"), (t / "pets" / "train" / "cat").rename(t / "pets" / "train" / "Dog"))),
+    Case("unreadable labelled images", ["train", "--data", "{tmp}/pets", "--out", "{tmp}/r", *TINY],
+         "2 image files cannot be read (mend or remove them): {tmp}/pets/train/cat/a.png: not an image (text); "
+         "{tmp}/pets/train/cat/b.jpg: empty file (each labelled and test image counts", lambda d, t: (
+             write_tree(t / "pets"), (t / "pets" / "train" / "cat" / "a.png").write_text("notes"),
+             (t / "pets" / "train" / "cat" / "b.jpg").write_bytes(b""))),
+    Case("a zip archive for a folder", ["train", "--data", "{tmp}/pets.zip", "--out", "{tmp}/r", *TINY],
+         "is a zip archive: unpack it", lambda d, t: (t / "pets.zip").write_bytes(b"PK\x05\x06" + bytes(18))),
+    Case("a folder named as a dataset", ["train", "--dataset", "{tmp}/pets", "--out", "{tmp}/r", *TINY],
+         "no built-in dataset of that name; for your own images give --data", lambda d, t: write_tree(t / "pets")),
     # data files
     Case("missing data file", train(), "missing data file", remove_labels),
     Case("not an IDX file", train(), "wrong magic number", corrupt_magic),
@@ -216,11 +231,11 @@ CASES = [
          finished_run),
     # using a model and looking at runs
     Case("predict: a file that is not an image", ["predict", "{tmp}/run", "{tmp}/notes.png"],
-         "cannot read image {tmp}/notes.png: UnidentifiedImageError", lambda d, t: (
+         "cannot read image {tmp}/notes.png: not an image (text)", lambda d, t: (
              finished_run(d, t), (t / "notes.png").write_text("not a picture"))),
     Case("predict: several files that are not images", ["predict", "{tmp}/run", "{tmp}/scans"],
-         "7 image files cannot be read (mend or remove them): {tmp}/scans/0.png: UnidentifiedImageError; "
-         "{tmp}/scans/1.png: UnidentifiedImageError; ", lambda d, t: (
+         "7 image files cannot be read (mend or remove them): {tmp}/scans/0.png: not an image (text); "
+         "{tmp}/scans/1.png: not an image (text); ", lambda d, t: (
              finished_run(d, t), (t / "scans").mkdir(),
              [(t / "scans" / f"{i}.png").write_text("not a picture") for i in range(7)])),
     Case("predict: a float image beyond the pixel range", ["predict", "{tmp}/run", "{tmp}/depth.tif"],
