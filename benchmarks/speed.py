@@ -45,7 +45,7 @@ from stochreg.data import Dataset
 from stochreg.data.images import images_to_float
 from stochreg.train import Learner
 from stochreg.train.schedule import make_optimizer
-from stochreg.train.step import forward_precision
+from stochreg.runtime.precision import forward_precision
 from stochreg.nets import NETS, build_net, preferred_memory_format
 from stochreg.runtime.devices import pick_device
 from stochreg.runtime.machine import machine_description, source_commit

@@ -1,3 +1,3 @@
 """How views are made: the random transformations by name (transforms.py), the strong
-augmentation (randaugment.py), the geometry both share (geometry.py), and the PNG grid of
-``stochreg show-views`` (show_views.py)."""
+augmentation (randaugment.py) and the geometry both share (geometry.py); ``stochreg show-views``
+draws them (cli/show_views.py)."""

@@ -14,7 +14,7 @@ from ..nets import NETS
 from ..pretrained import IMAGENET_WEIGHTS
 from ..runs.listing import compare, find_runs, runs_table
 from ..augment.transforms import TRANSFORMS
-from ..augment.show_views import show_views
+from .show_views import show_views
 
 
 def add_data(sub) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from ..losses import mutual_exclusivity, transformation_stability
-from . import Method, Outputs, register
+from .base import Method, Outputs, register
 from .fixmatch import FIXMATCH
 from .paper import ME, TS, paper_terms
 from .pseudo_label import thresholded_cross_entropy

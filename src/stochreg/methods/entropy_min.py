@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from . import Method, Outputs, TermName, register
+from .base import Method, Outputs, TermName, register
 
 
 def entropy_loss(out: Outputs) -> dict[str, torch.Tensor]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from . import Method, Outputs, TermName, register
+from .base import Method, Outputs, TermName, register
 from .pseudo_label import confident_cross_entropy
 
 FIXMATCH = TermName("fixmatch", "FixMatch (confident weak view -> strong view)")

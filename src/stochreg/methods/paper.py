@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..losses import mutual_exclusivity, transformation_stability
-from . import Method, Outputs, TermName, register
+from .base import Method, Outputs, TermName, register
 
 TS = TermName("ts", "transformation/stability", "lambda_ts")
 ME = TermName("me", "mutual exclusivity", "lambda_me")

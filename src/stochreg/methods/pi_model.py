@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from . import Method, Outputs, TermName, register
+from .base import Method, Outputs, TermName, register
 
 
 def pi_loss(out: Outputs) -> dict[str, torch.Tensor]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from ..losses import weighted_view_cross_entropy
-from . import Method, Outputs, TermName, register
+from .base import Method, Outputs, TermName, register
 
 
 def thresholded_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor,

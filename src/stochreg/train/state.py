@@ -14,6 +14,7 @@ from ..data import Dataset
 from ..data.split import unbalanced_labels_note
 from ..runtime.distributed import SINGLE, Distributed
 from ..runtime.machine import cpu_computes_bf16
+from ..runtime.precision import forward_precision
 from .ema import EMA
 from ..errors import UsageError
 from ..methods import METHODS
@@ -25,7 +26,7 @@ from ..terms import PrepareContext, Term, prepare_terms
 from ..augment.transforms import TRANSFORMS
 from .batches import Batches
 from .schedule import make_optimizer
-from .step import forward_precision, training_step
+from .step import training_step
 from .view_plan import ViewPlan
 
 # Offset between the per-rank seeds of dropout and pooling (rank 0 keeps the run's own seed).

@@ -19,11 +19,6 @@ if TYPE_CHECKING:   # for the annotation only: state.py imports this module
     from .state import Learner
 
 
-def forward_precision(device: torch.device, precision: str):
-    """The context the forward passes run in: bfloat16 autocast for ``bf16``, nothing for ``fp32``."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-
 def forward_views(learner: "Learner", x: torch.Tensor, labelled: int) -> torch.Tensor:
     """The logits of every row of ``x``, in its order. With ``--separate-targets`` the rows of the
     method's target-only views (after the ``labelled`` rows) come from a pass of their own without

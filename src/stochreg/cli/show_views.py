@@ -20,7 +20,7 @@ from ..methods import METHODS
 from ..config.recipe import resolve_data_recipe
 from ..train.run_data import as_digits_given, image_options
 from ..train.view_plan import ViewPlan
-from .transforms import TRANSFORMS
+from ..augment.transforms import TRANSFORMS
 
 PAD = 2  # pixels of grey between cells
 
