@@ -1,4 +1,5 @@
-"""docs/architecture.md's rule, enforced: nothing imports upward, and no two packages import each other.
+"""docs/architecture.md's rules, enforced: nothing imports upward, no two packages import each other, and
+no module grows past 300 lines.
 
 Each package (and top-level module) of stochreg has a layer; a module may import from its own
 package and from lower layers only, read from the source with ``ast`` (imports inside functions
@@ -84,3 +85,13 @@ def test_no_two_packages_import_each_other():
 def test_the_layer_reader_sees_relative_and_absolute_imports(tmp_path):
     probe = SRC / "train" / "loop.py"
     assert {"config", "data", "runs", "runtime"} <= imported_units(probe)
+
+
+# A module longer than this holds more than one job: split it (nets/ by family, data/ folders and listing).
+MODULE_LINES = 300
+
+
+def test_no_module_is_longer_than_the_limit():
+    long = {str(path.relative_to(SRC)): n for path in SRC.rglob("*.py")
+            if (n := len(path.read_text().splitlines())) > MODULE_LINES}
+    assert not long, f"modules over {MODULE_LINES} lines: {long}"

@@ -293,7 +293,7 @@ def test_an_image_without_read_permission_is_one_clear_line(tmp_path, monkeypatc
 
 
 def test_images_too_many_for_memory_are_read_smaller_unless_a_size_is_given(tmp_path, monkeypatch):
-    import stochreg.data.folders as folders
+    import stochreg.data.listing as folders
     write_photos(tmp_path / "photos")                        # 19 images of 3 x 16 x 16: 14,592 bytes
     monkeypatch.setattr(folders, "IN_MEMORY_BYTES", 19 * 3 * 8 * 8)
     notes = []
@@ -305,7 +305,7 @@ def test_images_too_many_for_memory_are_read_smaller_unless_a_size_is_given(tmp_
 def test_photos_larger_than_the_default_side_are_read_smaller_keeping_their_aspect(tmp_path):
     """Phone-sized photos would make steps of hundreds of GiB: without --image-size the longer side
     is read at DEFAULT_MAX_SIDE pixels, the aspect kept; an explicit size is used as given."""
-    import stochreg.data.folders as folders
+    import stochreg.data.listing as folders
     from stochreg.config.settings import TrainConfig
     side = folders.DEFAULT_MAX_SIDE
     write_photos(tmp_path / "photos", sizes=((3 * side, 2 * side),))  # 288 wide, 192 high
@@ -321,7 +321,7 @@ def test_photos_larger_than_the_default_side_are_read_smaller_keeping_their_aspe
 
 
 def test_photos_at_or_under_the_default_side_keep_their_size(tmp_path):
-    import stochreg.data.folders as folders
+    import stochreg.data.listing as folders
     write_photos(tmp_path / "photos", sizes=((folders.DEFAULT_MAX_SIDE, 40),))
     assert load_dataset(f"folder:{tmp_path / 'photos'}", log=lambda m: None).image_shape == (3, 40, folders.DEFAULT_MAX_SIDE)
 
@@ -385,7 +385,7 @@ def test_the_size_read_at_is_of_the_orientation_most_images_have(tmp_path):
     """Two landscape cameras and one portrait size: the portrait size is the single most common one,
     but most photos are landscape, so they are read landscape and the portrait ones are squeezed."""
     from collections import Counter
-    from stochreg.data.folders import size_to_read
+    from stochreg.data.listing import size_to_read
     # per class 2 portrait 14x20 photos and 3 landscape ones of 3 sizes; 4 square unlabelled ones
     write_photos(tmp_path / "photos", sizes=((14, 20), (14, 20), (20, 14), (22, 16), (24, 18)))
     notes = []

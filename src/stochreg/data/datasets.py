@@ -24,7 +24,8 @@ from .idx import read_idx
 from .norb import read_norb
 from .svhn import read_svhn
 from .images import read_images
-from .folders import labels_of, left_out_note, listing_shape, load_listing, user_dataset_reader
+from .folders import user_dataset_reader
+from .listing import labels_of, left_out_note, listing_shape, load_listing
 from .repeats import repeated_image_notes
 from .streaming import FileImages
 from .pixels import as_int64_labels, as_uint8_images

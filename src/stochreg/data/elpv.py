@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .folders import DEFAULT_MAX_SIDE
+from .listing import DEFAULT_MAX_SIDE
 from .images import read_images
 from .offline import pip_download
 

@@ -12,7 +12,7 @@ import yaml
 from ..config import AUTO, TrainConfig
 from ..config.recipe import recipe_method
 from ..data import is_digit_dataset
-from ..data.folders import UNREADABLE_LIST
+from ..data.listing import UNREADABLE_LIST
 from ..errors import UsageError
 from ..runs.lock import LOCK_NAME
 
