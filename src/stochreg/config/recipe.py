@@ -61,18 +61,22 @@ from ..pretrained import weights_source
 from .load import validate
 from .settings import AUTO, DEFAULT_ITERS, DEFAULT_LAMBDA_U, DIGIT_RECIPE_METHOD, TrainConfig
 
+# benchmarks/DECISIONS.md, row graph-term
 GRAPH_WEIGHT = 3.0
 GRAPH_MIN_HELD_OUT_ACCURACY = 0.9
 # (views, unlabelled images a step): the digit recipe's, kept by any method named explicitly, and
-# FixMatch's weak + strong pair over as many unlabelled passes a step.
+# FixMatch's weak + strong pair over as many unlabelled passes a step (benchmarks/DECISIONS.md, rows
+# digit-method and small-images-method).
 DEFAULT_VIEWS_AND_BATCH = (5, 32)
 FIXMATCH_VIEWS_AND_BATCH = (2, 80)
 # (net, steps, weight of the unlabelled term, dropout) of the FixMatch recipe on images of up to 28 px:
 # a narrower net takes more, cheaper steps in about the same minutes; the strong views are its
-# perturbation, and dropout on the weak view only blurs the pseudo-labels.
+# perturbation, and dropout on the weak view only blurs the pseudo-labels (benchmarks/DECISIONS.md, rows
+# small-fixmatch and small-fixmatch-dropout).
 SMALL_FIXMATCH = ("compact-medium", 9200, 2.0, 0.0)
 # Images from this side (photos, scans, inspection images; not the 28- and 32-pixel benchmarks) start from an
-# ImageNet network, fine-tuned at a tenth of the learning rate from scratch.
+# ImageNet network, fine-tuned at a tenth of the learning rate from scratch (benchmarks/DECISIONS.md, row
+# photo-recipe).
 PRETRAINED_FROM_SIDE = 64
 PRETRAINED_NET = "efficientnet-lite0"
 DEFAULT_LR, PRETRAINED_LR = 0.1, 0.01
@@ -80,7 +84,8 @@ DEFAULT_LR, PRETRAINED_LR = 0.1, 0.01
 PHOTO_METHOD = "supervised"
 PRETRAINED_VALUES = {"iters": 300}
 # The digit recipe's steps in bfloat16: about half the minutes of its 6,000 float32 steps on a CPU
-# that computes bf16 natively; with the graph term fading over them it matches their validation error.
+# that computes bf16 natively; with the graph term fading over them it matches their validation error
+# (benchmarks/DECISIONS.md, rows digit-bf16 and digit-fp32-fade).
 BF16_DIGIT_ITERS = 4800
 
 

@@ -134,7 +134,8 @@ IN_MEMORY_BYTES = 8 * 2 ** 30
 # their aspect ratio. A step holds every view of its images at the training size: at a phone photo's
 # 4032x3024 one activation of a step's views alone takes hundreds of GiB, on any machine. The recipe for
 # photos and scans fine-tunes an ImageNet network at this size: on ELPV's 300-pixel solar cells 128 pixels
-# erred less than 96 on validation, and 160 no less than 128 at 1.6 times the cost (benchmarks/tuning.md).
+# erred less than 96 on validation, and 160 no less than 128 at 1.6 times the cost (benchmarks/DECISIONS.md,
+# row read-size).
 DEFAULT_MAX_SIDE = 128
 
 
