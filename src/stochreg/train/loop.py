@@ -1,5 +1,7 @@
-"""The training loop around the step: run folder, resume, logging, evaluations, checkpoints, stop
-requests, and the final result (finish.py).
+"""The training loop around the step, in phases: the run folder (locked), the run opened (data, splits,
+learner, the time budget's step count, config.yaml), restored from its checkpoint on resume (run_log.py),
+the steps (step_loop.py: logging, evaluations, checkpoints, stop requests), and the final answers and
+result (finish.py).
 
 Test error is evaluated periodically and only logged; the result is the test error of the final
 model (of its EMA weights when ``ema > 0``: a rule fixed in advance). Checkpoints every
@@ -11,23 +13,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
-import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 import yaml
-from tqdm import tqdm
 
 from ..config import TrainConfig, from_dict
 from ..data import Dataset
 from ..runtime.devices import pick_device
 from ..runtime.distributed import Distributed, close_distributed, init_distributed, launched_by_torchrun
 from ..errors import DataError, StochregError, UsageError
-from ..evaluate import test_error
 from ..runtime.hostmem import keep_freed_memory
 from ..runtime.machine import source_commit
 from ..runs.lock import RunLock
@@ -41,18 +40,12 @@ from .class_prior import move_to_unlabelled_prior
 from .pace import PROJECTED_FROM_STEPS, TIMED_STEPS as PROJECTION_TIMED_STEPS, projection
 from .finish import final_errors, write_results
 from .out_of_memory import advice_on_out_of_memory
-from .run_data import as_digits_given, given_data_notes, load_run_data, make_splits
+from .run_data import Splits, as_digits_given, given_data_notes, load_run_data, make_splits
+from .run_log import RunLog
 from .run_folder import config_differences, finished_steps, prepare_run_folder, saved_settings, write_unreadable_list
 from .state import Learner
+from .step_loop import Stopped, checkpoint_saver, run_steps
 from .watch import NonFiniteWatch
-
-
-class Stopped(StochregError):
-    """The run stopped on a signal after writing a checkpoint; the CLI exits with 128 + signal."""
-
-    def __init__(self, message: str, signal_name: str):
-        super().__init__(message, every_rank=True)
-        self.exit_code = 130 if signal_name == "SIGINT" else 143
 
 
 def train(cfg: TrainConfig, out_dir: str | os.PathLike, overwrite: bool = False, progress: bool = True,
@@ -132,6 +125,22 @@ def _settings_to_continue(cfg: TrainConfig, out_dir: Path, dist: Distributed, sa
     return cfg, finished
 
 
+@dataclass
+class OpenedRun:
+    """A run ready for its first step: its resolved settings, data and splits, the learner, the checkpoint it
+    resumes from (None for a new run), and what its results record of how it started."""
+
+    cfg: TrainConfig
+    data: Dataset
+    splits: Splits
+    learner: Learner
+    state: dict[str, Any] | None
+    checkpoints: CheckpointFolder
+    budget: float                 # the time budget the run was started with (minutes; 0 for none)
+    commit: str | None
+    data_notes: list[str]         # what reading the data said (repeated images, files left out...)
+
+
 def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log: Callable[[str], None],
            dataset: Dataset | None, resume: bool, tensorboard: bool, device: torch.device,
            dist: Distributed, same_settings: bool = False,
@@ -149,11 +158,38 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         if finished == cfg.iters:
             log(f"run {out_dir} is finished ({finished} steps): nothing left to do")
             return json.loads((out_dir / "results.json").read_text()) if main else None
+    run = _open_run(cfg, out_dir, log, dataset, resume, device, dist, clock)
+    cfg, data, learner = run.cfg, run.data, run.learner
+    run_log = _restore(run, out_dir, resume, dist, log)
+    processes = f" x {dist.world_size} processes" if dist.world_size > 1 else ""
+    log(f"run {out_dir}: {cfg.dataset}, {len(run.splits.labelled)} labels (split seed {cfg.seeds()['split']}), "
+        f"method {cfg.method}, net {cfg.net} ({count_parameters(learner.model):,} parameters), n={cfg.views}, "
+        f"{cfg.iters} steps on {device}{processes}")
+    metrics = MetricsLog(out_dir, tensorboard, enabled=main)
+    run_log.restart_clock()
+    watch = NonFiniteWatch(device, dist)
+    save = checkpoint_saver(learner, run_log, run.checkpoints, watch, lambda: {
+        "config": cfg.to_dict(), "recipe": learner.recipe, "image_shape": list(data.image_shape),
+        "num_classes": data.num_classes, "class_names": data.class_names}, main)
+    with StopRequests() as stop, metrics, advice_on_out_of_memory(cfg, data.image_shape, device.type):
+        run_steps(learner, cfg, run_log, run.splits.scored, save, metrics, watch, stop, dist, device, out_dir, progress)
+        train_seconds = run_log.elapsed()
+        if not main:
+            return None
+        answers = _final_answers(run, run_log, train_seconds, metrics, device, log)
+    # after the metrics log is closed: the report draws its curves from it
+    return _write_results(run, run_log, train_seconds, answers, out_dir, resume, log)
+
+
+def _open_run(cfg: TrainConfig, out_dir: Path, log: Callable[[str], None], dataset: Dataset | None, resume: bool,
+              device: torch.device, dist: Distributed, clock: Callable[[], float]) -> OpenedRun:
+    """The data, the splits and the learner of the run, the checkpoint it resumes from, the step count a time
+    budget fixes (and the projected training time); the run folder's split files and config.yaml written."""
+    main = dist.is_main
     commit = source_commit()  # taken now: the code that runs, not the code at the end of the run
     if device.type == "cpu":
         keep_freed_memory()
-    seeds = cfg.seeds()
-    data_notes: list[str] = []   # what reading the data said (repeated images, files left out...), for the report
+    data_notes: list[str] = []
 
     def log_data(line: str) -> None:
         data_notes.append(line)
@@ -163,21 +199,18 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
             log_data(note)
     data = as_digits_given(dataset if dataset is not None else load_run_data(cfg, dist, log_data), cfg)
     splits = make_splits(cfg, data)
-    labelled, scored = splits.labelled, splits.scored
     checkpoints = CheckpointFolder(out_dir / "checkpoints", cfg.keep_checkpoints)
     # Rank 0 reads the checkpoint and sends it to the others: the run folder need not be shared.
     state = dist.broadcast(checkpoints.load_latest(warn=log) if resume and main else None)
-    if state is not None and not torch.equal(state["labelled"], labelled):
+    if state is not None and not torch.equal(state["labelled"], splits.labelled):
         raise DataError(f"the labelled split in {out_dir} differs from the one this config and data give; "
                         "was the dataset changed?")
-
     if main:
-        (out_dir / "labelled_indices.json").write_text(json.dumps(labelled.tolist()))
+        (out_dir / "labelled_indices.json").write_text(json.dumps(splits.labelled.tolist()))
         write_unreadable_list(out_dir, data.left_out)
         if splits.validation is not None:
             (out_dir / "validation_indices.json").write_text(json.dumps(splits.validation.tolist()))
-
-    learner = Learner(cfg, data, labelled, device, dist)
+    learner = Learner(cfg, data, splits.labelled, device, dist)
     cfg = learner.cfg   # the settings left to the data are chosen now
     for line in [*(f"recipe: {reason}" for reason in learner.recipe), *learner.notes]:
         log(line)
@@ -195,98 +228,50 @@ def _train(cfg: TrainConfig, out_dir: Path, overwrite: bool, progress: bool, log
         log(projection(step_seconds, steps_left, max(data.image_shape[1:]), device.type))
     if main:  # the resolved settings: a rerun with this file, or a resume, is exact
         (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    start, seconds_before, last_error, running = 0, 0.0, float("nan"), {}
-    eval_seconds = [0.0]  # time spent on the logged test evaluations, which training does not need
+    return OpenedRun(cfg, data, splits, learner, state, checkpoints, budget, commit, data_notes)
+
+
+def _restore(run: OpenedRun, out_dir: Path, resume: bool, dist: Distributed, log: Callable[[str], None]) -> RunLog:
+    """The run log to continue from: the learner's state and the log loaded from the checkpoint, if any."""
+    state, learner = run.state, run.learner
+    run_log = RunLog()
     if state is not None:
         learner.load_state_dict(state)
         learner.recipe = list(state.get("recipe", learner.recipe))   # why the run's settings were chosen
-        start, seconds_before = state["step"], state["seconds"]
-        eval_seconds[0] = state.get("eval_seconds", 0.0)
-        last_error, running = state["last_error"], state["running"]
-        if start > cfg.iters:
-            raise UsageError(f"run {out_dir} is already at step {start}, past --iters {cfg.iters}")
+        run_log = RunLog.from_checkpoint(state, str(run.checkpoints.path(state["step"])))
+        if run_log.start > run.cfg.iters:
+            raise UsageError(f"run {out_dir} is already at step {run_log.start}, past --iters {run.cfg.iters}")
         saved_world = state.get("world_size", 1)
         if saved_world != dist.world_size:
             log(f"note: the checkpoint was written by {saved_world} process(es), this run has {dist.world_size}: "
                 "batches and transformations continue unchanged, but dropout and pooling draw new random "
                 "streams, so the result will not be bitwise that of an uninterrupted run")
-    if main:
-        truncate_metrics(out_dir / "metrics.jsonl", start)
+    if dist.is_main:
+        truncate_metrics(out_dir / "metrics.jsonl", run_log.start)
     if resume:
-        log(f"resuming {out_dir} at step {start}" + ("" if state else " (no checkpoint yet: from the start)"))
+        log(f"resuming {out_dir} at step {run_log.start}" + ("" if state else " (no checkpoint yet: from the start)"))
+    return run_log
 
-    processes = f" x {dist.world_size} processes" if dist.world_size > 1 else ""
-    log(f"run {out_dir}: {cfg.dataset}, {len(labelled)} labels (split seed {seeds['split']}), method {cfg.method}, "
-        f"net {cfg.net} ({count_parameters(learner.model):,} parameters), n={cfg.views}, {cfg.iters} steps on "
-        f"{device}{processes}")
-    metrics = MetricsLog(out_dir, tensorboard, enabled=main)
-    started = time.perf_counter()
-    elapsed = lambda: seconds_before + time.perf_counter() - started
-    watch = NonFiniteWatch(device, dist)
-    last_saved = [str(checkpoints.path(start)) if state is not None else "none"]
 
-    def save_state(step_done: int) -> None:
-        watch.check(last_saved[0])  # never write a checkpoint of weights that went NaN
-        shared = learner.state_dict()  # a collective under torchrun: every rank's RNG goes to rank 0
-        if main:
-            last_saved[0] = str(checkpoints.save(step_done, {
-                "step": step_done, **shared, "seconds": elapsed(), "eval_seconds": eval_seconds[0],
-                "last_error": last_error, "running": running, "config": cfg.to_dict(), "recipe": learner.recipe,
-                "image_shape": list(data.image_shape), "num_classes": data.num_classes,
-                "class_names": data.class_names}))
+def _final_answers(run: OpenedRun, run_log: RunLog, train_seconds: float, metrics: MetricsLog, device: torch.device,
+                   log: Callable[[str], None]) -> tuple:
+    """The final model's answers (moved to the class prior where the recipe asks) and errors, logged:
+    (the prior's record, the test predictions, the single-pass test error, the final errors)."""
+    cfg, data, learner, splits = run.cfg, run.data, run.learner, run.splits
+    prior = (move_to_unlabelled_prior(learner, data, splits.labelled, splits.validation, splits.scored, log)
+             if cfg.class_prior == "estimated" else {})
+    predictions, single_pass_error, _, final = final_errors(learner, cfg, data, splits.scored, device)
+    metrics.write({"step": cfg.iters, "seconds": round(train_seconds, 2), "eval_seconds": round(run_log.eval_seconds, 2),
+                   **run_log.running, **final})
+    return prior, predictions, single_pass_error, final
 
-    bar = tqdm(range(start, cfg.iters), desc="train", disable=not progress, dynamic_ncols=True, file=sys.stderr,
-               initial=start, total=cfg.iters)
-    with StopRequests() as stop, metrics, advice_on_out_of_memory(cfg, data.image_shape, device.type):
-        for step in bar:
-            losses, lr = learner.step(step)
-            watch.observe(step, losses)
-            # --- log (the only host synchronisation: every 20 steps and at evaluations) ---
-            done = step + 1
-            is_eval = cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.iters
-            is_checkpoint = done == cfg.iters or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0)
-            sync_point = step % 20 == 0 or is_eval
-            if sync_point:
-                watch.check(last_saved[0])
-                running = dict(zip(losses, dist.mean(torch.stack(list(losses.values()))).tolist()))
-                shown = {k: f"{v:.4f}" for k, v in running.items()}
-                if not math.isnan(last_error):
-                    shown["test_err"] = f"{100 * last_error:.2f}%"
-                bar.set_postfix(**shown, refresh=False)
-                if not is_eval:
-                    metrics.write({"step": done, "seconds": round(elapsed(), 2), "lr": lr, **running})
-            if is_eval and main:
-                eval_started = time.perf_counter()
-                errors = {f"{split}_error": test_error(learner.eval_model, images, labels, cfg.eval_batch,
-                                                         device=device) for split, (images, labels) in scored.items()}
-                last_error = errors.get("test_error", float("nan"))
-                eval_seconds[0] += time.perf_counter() - eval_started
-                metrics.write({"step": done, "seconds": round(elapsed(), 2), "eval_seconds": round(eval_seconds[0], 2),
-                               "lr": lr, **running, **errors})
-            # A signal stops the run after this step; under torchrun the processes agree on it at
-            # the synchronisation points (every 20 steps), so that they all stop at the same step.
-            stop_now = stop.signal_name is not None
-            if dist.active:
-                stop_now = dist.any(stop_now, device) if sync_point or is_checkpoint else False
-            if is_checkpoint or stop_now:
-                save_state(done)
-            if stop_now and done < cfg.iters:
-                bar.close()
-                launcher = f"torchrun --nproc_per_node {dist.world_size} -m " if dist.active else ""
-                raise Stopped(f"stopped by {stop.signal_name or 'a signal to another process'} after step {done}; "
-                              f"checkpoint {last_saved[0]}; continue with: {launcher}stochreg train --resume {out_dir}",
-                              stop.signal_name or "SIGTERM")
-        bar.close()
-        train_seconds = elapsed()
-        if not main:
-            return None
-        prior = (move_to_unlabelled_prior(learner, data, labelled, splits.validation, scored, log)
-                 if cfg.class_prior == "estimated" else {})
-        predictions, single_pass_error, _, final = final_errors(learner, cfg, data, scored, device)
-        metrics.write({"step": cfg.iters, "seconds": round(train_seconds, 2), "eval_seconds": round(eval_seconds[0], 2),
-                       **running, **final})
-    return write_results(out_dir, learner, cfg, data, labelled, predictions, single_pass_error, final,
-                         {"train": train_seconds, "eval": eval_seconds[0]},
-                         {"time_budget": budget, "resumed_at": start if resume else None, "commit": commit,
-                          "notes": [line for line in [*data_notes, *learner.notes] if line.startswith("note: ")],
-                          "prior": prior}, log)
+
+def _write_results(run: OpenedRun, run_log: RunLog, train_seconds: float, answers: tuple, out_dir: Path,
+                   resume: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    """The final checkpoint, results.json and the report (finish.py)."""
+    prior, predictions, single_pass_error, final = answers
+    notes = [line for line in [*run.data_notes, *run.learner.notes] if line.startswith("note: ")]
+    return write_results(out_dir, run.learner, run.cfg, run.data, run.splits.labelled, predictions, single_pass_error,
+                         final, {"train": train_seconds, "eval": run_log.eval_seconds},
+                         {"time_budget": run.budget, "resumed_at": run_log.start if resume else None,
+                          "commit": run.commit, "notes": notes, "prior": prior}, log)
