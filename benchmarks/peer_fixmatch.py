@@ -1,8 +1,9 @@
-"""The peer row of the Fashion-MNIST-400 suite: FixMatch as USB (the ``semilearn`` package from
-PyPI) implements it, on stochreg's labelled split, validation split and test set, on the same
+"""The peer rows of the Fashion-MNIST-400 and ELPV-40 tables: FixMatch as USB (the ``semilearn`` package
+from PyPI) implements it, on stochreg's labelled split, validation split and test set, on the same
 machine, for the same wall clock as the stochreg run it is compared with.
 
     python benchmarks/peer_fixmatch.py --seed 0 --minutes 12.4    # results/fashion400/peer-usb-fixmatch-s0.json
+    python benchmarks/peer_fixmatch.py --table elpv40 --seed 0 --minutes 2.47   # the images stochreg reads, 128 px
 
 The peer runs in its own environment, made by this script on first use (``runs/peer-env``: the
 same PyTorch and torchvision releases as stochreg's, semilearn without the packages that only its
@@ -55,20 +56,32 @@ TIMING_STEPS = 40
 
 # --- the driver, in stochreg's environment ---
 
-def write_split(seed: int, path: Path, data_dir: str = "data", val_size: int = 5000) -> None:
-    """The images and stochreg's splits of ``fashion-mnist --labels 400 --val-size 5000 --seed S``."""
+# The tables a peer row is run for: stochreg's settings that fix the images and the splits the peer gets
+TABLE_DATA = {
+    # fashion-mnist --labels 400 --val-size 5000 --seed S
+    "fashion400": lambda seed, data_dir: {"dataset": "fashion-mnist", "labels": 400, "val_size": 5000},
+    # --data data/elpv40-folder-sS: the folder's 40 labelled images, its unlabelled and test images, read at the
+    # size stochreg's default reads them (128 px)
+    "elpv40": lambda seed, data_dir: {"dataset": f"folder:{Path(data_dir).resolve() / f'elpv40-folder-s{seed}'}",
+                                      "labels": 0},
+}
+
+
+def write_split(seed: int, path: Path, data_dir: str = "data", table: str = "fashion400") -> None:
+    """The images and stochreg's splits of the table's data for split ``seed``."""
     import numpy as np
     from stochreg.config import resolve_config
     from stochreg.data import load_dataset
-    from stochreg.train.run_data import make_splits
-    cfg = resolve_config(overrides={"dataset": "fashion-mnist", "labels": 400, "val_size": val_size, "seed": seed,
-                                    "data_dir": data_dir})
-    data = load_dataset("fashion-mnist", data_dir)
+    from stochreg.train.run_data import image_options, make_splits
+    cfg = resolve_config(overrides={**TABLE_DATA[table](seed, data_dir), "seed": seed, "data_dir": data_dir})
+    data = load_dataset(cfg.dataset, data_dir, **image_options(cfg))
     splits = make_splits(cfg, data)
+    validation = splits.validation.numpy() if splits.validation is not None else np.zeros(0, dtype=np.int64)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, train_images=data.train_images[:, 0].numpy(), train_labels=data.train_labels.numpy(),
              test_images=data.test_images[:, 0].numpy(), test_labels=data.test_labels.numpy(),
-             labelled=splits.labelled.numpy(), validation=splits.validation.numpy())
+             labelled=splits.labelled.numpy(), validation=validation, num_classes=data.num_classes,
+             dataset=np.array(cfg.dataset if table == "fashion400" else table))
 
 
 def ensure_env() -> Path:
@@ -85,9 +98,9 @@ def ensure_env() -> Path:
 def drive(args: argparse.Namespace) -> int:
     import torch
     from stochreg.runtime.machine import machine_description, source_commit
-    split = HERE.parent / "runs" / "peer" / f"fashion400-s{args.seed}.npz"
+    split = HERE.parent / "runs" / "peer" / f"{args.table}-s{args.seed}.npz"
     if not split.exists():
-        write_split(args.seed, split, args.data_dir)
+        write_split(args.seed, split, args.data_dir, args.table)
     python = ensure_env()
     raw = split.with_suffix(".result.json")
     command = [str(python), str(Path(__file__).resolve()), "--worker", str(split), "--minutes", str(args.minutes),
@@ -96,13 +109,15 @@ def drive(args: argparse.Namespace) -> int:
         command += ["--steps", str(args.steps)]
     subprocess.run(command, check=True, env={**os.environ, **GLIBC_KEEP_FREED})
     result = json.loads(raw.read_text())
-    result.update({"command": f"python benchmarks/peer_fixmatch.py --seed {args.seed} --minutes {args.minutes}",
+    table = f" --table {args.table}" if args.table != "fashion400" else ""
+    result.update({"command": f"python benchmarks/peer_fixmatch.py{table} --seed {args.seed} --minutes {args.minutes}",
                    "commit": source_commit(), "machine": machine_description(torch.device("cpu")), "peer": PEER,
                    "environment": GLIBC_KEEP_FREED, "settings": SETTINGS})
-    out = Path(args.out) if args.out else HERE / "results" / "fashion400" / f"peer-usb-fixmatch-s{args.seed}.json"
+    out = Path(args.out) if args.out else HERE / "results" / args.table / f"peer-usb-fixmatch-s{args.seed}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {out}: test error {100 * result['test_error']:.2f}%, validation {100 * result['val_error']:.2f}%, "
+    validation = f", validation {100 * result['val_error']:.2f}%" if result.get("val_error") is not None else ""
+    print(f"wrote {out}: test error {100 * result['test_error']:.2f}%{validation}, "
           f"{result['iters']} steps in {result['train_seconds'] / 60:.1f} min")
     return 0
 
@@ -178,6 +193,8 @@ def work(args: argparse.Namespace) -> int:
     rgb = lambda images: np.repeat(images[..., None], 3, axis=3)   # (N, H, W) -> (N, H, W, 3)
     images, labels = rgb(arrays["train_images"]), arrays["train_labels"]
     labelled, validation = arrays["labelled"], arrays["validation"]
+    classes = int(arrays["num_classes"]) if "num_classes" in arrays else 10
+    dataset = str(arrays["dataset"]) if "dataset" in arrays else "fashion-mnist"
     size = images.shape[1]
     mean, std = [float(images.mean() / 255)] * 3, [float(images.std() / 255)] * 3
     crop = [T.RandomCrop(size, padding=int(size * (1 - SETTINGS["crop_ratio"])), padding_mode="reflect"),
@@ -190,10 +207,10 @@ def work(args: argparse.Namespace) -> int:
         torch.manual_seed(args.seed)
         np.random.seed(args.seed)
         random.seed(args.seed)
-        config = {"algorithm": "fixmatch", "net": "compact", "use_pretrain": False, "num_classes": 10,
+        config = {"algorithm": "fixmatch", "net": "compact", "use_pretrain": False, "num_classes": classes,
                   "num_train_iter": steps, "epoch": 1, "num_eval_iter": 10 ** 9, "num_log_iter": 10 ** 9,
                   "save_dir": str(Path(args.out).parent / "peer-runs"), "save_name": f"s{args.seed}",
-                  "gpu": None, "distributed": False, "amp": False, "use_cat": True, "clip_grad": 0, "dataset": "fashion-mnist-400",
+                  "gpu": None, "distributed": False, "amp": False, "use_cat": True, "clip_grad": 0, "dataset": dataset,
                   "data_dir": str(Path(args.worker).parent), "img_size": size,
                   **{k: v for k, v in SETTINGS.items() if k != "num_workers"}}
         cfg = get_config(config)
@@ -212,8 +229,8 @@ def work(args: argparse.Namespace) -> int:
         algorithm = CpuFixMatch(cfg, net_builder)
         for name in ("EvaluationHook", "CheckpointHook", "TimerHook", "LoggingHook", "DistSamplerSeedHook"):
             algorithm.hooks_dict.pop(name, None)   # GPU timing, logging and checkpointing: not this benchmark's
-        lb = BasicDataset("fixmatch", images[labelled], labels[labelled], 10, weak, False, strong, False)
-        ulb = BasicDataset("fixmatch", images, labels, 10, weak, True, strong, False)
+        lb = BasicDataset("fixmatch", images[labelled], labels[labelled], classes, weak, False, strong, False)
+        ulb = BasicDataset("fixmatch", images, labels, classes, weak, True, strong, False)
         loaders = [get_data_loader(cfg, lb, SETTINGS["batch_size"], num_iters=steps, num_epochs=1,
                                    num_workers=SETTINGS["num_workers"]),
                    get_data_loader(cfg, ulb, SETTINGS["batch_size"] * SETTINGS["uratio"], num_iters=steps,
@@ -247,39 +264,47 @@ def work(args: argparse.Namespace) -> int:
     train(algorithm, loaders, steps)
     seconds = time.perf_counter() - started
 
-    def error(pictures, targets, use_ema: bool) -> float:
+    def predictions(pictures, use_ema: bool) -> np.ndarray:
         model = algorithm.model
         if use_ema:
             algorithm.ema.apply_shadow()
         model.eval()
-        wrong = 0
         with torch.no_grad():
-            for start in range(0, len(pictures), 1000):
-                batch = torch.stack([plain(picture) for picture in pictures[start:start + 1000]])
-                wrong += int((model(batch)["logits"].argmax(1).numpy() != targets[start:start + 1000]).sum())
+            predicted = [model(torch.stack([plain(picture) for picture in pictures[start:start + 1000]]))["logits"]
+                         .argmax(1).numpy() for start in range(0, len(pictures), 1000)]
         if use_ema:
             algorithm.ema.restore()
         model.train()
-        return wrong / len(pictures)
+        return np.concatenate(predicted)
+
+    def error(pictures, targets, use_ema: bool) -> float | None:
+        return float((predictions(pictures, use_ema) != targets).mean()) if len(pictures) else None
 
     test, test_labels = rgb(arrays["test_images"]), arrays["test_labels"]
+    predicted = predictions(test, True)
+    recall = [float((predicted[test_labels == k] == k).mean()) for k in range(classes) if (test_labels == k).any()]
     result = {"test_error": error(test, test_labels, True), "val_error": error(images[validation], labels[validation], True),
+              "balanced_test_error": 1 - sum(recall) / len(recall),
               "test_error_raw_weights": error(test, test_labels, False), "evaluated": "ema", "iters": steps,
               "train_seconds": round(seconds, 1), "timed_seconds_per_step": pace, "seed": args.seed, "labels": len(labelled),
-              "val_size": len(validation), "method": "usb-fixmatch", "dataset": "fashion-mnist", "net": "compact (peer copy)",
+              "val_size": len(validation), "method": "usb-fixmatch", "dataset": dataset, "net": "compact (peer copy)",
               "parameters": sum(p.numel() for p in algorithm.model.parameters()), "torch": torch.__version__}
+    if result["val_error"] is None:   # a table without a validation split (the test rows of elpv40)
+        del result["val_error"]
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--table", choices=sorted(TABLE_DATA), default="fashion400",
+                        help="the table whose data and splits the peer trains on")
     parser.add_argument("--seed", type=int, default=0, help="labelled split (stochreg's --seed)")
     parser.add_argument("--minutes", type=float, required=True,
                         help="training wall clock: the stochreg run's, measured on this machine")
     parser.add_argument("--steps", type=int, help="a fixed step count instead of filling --minutes (for tests)")
     parser.add_argument("--data-dir", default="data")
-    parser.add_argument("--out", help="default: results/fashion400/peer-usb-fixmatch-sSEED.json")
+    parser.add_argument("--out", help="default: results/TABLE/peer-usb-fixmatch-sSEED.json")
     parser.add_argument("--worker", metavar="NPZ", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     return work(args) if args.worker else drive(args)
