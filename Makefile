@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup train test clean
+.PHONY: setup train test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,10 @@ train: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The unit tests alone (no test that trains a model, see tests/conftest.py): about a minute.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not end_to_end"
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -119,6 +119,7 @@ def test_a_row_run_on_machines_of_different_speed_shows_its_range_of_wall_times(
     assert module.wall_time_cell([13.9]) == "13.9 min"
 
 
+@pytest.mark.end_to_end
 def test_method_costs_times_a_tables_rows_as_their_commands_resolve(tiny_data_dir, tmp_path, monkeypatch):
     """Interleaved real steps of two rows of another table; the minutes a run follow from each row's steps."""
     import json

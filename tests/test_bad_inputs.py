@@ -262,6 +262,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.end_to_end
 def test_bad_input_gives_one_clear_line(case, tiny_data_dir, tmp_path, capsys, monkeypatch):
     if "cuda" in case.args and torch.cuda.is_available():
         pytest.skip("a GPU is present")
@@ -315,6 +316,7 @@ def test_docs_table_holds_exactly_the_cases():
     assert sorted(names) == sorted(c.name for c in CASES)
 
 
+@pytest.mark.end_to_end
 def test_a_run_out_of_memory_names_the_settings_that_need_less(tmp_path, capsys, monkeypatch):
     """Large photos can ask for more memory than the machine has; torch's CPU allocator then fails
     inside an operator. The step fails here as it does there, and the user gets one line."""

@@ -23,6 +23,7 @@ def run_cli(args, capsys):
 
 
 @pytest.mark.parametrize("method", ["supervised", "ts", "me", "ts-me"])
+@pytest.mark.end_to_end
 def test_train_writes_a_complete_run_folder(tiny_data_dir, tmp_path, capsys, method):
     out = tmp_path / "run"
     code, stdout, stderr = run_cli(["train", "--data-dir", tiny_data_dir, "--labels", "20", "--method", method,
@@ -40,6 +41,7 @@ def test_train_writes_a_complete_run_folder(tiny_data_dir, tmp_path, capsys, met
     assert yaml.safe_load((out / "config.yaml").read_text())["method"] == method
 
 
+@pytest.mark.end_to_end
 def test_eval_reproduces_the_reported_error(tiny_data_dir, tmp_path, capsys):
     out = tmp_path / "run"
     assert run_cli(["train", "--data-dir", tiny_data_dir, "--labels", "20", "--out", out, "--ema", "0.9", *TINY],
@@ -51,6 +53,7 @@ def test_eval_reproduces_the_reported_error(tiny_data_dir, tmp_path, capsys):
     assert json.loads(stdout)["weights"] == reported["evaluated"] == "ema"
 
 
+@pytest.mark.end_to_end
 def test_same_seed_same_result(tiny_data_dir, tmp_path, capsys):
     errors = []
     for name in ("a", "b"):
@@ -62,6 +65,7 @@ def test_same_seed_same_result(tiny_data_dir, tmp_path, capsys):
     assert split[0] == split[1]
 
 
+@pytest.mark.end_to_end
 def test_training_learns_the_tiny_problem(tiny_data_dir, tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "--data-dir", tiny_data_dir, "--labels", "50", "--out", out, "--iters", "60",
@@ -71,6 +75,7 @@ def test_training_learns_the_tiny_problem(tiny_data_dir, tmp_path, capsys):
     assert json.loads((out / "results.json").read_text())["test_error"] < 0.5  # chance is 0.9
 
 
+@pytest.mark.end_to_end
 def test_default_run_folder_never_clobbers(tiny_data_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for _ in range(2):
@@ -78,6 +83,7 @@ def test_default_run_folder_never_clobbers(tiny_data_dir, tmp_path, capsys, monk
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["mnist@20.s0-ts-me-fixmatch", "mnist@20.s0-ts-me-fixmatch-2"]
 
 
+@pytest.mark.end_to_end
 def test_paper_preset_runs(tiny_data_dir, tmp_path, capsys):
     out = tmp_path / "run"
     code, _, stderr = run_cli(["train", "--preset", "paper-mnist", "--data-dir", tiny_data_dir, "--labels", "20",
@@ -145,6 +151,7 @@ def test_eval_of_a_missing_run(tmp_path, capsys):
     assert code == 2 and "does not exist" in stderr
 
 
+@pytest.mark.end_to_end
 def test_one_forward_pass_per_step(tiny_data_dir, tmp_path, monkeypatch):
     """All n views and the labelled batch go through the network together, once per step."""
     import stochreg.train.state as training
@@ -163,6 +170,7 @@ def test_one_forward_pass_per_step(tiny_data_dir, tmp_path, monkeypatch):
     assert step_calls == [10 + 3 * 8] * 12      # 10 labelled + 3 views x 8 unlabelled, 12 steps
 
 
+@pytest.mark.end_to_end
 def test_bf16_runs_the_training_forward_passes_in_bfloat16_and_still_learns(tiny_data_dir, tmp_path, monkeypatch):
     """--precision bf16: the training forward passes compute in bfloat16; the weights, the
     checkpoint and the evaluation stay float32; the run learns the tiny problem as fp32 does."""
@@ -190,6 +198,7 @@ def test_bf16_runs_the_training_forward_passes_in_bfloat16_and_still_learns(tiny
     assert yaml.safe_load((out / "config.yaml").read_text())["precision"] == "bf16"
 
 
+@pytest.mark.end_to_end
 def test_tta_passes_sets_the_reported_error_and_keeps_the_single_pass_one(tiny_data_dir, tmp_path, capsys):
     out = tmp_path / "run"
     code, _, stderr = run_cli(["train", "--data-dir", tiny_data_dir, "--labels", "20", "--out", out, *TINY,
@@ -204,6 +213,7 @@ def test_tta_passes_sets_the_reported_error_and_keeps_the_single_pass_one(tiny_d
     assert code == 0  # a test-time setting: no --force needed
 
 
+@pytest.mark.end_to_end
 def test_validation_split_is_scored_and_never_labelled(tiny_data_dir, tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, stderr = run_cli(["train", "--data-dir", tiny_data_dir, "--labels", "20", "--val-size", "50",

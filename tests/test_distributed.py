@@ -19,6 +19,8 @@ import torch
 from stochreg.runtime.checkpoints import load_checkpoint
 from tinydata import write_idx_dataset
 
+pytestmark = pytest.mark.end_to_end   # every test here trains a model, or reads one a fixture trained
+
 # torchrun as a module of this interpreter; --standalone: a local rendezvous on a free port.
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
 RUN = ["--labels", "20", "--batch-labelled", "10", "--batch-unlabelled", "8", "--views", "3",

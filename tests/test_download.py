@@ -115,6 +115,7 @@ def test_cifar_archive_is_downloaded_extracted_and_removed(tmp_path, mirror, mon
     assert len(load_dataset(name, tmp_path / "data").train_labels) == 120
 
 
+@pytest.mark.end_to_end
 def test_norb_from_the_command_line_with_a_mirror_then_training(tmp_path, mirror, capsys):
     """NORB has no published checksums, so the real source works with --mirror unchanged."""
     import gzip

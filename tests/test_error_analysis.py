@@ -1,6 +1,8 @@
 """benchmarks/error_analysis.py on two tiny real runs: its counts agree with the runs' own."""
 from __future__ import annotations
 
+import pytest
+
 import json
 
 import torch
@@ -14,6 +16,7 @@ TINY = ["--labels", "20", "--iters", "20", "--batch-labelled", "10", "--batch-un
         "--net", "compact-small", "--transform", "none", "--lr", "0.05"]
 
 
+@pytest.mark.end_to_end
 def test_error_analysis_of_two_runs(tiny_data_dir, tmp_path, capsys):
     runs = [tmp_path / "a", tmp_path / "b"]
     for seed, run in enumerate(runs):

@@ -17,6 +17,8 @@ from stochreg.runs.trained import load_run
 from test_own_folders import write_photos
 from test_user_data import TRAIN
 
+pytestmark = pytest.mark.end_to_end   # every test here trains a model, or reads one a fixture trained
+
 
 @pytest.fixture(scope="module")
 def photo_run(tmp_path_factory):

@@ -1,6 +1,8 @@
 """benchmarks/flip_average.py on a tiny real run: its single-pass validation error is the run's own."""
 from __future__ import annotations
 
+import pytest
+
 import json
 
 import torch
@@ -11,6 +13,7 @@ from stochreg.runs.trained import load_run
 from test_error_analysis import TINY
 
 
+@pytest.mark.end_to_end
 def test_flip_average_of_a_tiny_run(tiny_data_dir, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--data-dir", str(tiny_data_dir), "--out", str(run), "--val-size", "30", *TINY]) == 0

@@ -3,6 +3,8 @@ empty folder holding a tiny MNIST, with small training budgets appended to `stoc
 (```sh blocks, the installation, are not run: the suite runs inside the installed package)."""
 from __future__ import annotations
 
+import pytest
+
 import re
 import shlex
 import subprocess
@@ -30,6 +32,7 @@ def test_the_page_has_the_whole_journey():
         assert step in commands
 
 
+@pytest.mark.end_to_end
 def test_every_command_of_the_page_runs(tmp_path, monkeypatch, capsys):
     write_idx_dataset(tmp_path / "data" / "mnist")
     monkeypatch.chdir(tmp_path)

@@ -136,6 +136,7 @@ def check(golden, case: str, run_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.end_to_end
 def test_golden_trajectory(case, golden, tiny_data_dir, tmp_path, one_thread):
     out = tmp_path / "run"
     assert main(["train", "--data-dir", str(tiny_data_dir), "--labels", "20", *STEPS, *CASES[case], "--out", str(out)]) == 0
@@ -165,6 +166,7 @@ def write_photo_folder(root: Path) -> None:
 @pytest.mark.parametrize("case, extra", [("folder", ["--method", "ts-me-fixmatch"]),
                                          ("folder-stream", ["--method", "ts-me-fixmatch", "--stream", "--workers", "2"]),
                                          ("folder-recipe", [])])
+@pytest.mark.end_to_end
 def test_golden_trajectory_of_a_folder(case, extra, golden, tmp_path, one_thread):
     """A folder of photos with the transform chosen from the data (crop-flip, strong views), in
     memory and streamed from disk (the same weights, so one record would do; both are kept so
@@ -178,6 +180,7 @@ def test_golden_trajectory_of_a_folder(case, extra, golden, tmp_path, one_thread
     check(golden, case, out)
 
 
+@pytest.mark.end_to_end
 def test_golden_trajectory_of_two_gloo_processes(golden, tiny_data_dir, tmp_path):
     """torchrun with 2 CPU processes (gloo): each computes its shard of the global step."""
     import subprocess
@@ -194,6 +197,7 @@ def test_golden_trajectory_of_two_gloo_processes(golden, tiny_data_dir, tmp_path
     assert recorded.startswith("stochreg train --data-dir ") and "__main__" not in recorded
 
 
+@pytest.mark.end_to_end
 def test_the_fingerprint_tells_a_changed_trajectory(tiny_data_dir, tmp_path, one_thread):
     """The tolerance is far tighter than what a real change does: a learning rate 1% off, or
     another augmentation seed, is caught; the same run on 2 threads instead of 1 is not."""

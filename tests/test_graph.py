@@ -176,6 +176,7 @@ def test_a_negative_fade_is_refused():
         resolve_config(overrides={"graph_fade_iters": -1})
 
 
+@pytest.mark.end_to_end
 def test_a_run_with_the_graph_term_reports_its_cost(tiny_data_dir, tmp_path, capsys):
     from stochreg.cli import main
     assert main(["train", "--data-dir", str(tiny_data_dir), "--labels", "20", "--iters", "2", "--views", "3",
@@ -187,6 +188,7 @@ def test_a_run_with_the_graph_term_reports_its_cost(tiny_data_dir, tmp_path, cap
     assert "label-propagation graph: lambda=1.0 fading to 0 at step 500" in (tmp_path / "run" / "summary.md").read_text()
 
 
+@pytest.mark.end_to_end
 def test_too_many_images_for_the_dense_graph_is_one_clear_error(tiny_data_dir, monkeypatch, capsys):
     from stochreg.terms import propagation as graph
     from stochreg.cli import main
@@ -228,6 +230,7 @@ def test_fewer_images_than_pixels_give_the_same_components_from_the_gram_matrix(
         assert torch.allclose(projections * signs, from_covariance, atol=1e-6)
 
 
+@pytest.mark.end_to_end
 def test_a_run_goes_on_after_the_graph_term_leaves_the_step(tiny_data_dir, tmp_path, capsys):
     """The watch for non-finite losses follows the terms by name: the faded term leaving the
     step mid-run once crashed it at that step."""
@@ -319,6 +322,7 @@ def test_deskewing_refuses_colour_images():
         deskew(torch.zeros(2, 3, 8, 8))
 
 
+@pytest.mark.end_to_end
 def test_the_default_deskews_single_channel_images_only_and_false_turns_it_off(tiny_data_dir, tmp_path):
     """Unset (the default) deskews the graph of single-channel digits (MNIST), not colour images'
     (where --graph-deskew is refused) nor other data's; --no-graph-deskew builds it on the raw pixels."""
@@ -344,6 +348,7 @@ def test_the_default_deskews_single_channel_images_only_and_false_turns_it_off(t
     assert "(deskewed images)" not in (tmp_path / "run" / "summary.md").read_text()
 
 
+@pytest.mark.end_to_end
 def test_a_run_with_the_deskewed_graph_trains_and_says_so(tiny_data_dir, tmp_path):
     from stochreg.cli import main
     learner, data, labelled = tiny_learner(tiny_data_dir, lambda_graph=1.0, graph_deskew=True)

@@ -2,6 +2,8 @@
 undone): once, with the settings that shorten it where it is over two hours; not for a short run."""
 from __future__ import annotations
 
+import pytest
+
 import torch
 
 from stochreg.config import resolve_config
@@ -21,6 +23,7 @@ def projections(lines: list[str]) -> list[str]:
     return [line for line in lines if line.startswith("projected training time")]
 
 
+@pytest.mark.end_to_end
 def test_a_slow_run_says_how_long_it_takes_before_step_one(tiny_data_dir, tmp_path):
     # 5 timed steps between two readings 60,000 s apart: 12,000 s a step for 120 steps = 400 hours
     lines = lines_of_a_run(tiny_data_dir, tmp_path, 60_000.0)
@@ -31,6 +34,7 @@ def test_a_slow_run_says_how_long_it_takes_before_step_one(tiny_data_dir, tmp_pa
     assert lines.index(said[0]) < next(i for i, line in enumerate(lines) if line.startswith("run "))
 
 
+@pytest.mark.end_to_end
 def test_the_timed_steps_are_undone(tiny_data_dir, tmp_path):
     lines_of_a_run(tiny_data_dir, tmp_path / "timed", 6.0)
     # the same run without the timing: a budget of its own steps' length fixes no steps, so time it apart
@@ -45,6 +49,7 @@ def test_the_timed_steps_are_undone(tiny_data_dir, tmp_path):
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
 
 
+@pytest.mark.end_to_end
 def test_a_quick_run_says_its_time_and_a_short_one_starts_at_once(tiny_data_dir, tmp_path):
     said = projections(lines_of_a_run(tiny_data_dir, tmp_path / "quick", 6.0))     # 1.2 s a step
     assert said == ["projected training time: 120 steps at 1.20 s a step on cpu, about 2 minutes"]

@@ -24,6 +24,8 @@ from stochreg.data import load_dataset
 from stochreg.errors import DataError, UsageError
 from stochreg.runs.lock import LOCK_NAME, _start_time
 
+pytestmark = pytest.mark.end_to_end   # every test here trains a model, or reads one a fixture trained
+
 ROOT = Path(__file__).resolve().parent.parent
 CLASSES = ("circle", "square", "triangle")
 FAST = ["--iters", "3", "--batch-labelled", "6", "--batch-unlabelled", "4", "--views", "2", "--eval-batch", "16",

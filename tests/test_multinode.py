@@ -19,6 +19,8 @@ from stochreg.runtime.checkpoints import load_checkpoint
 from test_distributed import environ_of, kill_agent, worker_pids
 from tinydata import write_idx_dataset
 
+pytestmark = pytest.mark.end_to_end   # every test here trains a model, or reads one a fixture trained
+
 RUN = ["--labels", "20", "--batch-labelled", "8", "--batch-unlabelled", "8", "--views", "3", "--eval-every", "0",
        "--eval-batch", "50", "--rampup-iters", "4", "--no-progress", "--threads", "1", "--net", "compact-small",
        "--device", "cpu"]

@@ -132,6 +132,7 @@ def test_a_dropout_rate_for_a_net_without_one_is_a_clear_error():
         resolve_config(overrides={"dropout": 1.5})
 
 
+@pytest.mark.end_to_end
 def test_a_run_with_its_own_dropout_rate_loads_with_it(tiny_data_dir, tmp_path):
     import stochreg
     from stochreg.cli import main

@@ -31,6 +31,7 @@ def write_photos(root, per_class=5, nested_unlabelled=4, sizes=((16, 16), (20, 1
         picture(i % 3, 100 + i).save(deep / f"u{i}.jpg")
 
 
+@pytest.mark.end_to_end
 def test_labelled_and_nested_unlabelled_without_a_test_folder(tmp_path, capsys):
     write_photos(tmp_path / "photos")
     run = tmp_path / "run"
@@ -77,6 +78,7 @@ def test_labelled_and_nested_unlabelled_without_a_test_folder(tmp_path, capsys):
     assert "ferret is not a class of the run (its classes: cat, dog, owl)" in capsys.readouterr().err
 
 
+@pytest.mark.end_to_end
 def test_holdout_gives_a_test_estimate_and_is_refused_when_too_few_remain(tmp_path, capsys):
     write_photos(tmp_path / "photos")
     run = tmp_path / "run"
@@ -159,6 +161,7 @@ def test_a_cut_out_product_shot_reads_as_on_white_whatever_its_file_stores_under
     assert read_image(tmp_path / "gray.png", (1, 8, 8))[0][0, 0, 0] == 255
 
 
+@pytest.mark.end_to_end
 def test_test_images_that_are_training_images_and_images_in_two_classes_get_a_note(tmp_path):
     import shutil
     write_photos(tmp_path / "photos")
@@ -326,6 +329,7 @@ def test_photos_at_or_under_the_default_side_keep_their_size(tmp_path):
     assert load_dataset(f"folder:{tmp_path / 'photos'}", log=lambda m: None).image_shape == (3, 40, folders.DEFAULT_MAX_SIDE)
 
 
+@pytest.mark.end_to_end
 def test_unbalanced_labelled_folders_say_so_and_name_the_balanced_label_count(tmp_path, capsys):
     write_photos(tmp_path / "photos")                       # 5 labelled images a class
     for i in range(5, 15):                                  # 15 cats against 5 dogs and 5 owls
@@ -340,6 +344,7 @@ def test_unbalanced_labelled_folders_say_so_and_name_the_balanced_label_count(tm
     assert "labelled classes are unbalanced" not in capsys.readouterr().out
 
 
+@pytest.mark.end_to_end
 def test_a_folder_of_digits_gets_the_digit_recipe_when_it_says_so(tiny_data_dir, tmp_path, capsys):
     """Digits in a folder are the user's own images, read as such (mirrored views and all) unless
     --digits says what they are: then the recipe is the built-in digit datasets' one."""
@@ -411,6 +416,7 @@ def test_portrait_photos_among_landscape_ones_get_a_note_on_their_squeeze(tmp_pa
     assert not any("portrait" in n for n in squared)
 
 
+@pytest.mark.end_to_end
 def test_arrays_given_to_fit_get_the_repeated_image_notes_a_folder_gets(tmp_path, capsys):
     """stochreg.fit on arrays: a test image among the training images and one image labelled as two
     classes are said, naming the images by index and the classes by name, and kept with the results."""

@@ -70,6 +70,7 @@ def test_missing_files_say_where_to_get_them(tmp_path):
         load_dataset("cifar10", tmp_path, fetch_missing=False)
 
 
+@pytest.mark.end_to_end
 def test_train_runs_end_to_end_on_cifar_format(tmp_path, capsys):
     write_cifar(tmp_path / "data" / "cifar10", "cifar10")
     assert train_briefly(tmp_path, "cifar10", "--labels", "20", "--transform", "crop-flip", "--iters", "6",
@@ -111,6 +112,7 @@ def test_svhn_damaged_or_missing_files_are_clear_errors(tmp_path):
         load_dataset("svhn", tmp_path / "elsewhere", fetch_missing=False)
 
 
+@pytest.mark.end_to_end
 def test_train_runs_end_to_end_on_svhn_format(tmp_path, capsys):
     write_svhn(tmp_path / "data" / "svhn")
     assert train_briefly(tmp_path, "svhn", "--labels", "20", "--transform", "crop", "--iters", "4",
@@ -155,6 +157,7 @@ def test_norb_damaged_files_are_clear_errors(tmp_path, damage, message):
         load_dataset("norb", tmp_path)
 
 
+@pytest.mark.end_to_end
 def test_train_runs_end_to_end_on_norb_format(tmp_path, capsys):
     write_norb(tmp_path / "data" / "norb")
     assert train_briefly(tmp_path, "norb", "--labels", "10", "--transform", "crop-flip", "--iters", "2",
@@ -167,6 +170,7 @@ def test_train_runs_end_to_end_on_norb_format(tmp_path, capsys):
     ("paper-svhn", "svhn", lambda folder: write_svhn(folder / "svhn", {"train": 40, "test": 10})),
     ("paper-norb", "norb", lambda folder: write_norb(folder / "norb", n_train=20, n_test=10)),
 ])
+@pytest.mark.end_to_end
 def test_paper_presets_run_unchanged_on_their_formats(tmp_path, capsys, preset, dataset, writer):
     """The authors' settings (net, n=5, transformations, schedule) for a few steps on tiny files;
     only the sizes shrink (labels, steps, batch, test-time passes), never the recipe."""

@@ -2,6 +2,8 @@
 number of its results table is the one the benchmark JSON gives."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import re
 import shlex
@@ -53,6 +55,7 @@ def test_results_table_matches_the_benchmark_json():
         assert cells[2] == f"{min(minutes):.1f}-{max(minutes):.1f}", line
 
 
+@pytest.mark.end_to_end
 def test_own_images_commands_run(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     write_photos(tmp_path / "photos")                       # labelled/, unlabelled/, no test/
@@ -73,6 +76,7 @@ def test_own_images_commands_run(tmp_path, monkeypatch, capsys):
     assert "nothing left to do" in capsys.readouterr().out
 
 
+@pytest.mark.end_to_end
 def test_python_example_runs(tmp_path, monkeypatch, capsys):
     import functools
     import stochreg
@@ -90,6 +94,7 @@ def test_python_example_runs(tmp_path, monkeypatch, capsys):
     assert re.fullmatch(r"\['(cat|dog|owl)', '(cat|dog|owl)'\] \[0\.\d+, 0\.\d+\]", printed), printed
 
 
+@pytest.mark.end_to_end
 def test_fit_on_arrays_with_a_test_set(tmp_path):
     import stochreg
     rng = np.random.default_rng(0)

@@ -184,6 +184,7 @@ def test_a_model_that_answers_one_class_is_told_apart_from_one_that_learnt():
     assert scores["recall"][1] == 1.0 and abs(scores["balanced_error"] - 10 / 69 / 2) < 1e-9
 
 
+@pytest.mark.end_to_end
 def test_a_run_moves_its_answers_to_the_unlabelled_class_prior_and_says_what_it_learnt(tiny_data_dir, tmp_path):
     from stochreg.train import train
     from test_time_budget import TINY, quiet

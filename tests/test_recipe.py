@@ -113,21 +113,22 @@ def test_the_digit_recipe_fades_the_graph_term_over_its_steps_4800_of_them_in_bf
     assert (cfg.precision, cfg.iters, cfg.graph_fade_iters) == ("fp32", 6000, 0)
 
 
+@pytest.mark.end_to_end
 def test_a_run_saves_the_precision_it_chose_and_its_resume_keeps_it(tiny_data_dir, tmp_path, monkeypatch, capsys):
     import yaml
-    import stochreg.train.state as state
+    import stochreg.train.run_settings as run_settings
     from stochreg.cli import main
     out = tmp_path / "run"
     args = ["train", "--data-dir", str(tiny_data_dir), "--labels", "20", "--iters", "2", "--batch-labelled", "10",
             "--batch-unlabelled", "8", "--net", "compact-small", "--lambda-graph", "0", "--eval-every", "0",
             "--no-progress", "--out", str(out)]
-    monkeypatch.setattr(state, "cpu_computes_bf16", lambda: True)
+    monkeypatch.setattr(run_settings, "cpu_computes_bf16", lambda: True)
     assert main([*args, "--checkpoint-every", "1"]) == 0
     printed = capsys.readouterr().out
     assert "recipe: precision bf16: the digit recipe on a CPU that computes bfloat16 natively" in printed
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert (saved["precision"], saved["graph_fade_iters"]) == ("bf16", 0)   # no graph term, nothing to fade
-    monkeypatch.setattr(state, "cpu_computes_bf16", lambda: False)   # continued on a CPU without bf16
+    monkeypatch.setattr(run_settings, "cpu_computes_bf16", lambda: False)   # continued on a CPU without bf16
     assert main(["train", "--resume", str(out), "--iters", "3", "--force", "--no-progress"]) == 0
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert (saved["precision"], saved["graph_fade_iters"]) == ("bf16", 0)

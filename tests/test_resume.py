@@ -77,6 +77,7 @@ def wait_for_checkpoint(proc, out, at_least: int, timeout: float = 120) -> None:
     pytest.fail("no checkpoint appeared in time")
 
 
+@pytest.mark.end_to_end
 def test_sigkill_at_a_random_step_then_resume_is_bitwise_exact(tiny_data_dir, tmp_path, reference, capsys):
     seed = random.randrange(10**6)
     kill_after = random.Random(seed).randrange(5, 50)
@@ -92,6 +93,7 @@ def test_sigkill_at_a_random_step_then_resume_is_bitwise_exact(tiny_data_dir, tm
     assert_same_weights(out, reference)
 
 
+@pytest.mark.end_to_end
 def test_sigterm_checkpoints_the_current_step_and_exits(tiny_data_dir, tmp_path, reference):
     out = tmp_path / "stopped"
     proc = start_subprocess(tiny_data_dir, out, 60, 1000)  # no periodic checkpoint before the signal
@@ -108,6 +110,7 @@ def test_sigterm_checkpoints_the_current_step_and_exits(tiny_data_dir, tmp_path,
     assert_same_weights(out, reference)
 
 
+@pytest.mark.end_to_end
 def test_damaged_newest_checkpoint_falls_back_to_the_previous(tiny_data_dir, tmp_path, reference, capsys):
     out = tmp_path / "damaged"
     assert main(train_args(tiny_data_dir, out, 60, 5) + ["--keep-checkpoints", "3"]) == 0
@@ -131,6 +134,7 @@ def test_resume_refuses_other_settings_unless_forced(tiny_data_dir, tmp_path, re
     assert main(["train", "--resume", str(reference), "--eval-every", "0", "--no-progress"]) == 0
 
 
+@pytest.mark.end_to_end
 def test_resume_with_force_trains_further(tiny_data_dir, tmp_path, reference, capsys):
     assert main(["train", "--resume", str(reference), "--iters", "70", "--force", "--no-progress"]) == 0
     assert load_checkpoint(reference / "checkpoint.pt")["step"] == 70
@@ -139,6 +143,7 @@ def test_resume_with_force_trains_further(tiny_data_dir, tmp_path, reference, ca
     assert "resuming" in capsys.readouterr().out
 
 
+@pytest.mark.end_to_end
 def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tiny_data_dir, tmp_path, reference,
                                                                       monkeypatch, capsys):
     import stochreg.runtime.checkpoints as checkpointing
@@ -163,6 +168,7 @@ def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tiny_data_d
     assert_same_weights(out, reference)
 
 
+@pytest.mark.end_to_end
 def test_nan_loss_names_the_term_and_step_and_keeps_the_good_checkpoint(tiny_data_dir, tmp_path, monkeypatch,
                                                                          capsys):
     from stochreg.methods import combos as methods  # where the default method (ts-me-fixmatch) calls the ME loss

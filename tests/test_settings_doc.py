@@ -2,6 +2,8 @@
 and the run summary all read that declaration."""
 from __future__ import annotations
 
+import pytest
+
 import dataclasses
 import os
 from pathlib import Path
@@ -29,6 +31,7 @@ def test_every_setting_has_help_a_group_and_a_flag_that_shows_it():
         assert shown.startswith(f.metadata["help"]), f.name
 
 
+@pytest.mark.end_to_end
 def test_the_run_summary_names_the_settings_that_differ_from_the_defaults(tiny_data_dir, tmp_path):
     from stochreg.cli import main
     out = tmp_path / "run"

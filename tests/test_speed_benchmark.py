@@ -9,6 +9,7 @@ import pytest
 from benchmark_scripts import load_benchmark
 
 
+@pytest.mark.end_to_end
 def test_quick_mode_writes_json_and_markdown(tmp_path):
     out = tmp_path / "speed.json"
     assert load_benchmark("speed").main(["--quick", "--threads", "1", "--out", str(out)]) == 0

@@ -24,6 +24,7 @@ def test_the_step_and_the_loop_name_no_term():
 
 
 @pytest.mark.parametrize("method", METHODS.names())
+@pytest.mark.end_to_end
 def test_curves_plot_every_term_the_run_trains_with(method, tiny_data_dir, tmp_path, monkeypatch):
     drawn = {}
     original = report.learning_curves

@@ -2,6 +2,8 @@
 here), those steps are undone, and the run is then exactly the run of --iters that count."""
 from __future__ import annotations
 
+import pytest
+
 import itertools
 import json
 
@@ -25,6 +27,7 @@ def quiet(message: str) -> None:
     pass
 
 
+@pytest.mark.end_to_end
 def test_the_budget_fixes_the_steps_and_the_run_equals_that_many_iters(tiny_data_dir, tmp_path):
     settings = {**TINY, "data_dir": str(tiny_data_dir)}
     # 20 timed steps between two readings 6 s apart: 0.3 s a step, so 0.2 minutes hold 40 steps
@@ -38,6 +41,7 @@ def test_the_budget_fixes_the_steps_and_the_run_equals_that_many_iters(tiny_data
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])   # the timed steps were undone
 
 
+@pytest.mark.end_to_end
 def test_a_resumed_budget_run_keeps_its_step_count(tiny_data_dir, tmp_path):
     cfg = resolve_config(overrides={**TINY, "data_dir": str(tiny_data_dir), "time_budget": 0.2})
     train(cfg, tmp_path / "run", progress=False, log=quiet, clock=fake_clock(6.0))
@@ -54,12 +58,13 @@ def test_a_resumed_budget_run_keeps_its_step_count(tiny_data_dir, tmp_path):
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
 
 
+@pytest.mark.end_to_end
 def test_the_bf16_digit_recipe_fades_its_graph_term_over_the_steps_a_budget_fixes(tiny_data_dir, tmp_path,
                                                                                    monkeypatch):
     """On a CPU that computes bf16 natively the digit recipe fades the graph term over the whole run:
     over the budget's step count, not the 4,800 steps it would take without a budget."""
-    import stochreg.train.state as state
-    monkeypatch.setattr(state, "cpu_computes_bf16", lambda: True)
+    import stochreg.train.run_settings as run_settings
+    monkeypatch.setattr(run_settings, "cpu_computes_bf16", lambda: True)
     settings = {**TINY, "data_dir": str(tiny_data_dir), "lambda_graph": 1.0}
     train(resolve_config(overrides={**settings, "time_budget": 0.2}), tmp_path / "budget", progress=False, log=quiet,
           clock=fake_clock(6.0))

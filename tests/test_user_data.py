@@ -50,6 +50,7 @@ def test_folder_tree_reads_classes_channels_size_and_unlabelled_images(tmp_path)
     assert len(data.test_labels) == 6 and data.test_labels.min() == 0
 
 
+@pytest.mark.end_to_end
 def test_a_folder_without_unlabelled_images_says_what_semi_supervised_training_lacks(tmp_path, capsys):
     """Every image labelled and used as a label: the unlabelled terms only see the labelled images,
     and the run says so (a supervised run, or one with unlabelled images, does not)."""
@@ -63,6 +64,7 @@ def test_a_folder_without_unlabelled_images_says_what_semi_supervised_training_l
         assert said == (method == "fixmatch" and unlabelled == 0), (method, unlabelled)
 
 
+@pytest.mark.end_to_end
 def test_train_on_a_folder_tree_then_predict_prints_class_names(tmp_path, capsys):
     write_tree(tmp_path / "pets", test_folder="test")
     run = tmp_path / "run"
@@ -82,6 +84,7 @@ def test_images_of_another_size_are_resized_with_a_note(tmp_path):
     assert any("1 image resized to 16x16" in m for m in messages)
 
 
+@pytest.mark.end_to_end
 def test_csv_listing_with_unlabelled_rows_and_a_test_split(tmp_path, capsys):
     rows = ["path,label,split"]
     for i in range(12):
@@ -172,6 +175,7 @@ def damage_class_folders_at_the_top(root):
     (damage_class_folders_at_the_top, r"must hold labelled/CLASS/... folders .*; its folders cat, dog, owl hold "
                                       r"images: if they are the classes, move them into .*pets/labelled/$"),
 ])
+@pytest.mark.end_to_end
 def test_bad_folder_trees_are_one_clear_line(tmp_path, capsys, damage, message):
     write_tree(tmp_path / "pets")
     damage(tmp_path / "pets")
@@ -190,6 +194,7 @@ def test_the_labelled_folder_given_for_the_whole_tree_names_the_folder_above(tmp
         load_dataset(f"folder:{tmp_path / 'pets' / 'train'}", log=lambda m: None)
 
 
+@pytest.mark.end_to_end
 def test_images_damaged_past_their_header_are_named_together_when_their_pixels_are_read(tmp_path, capsys):
     """A truncated file has a readable header and fails when its pixels are decoded: with the size and
     channels given no header is read first, and the pixel read names every damaged file at once, for
@@ -229,6 +234,7 @@ def test_bad_csv_listings(tmp_path, text, message):
         load_dataset(f"csv:{tmp_path / 'list.csv'}", log=lambda m: None)
 
 
+@pytest.mark.end_to_end
 def test_streamed_training_equals_in_memory_training_and_resumes_exactly(tmp_path):
     """--stream decodes each step's images in DataLoader workers ahead of the step: the same
     images as in memory, so the same weights; killed and resumed, still the same weights (the
@@ -278,6 +284,7 @@ def test_streamed_training_equals_in_memory_training_and_resumes_exactly(tmp_pat
 
 
 @pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.end_to_end
 def test_a_damaged_image_met_while_streaming_is_one_line_and_the_run_resumes_once_mended(tmp_path, capsys, workers):
     """With --stream an image is first decoded during the run, in a DataLoader worker (or in the
     training process with --workers 0): a damaged one stops the run with one line naming it, not
@@ -320,6 +327,7 @@ def test_streaming_starts_no_more_decoding_workers_than_the_cpus_it_may_use(tmp_
     assert images_lb.shape == (1, 3, 16, 16) and torch.equal(images_ulb[0], images_lb[0])
 
 
+@pytest.mark.end_to_end
 def test_eval_of_the_unlabelled_pool_of_a_streamed_run(tmp_path, capsys):
     """--split train on a --stream run decodes the pool batch by batch; the images of the
     unlabelled folder (no label) and the labelled split are left out, with class names."""
@@ -335,6 +343,7 @@ def test_eval_of_the_unlabelled_pool_of_a_streamed_run(tmp_path, capsys):
     assert all(c["true"] in CLASSES and c["predicted"] in CLASSES for c in report["confusions"])
 
 
+@pytest.mark.end_to_end
 def test_imagenet_preset_streams_an_imagenet_layout(tmp_path, capsys):
     """train/CLASS/*.JPEG and val/CLASS/*.JPEG, 10% of the labels, 128 px, ResNet-18, streamed:
     a couple of steps with the preset's settings (only the sizes shrink)."""

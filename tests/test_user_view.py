@@ -17,6 +17,8 @@ from stochreg.data import load_dataset
 from stochreg.errors import DataError
 from tinydata import write_idx_dataset
 
+pytestmark = pytest.mark.end_to_end   # every test here trains a model, or reads one a fixture trained
+
 TINY = ["--labels", "20", "--iters", "40", "--batch-labelled", "10", "--batch-unlabelled", "8", "--views", "3",
         "--eval-every", "10", "--eval-batch", "50", "--rampup-iters", "10", "--no-progress", "--threads", "2",
         "--net", "compact-small", "--checkpoint-every", "10"]

@@ -24,7 +24,7 @@ def setting(default: Any, help: str, group: str, minimum: float | None = None, p
     return field(default=default, metadata={"help": help, "group": group, "minimum": minimum, "positive": positive})
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     # --- data ---
     dataset: str = setting("mnist", "dataset name (see `stochreg list`), or your own images: folder:ROOT (the "

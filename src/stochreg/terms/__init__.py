@@ -16,18 +16,15 @@ A new term is a subclass in its own module and one line in :func:`build_terms`.
 """
 from __future__ import annotations
 
-import dataclasses
-
 from ..config import TrainConfig
-from ..config.recipe import graph_decision
 from ..methods import METHODS
 from .balance import ClassBalance
 from .base import CROSS_ENTROPY_LABEL, PrepareContext, StepInputs, Term
-from .graph import GraphTerm
+from .graph import GraphTerm, PropagatedLabels, resolve_graph
 from .method import MethodTerms
 
-__all__ = ["CROSS_ENTROPY_LABEL", "ClassBalance", "GraphTerm", "MethodTerms", "PrepareContext", "StepInputs", "Term",
-           "build_terms", "prepare_terms", "term_labels"]
+__all__ = ["CROSS_ENTROPY_LABEL", "ClassBalance", "GraphTerm", "MethodTerms", "PrepareContext", "PropagatedLabels",
+           "StepInputs", "Term", "build_terms", "prepare_terms", "resolve_graph", "term_labels"]
 
 
 def build_terms(cfg: TrainConfig) -> list[Term]:
@@ -53,12 +50,8 @@ def term_labels(cfg: TrainConfig) -> dict[str, str]:
 
 
 def prepare_terms(ctx: PrepareContext) -> list[Term]:
-    """The run's terms, prepared, without those that leave the run (an auto graph term the check
-    turns down); ``ctx.cfg`` then holds every choice they made."""
+    """The run's terms, prepared, for settings already resolved (the graph term's weight among them): none
+    for a method without unlabelled images."""
     if not METHODS.get(ctx.cfg.method).uses_unlabelled:
-        if ctx.cfg.lambda_graph is None:
-            weight, reason = graph_decision(None, f"method {ctx.cfg.method} trains on no unlabelled image")
-            ctx.cfg = dataclasses.replace(ctx.cfg, lambda_graph=weight)
-            ctx.recipe.append(reason)
         return []
     return [term for term in build_terms(ctx.cfg) if term.prepare(ctx)]

@@ -24,17 +24,17 @@ class StepInputs:
 
 @dataclass
 class PrepareContext:
-    """What a term may read before the first step, and where it says what it chose: ``cfg``
-    (replaced where an auto setting is resolved), ``recipe`` (reasons for the choices made from the
-    data) and ``notes`` (lines for the run's log); ``dist``, the processes a term's state is shared by."""
+    """What a term may read before the first step: the run's resolved settings ``cfg`` (read, never
+    changed), the data, the split, ``graph`` (the propagated labels resolved with the settings);
+    ``notes`` take its lines for the run's log; ``dist``, the processes a term's state is shared by."""
 
     cfg: TrainConfig
     data: Any
     labelled: torch.Tensor
     device: torch.device
-    recipe: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dist: Distributed = SINGLE
+    graph: Any = None   # terms/graph.py's PropagatedLabels
 
 
 def labelled_class_frequencies(ctx: PrepareContext) -> torch.Tensor:

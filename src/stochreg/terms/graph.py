@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -14,11 +15,72 @@ import torch
 from ..config import TrainConfig
 from ..data.streaming import FileImages
 from ..errors import UsageError
+from ..methods import METHODS
 from .propagation import MAX_GRAPH_IMAGES, held_out_accuracy, neighbour_graph, spread
 from ..losses import weighted_view_cross_entropy
 from ..config.recipe import graph_decision
 from .base import PrepareContext, StepInputs, Term
 from .schedule import graph_fade, unsupervised_weight
+
+
+@dataclass(frozen=True)
+class PropagatedLabels:
+    """Label propagation's label and confidence for every training image (on the CPU), how long the graph
+    took, and whether it was built on deskewed images: made once, where the run's settings are resolved."""
+
+    labels: torch.Tensor
+    confidence: torch.Tensor
+    seconds: float
+    deskewed: bool
+
+
+def resolve_graph(cfg: TrainConfig, data, labelled: torch.Tensor) \
+        -> tuple[TrainConfig, str | None, PropagatedLabels | None]:
+    """The graph term's weight (an auto one decided here: off for a method without unlabelled images, for
+    streamed or too many images, or where the label-only check turns it down), the reason for an auto
+    choice, and the propagated labels the term trains toward (None where it is off). Computed from the
+    data and the split alone, so a resumed run recomputes it."""
+    auto = cfg.lambda_graph is None
+    if not METHODS.get(cfg.method).uses_unlabelled:
+        if not auto:
+            return cfg, None, None
+        return _chosen(cfg, *graph_decision(None, f"method {cfg.method} trains on no unlabelled image"))
+    if cfg.lambda_graph == 0:
+        return cfg, None, None
+    why_not = None
+    if isinstance(data.train_images, FileImages):
+        why_not = "the training images stay on disk (--stream); the graph needs them all in memory"
+    elif len(data.train_images) > MAX_GRAPH_IMAGES:
+        why_not = f"{len(data.train_images):,} training images are more than the graph's {MAX_GRAPH_IMAGES:,}"
+    if auto and why_not:
+        return _chosen(cfg, *graph_decision(None, why_not))
+    if isinstance(data.train_images, FileImages):
+        raise UsageError("--lambda-graph needs the training images in memory (it builds a neighbour graph "
+                         "of all of them before training); it does not work with --stream: add --lambda-graph 0")
+    channels = data.train_images.shape[1]
+    if cfg.graph_deskew and channels != 1:
+        raise UsageError(f"--graph-deskew is for single-channel images such as digits; {data.name} has "
+                         f"{channels} channels: leave it out")
+    # unset: handwritten digits only (deskewing is a digit-writing correction; unmeasured elsewhere)
+    deskewed = channels == 1 and data.is_digits if cfg.graph_deskew is None else cfg.graph_deskew
+    started = time.perf_counter()
+    try:
+        neighbours = neighbour_graph(data.train_images, deskew_images=deskewed)
+    except ValueError as exc:
+        raise UsageError(f"--lambda-graph: {exc}; add --lambda-graph 0") from None
+    labels = data.train_labels[labelled]
+    reason = None
+    if auto:
+        cfg, reason, _ = _chosen(cfg, *graph_decision(held_out_accuracy(neighbours, labelled, labels,
+                                                                          data.num_classes)))
+        if cfg.lambda_graph == 0:
+            return cfg, reason, None
+    graph = spread(neighbours, labelled, labels, data.num_classes)
+    return cfg, reason, PropagatedLabels(graph.labels, graph.weights, time.perf_counter() - started, deskewed)
+
+
+def _chosen(cfg: TrainConfig, weight: float, reason: str) -> tuple[TrainConfig, str, None]:
+    return dataclasses.replace(cfg, lambda_graph=weight), reason, None
 
 
 class GraphTerm(Term):
@@ -30,46 +92,17 @@ class GraphTerm(Term):
         self.seconds, self.deskewed = 0.0, False
 
     def prepare(self, ctx: PrepareContext) -> bool:
-        """Label propagation's label and confidence for every training image, on the device.
-        Computed from the data and the split alone, so a resumed run recomputes it."""
-        cfg, data, labelled = ctx.cfg, ctx.data, ctx.labelled
-        auto = cfg.lambda_graph is None
-        why_not = None
-        if isinstance(data.train_images, FileImages):
-            why_not = "the training images stay on disk (--stream); the graph needs them all in memory"
-        elif len(data.train_images) > MAX_GRAPH_IMAGES:
-            why_not = f"{len(data.train_images):,} training images are more than the graph's {MAX_GRAPH_IMAGES:,}"
-        if auto and why_not:
-            return self._choose(ctx, *graph_decision(None, why_not))
-        if isinstance(data.train_images, FileImages):
-            raise UsageError("--lambda-graph needs the training images in memory (it builds a neighbour graph "
-                             "of all of them before training); it does not work with --stream: add --lambda-graph 0")
-        channels = data.train_images.shape[1]
-        if cfg.graph_deskew and channels != 1:
-            raise UsageError(f"--graph-deskew is for single-channel images such as digits; {data.name} has "
-                             f"{channels} channels: leave it out")
-        # unset: handwritten digits only (deskewing is a digit-writing correction; unmeasured elsewhere)
-        self.deskewed = channels == 1 and data.is_digits if cfg.graph_deskew is None else cfg.graph_deskew
-        started = time.perf_counter()
-        try:
-            neighbours = neighbour_graph(data.train_images, deskew_images=self.deskewed)
-        except ValueError as exc:
-            raise UsageError(f"--lambda-graph: {exc}; add --lambda-graph 0") from None
-        labels = data.train_labels[labelled]
-        if auto and not self._choose(ctx, *graph_decision(held_out_accuracy(neighbours, labelled, labels,
-                                                                            data.num_classes))):
-            return False
-        graph = spread(neighbours, labelled, labels, data.num_classes)
-        self.seconds = time.perf_counter() - started  # part of the run's cost, reported beside it
-        weights = graph.weights.where(graph.weights >= ctx.cfg.graph_min_confidence, 0.0)
+        """The propagated labels the run's settings were resolved with, on the device, their confidence
+        below ``--graph-min-confidence`` counted as none."""
+        graph = ctx.graph
+        if graph is None:   # settings resolved without the data (a term built by hand): nothing to train toward
+            raise UsageError("the graph term needs the run's propagated labels: resolve the run's settings first")
+        self.seconds, self.deskewed = graph.seconds, graph.deskewed   # part of the run's cost, reported beside it
+        weights = graph.confidence.where(graph.confidence >= self.cfg.graph_min_confidence, 0.0)
         self.targets, self.confidence = graph.labels.to(ctx.device), weights.to(ctx.device)
-        ctx.notes.append(f"label propagation over the {len(data.train_labels):,} training images: {self.seconds:.1f} s")
+        ctx.notes.append(f"label propagation over the {len(ctx.data.train_labels):,} training images: "
+                         f"{self.seconds:.1f} s")
         return True
-
-    def _choose(self, ctx: PrepareContext, weight: float, reason: str) -> bool:
-        ctx.cfg = self.cfg = dataclasses.replace(ctx.cfg, lambda_graph=weight)
-        ctx.recipe.append(reason)
-        return weight > 0
 
     def results(self) -> dict[str, Any]:
         return {"graph_seconds": round(self.seconds, 1), "graph_deskewed": self.deskewed}

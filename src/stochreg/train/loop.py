@@ -22,7 +22,7 @@ from typing import Any, Callable
 import torch
 import yaml
 
-from ..config import TrainConfig, from_dict
+from ..config import AUTO, TrainConfig, from_dict
 from ..data import Dataset
 from ..runtime.devices import pick_device
 from ..runtime.distributed import Distributed, close_distributed, init_distributed, launched_by_torchrun
@@ -42,6 +42,7 @@ from .finish import final_errors, write_results
 from .out_of_memory import advice_on_out_of_memory
 from .run_data import Splits, as_digits_given, given_data_notes, load_run_data, make_splits
 from .run_log import RunLog
+from .run_settings import resolve_run_settings, settings_within_budget
 from .run_folder import config_differences, finished_steps, prepare_run_folder, saved_settings, write_unreadable_list
 from .state import Learner
 from .step_loop import Stopped, checkpoint_saver, run_steps
@@ -210,18 +211,25 @@ def _open_run(cfg: TrainConfig, out_dir: Path, log: Callable[[str], None], datas
         write_unreadable_list(out_dir, data.left_out)
         if splits.validation is not None:
             (out_dir / "validation_indices.json").write_text(json.dumps(splits.validation.tolist()))
-    learner = Learner(cfg, data, splits.labelled, device, dist)
-    cfg = learner.cfg   # the settings left to the data are chosen now
+    # Every setting is resolved here, once: the recipe left to the data and the device, the graph check and,
+    # for a time budget, the step count (a probe learner timed, then dropped); the learner reads the result.
+    settings = resolve_run_settings(cfg, data, splits.labelled, device, dist)
+    budget = settings.config.time_budget
+    if budget > 0 and state is None:  # a resumed run's saved config holds its fixed step count already
+        with advice_on_out_of_memory(settings.config, data.image_shape, device.type):  # it times real steps
+            settings, step_seconds = settings_within_budget(
+                settings, lambda probe: Learner(probe, data, splits.labelled, device, dist),
+                lambda probe: fit_steps_to_budget(probe, budget, clock))
+    if state is not None:
+        check_resolved_as_saved(cfg, settings.config, state, out_dir)
+    learner = Learner(settings, data, splits.labelled, device, dist)
+    cfg = settings.config
     for line in [*(f"recipe: {reason}" for reason in learner.recipe), *learner.notes]:
         log(line)
-    budget = cfg.time_budget
-    if budget > 0 and state is None:  # a resumed run's saved config holds its fixed step count already
-        with advice_on_out_of_memory(cfg, data.image_shape, device.type):  # it times real steps
-            iters, step_seconds = fit_steps_to_budget(learner, budget, clock)
-        cfg = learner.fix_step_count(iters)
-        log(f"time budget {budget:g} min: {step_seconds:.3f} s a step, so {iters} steps (saved as iters in "
-            f"config.yaml: --iters {iters} repeats this run)")
-        log(projection(step_seconds, iters, max(data.image_shape[1:]), device.type))
+    if budget > 0 and state is None:
+        log(f"time budget {budget:g} min: {step_seconds:.3f} s a step, so {cfg.iters} steps (saved as iters in "
+            f"config.yaml: --iters {cfg.iters} repeats this run)")
+        log(projection(step_seconds, cfg.iters, max(data.image_shape[1:]), device.type))
     elif (steps_left := cfg.iters - (state["step"] if state is not None else 0)) >= PROJECTED_FROM_STEPS:
         with advice_on_out_of_memory(cfg, data.image_shape, device.type):   # a few steps timed, then undone
             step_seconds = seconds_per_step(learner, clock, PROJECTION_TIMED_STEPS)
@@ -229,6 +237,18 @@ def _open_run(cfg: TrainConfig, out_dir: Path, log: Callable[[str], None], datas
     if main:  # the resolved settings: a rerun with this file, or a resume, is exact
         (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     return OpenedRun(cfg, data, splits, learner, state, checkpoints, budget, commit, data_notes)
+
+
+def check_resolved_as_saved(given: TrainConfig, resolved: TrainConfig, state: dict[str, Any], out_dir: Path) -> None:
+    """The settings a resumed run left to the data resolve to those its checkpoint was written with; else the
+    data or stochreg's recipe changed under it, and it would not continue the run that was started."""
+    saved = from_dict(state["config"])
+    left = [k for k, v in dataclasses.asdict(given).items() if v is None or v == AUTO]
+    changed = [f"{k}: {getattr(saved, k)!r} -> {getattr(resolved, k)!r}" for k in left
+               if getattr(saved, k) != getattr(resolved, k)]
+    if changed:
+        raise UsageError(f"cannot continue {out_dir}: its settings resolve differently now ({'; '.join(changed)}): "
+                         "the data or stochreg changed since it was started; start a new run (another --out)")
 
 
 def _restore(run: OpenedRun, out_dir: Path, resume: bool, dist: Distributed, log: Callable[[str], None]) -> RunLog:

@@ -4,7 +4,6 @@ capturing everything the next step depends on, for exact resume. ``learner.step(
 one training step (step.py); the training loop (loop.py) and the speed benchmark use it."""
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import torch
@@ -13,51 +12,37 @@ from ..config import TrainConfig
 from ..data import Dataset
 from ..data.split import unbalanced_labels_note
 from ..runtime.distributed import SINGLE, Distributed
-from ..runtime.machine import cpu_computes_bf16
 from ..runtime.precision import forward_precision
 from .ema import EMA
 from ..errors import UsageError
 from ..methods import METHODS
 from ..nets import build_net, preferred_memory_format
 from ..pretrained import start_from_weights
-from ..config.recipe import resolve_data_recipe
 from ..runtime.rng import capture_global_rng, restore_global_rng
 from ..terms import PrepareContext, Term, prepare_terms
-from ..augment.transforms import TRANSFORMS
 from .batches import Batches
 from .schedule import make_optimizer
 from .step import training_step
+from .run_settings import RunSettings, resolve_run_settings
 from .view_plan import ViewPlan
 
 # Offset between the per-rank seeds of dropout and pooling (rank 0 keeps the run's own seed).
 RANK_SEED_STRIDE = 100_003
 
 
-def check_divisible_batches(cfg: TrainConfig, world_size: int) -> None:
-    """The batch sizes are global: each of the ``world_size`` ranks takes an equal share."""
-    for name in ("batch_labelled", "batch_unlabelled"):
-        value = getattr(cfg, name)
-        if value % world_size:
-            raise UsageError(f"{name} {value} is the global batch and must split evenly over the "
-                             f"{world_size} processes; use a multiple of {world_size}")
-
-
 class Learner:
-    """Model, EMA, optimiser, batches, view plan, terms and generators of one run."""
+    """Model, EMA, optimiser, batches, view plan, terms and generators of one run, built from its resolved
+    settings (run_settings.py), which it reads and never changes; a plain TrainConfig is resolved first."""
 
-    def __init__(self, cfg: TrainConfig, data: Dataset, labelled: torch.Tensor, device: torch.device,
-                 dist: Distributed = SINGLE):
-        fade_left = cfg.graph_fade_iters is None
-        cfg, self.recipe = resolve_data_recipe(cfg, data.image_shape, data.is_digits,  # the auto settings
-                                               native_bf16_cpu=device.type == "cpu" and cpu_computes_bf16())
-        # a fade the recipe spreads over the whole run follows the step count a time budget fixes
-        self.fade_spans_run = fade_left and 0 < cfg.graph_fade_iters == cfg.iters
-        self.cfg, self.device, self.labelled, self.dist = cfg, device, labelled, dist
+    def __init__(self, settings: RunSettings | TrainConfig, data: Dataset, labelled: torch.Tensor,
+                 device: torch.device, dist: Distributed = SINGLE):
+        if isinstance(settings, TrainConfig):   # a learner made directly (benchmarks, tests)
+            settings = resolve_run_settings(settings, data, labelled, device, dist)
+        cfg = settings.config
+        self.settings, self.cfg, self.recipe = settings, cfg, list(settings.reasons)
+        self.device, self.labelled, self.dist = device, labelled, dist
         seeds = cfg.seeds()
-        check_divisible_batches(cfg, dist.world_size)
         self.method = METHODS.get(cfg.method)
-        if TRANSFORMS.get(cfg.transform).hflip and data.is_digits:
-            raise UsageError(f"transform {cfg.transform} flips images horizontally, which changes the class of digits")
         torch.manual_seed(seeds["init"])
         model = build_net(cfg.net, data.image_shape, data.num_classes, cfg.dropout)
         started_from = start_from_weights(model, cfg.net, cfg.weights, cfg.data_dir)
@@ -71,9 +56,9 @@ class Learner:
         # Dropout and fractional max-pooling draw from the global RNG: one stream per rank, rank 0's
         # being the single-process one.
         torch.manual_seed(seeds["aug"] + RANK_SEED_STRIDE * dist.rank)
-        context = PrepareContext(cfg, data, labelled, device, self.recipe, dist=dist)
+        context = PrepareContext(cfg, data, labelled, device, dist=dist, graph=settings.graph)
         self.terms = prepare_terms(context)
-        self.cfg, self.notes = context.cfg, context.notes   # an auto graph weight is chosen now
+        self.notes = context.notes
         if started_from:
             self.notes.append(f"network {cfg.net} starts from {started_from}")
         if self.method.uses_unlabelled and len(data.train_images) == len(labelled):
@@ -90,8 +75,6 @@ class Learner:
         self.target_rows = self.local_unlabelled * self.method.target_views if apart else 0
         self.views = ViewPlan(self.cfg, self.method, self.local_labelled, self.local_unlabelled, device, dist)
         self.forward_model = self._wrap(self.model) if dist.active else self.model
-        if cfg.precision == "bf16" and device.type not in ("cpu", "cuda"):
-            raise UsageError(f"--precision bf16 runs on CPUs and CUDA GPUs, not on {device.type}")
         # The authors' "epoch": 2 * N_train * n batch slots (half labelled, half n-fold unlabelled).
         self.iters_per_epoch = 2 * len(data.train_images) * cfg.views / (cfg.batch_labelled + cfg.views * cfg.batch_unlabelled)
 
@@ -104,15 +87,6 @@ class Learner:
             self.model = model  # the EMA keeps its plain copy; the weights and buffers are the same
         device_ids = [self.device] if self.device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=device_ids)
-
-    def fix_step_count(self, iters: int) -> TrainConfig:
-        """The run's settings with the step count a time budget fixed, for the learner and its
-        terms (the schedules need it); a graph fade spread over the whole run spreads over it."""
-        changes = {"iters": iters, "time_budget": 0.0, **({"graph_fade_iters": iters} if self.fade_spans_run else {})}
-        self.cfg = dataclasses.replace(self.cfg, **changes)
-        for term in self.terms:
-            term.cfg = dataclasses.replace(term.cfg, **changes)
-        return self.cfg
 
     @property
     def eval_model(self) -> torch.nn.Module:
