@@ -51,13 +51,13 @@ METHOD_SETTINGS = {  # in the order the table runs them: the most informative ro
     "me": {"method": "me", "views": 4},
 }
 # Steps that fill METHOD_BUDGET_MINUTES on this machine, from benchmarks/method_costs.py
-# (results/method_costs.json): the per-step cost differs by method (views, a teacher pass).
+# (results/costs/method_costs.json): the per-step cost differs by method (views, a teacher pass).
 METHOD_BUDGET_MINUTES = 15
 METHOD_ITERS = {"supervised": 16300, "ts-me": 5800, "ts": 5600, "me": 5600, "pi-model": 8500, "mean-teacher": 6500,
                 "pseudo-label": 8400, "fixmatch": 7400, "entropy-min": 11200, "ts-me-strong": 5200,
                 # the same views and augmentation as ts-me-strong, a loss of negligible cost beside them
                 "ts-me-anchored": 5200,
-                # 1.35x ts-me's cost per step, measured (results/method_costs-ts-me-fixmatch.json)
+                # 1.35x ts-me's cost per step, measured (results/costs/method_costs-ts-me-fixmatch.json)
                 "ts-me-fixmatch": 4300}
 
 
@@ -77,7 +77,7 @@ GRAPH_LONG_SETTINGS = {**METHOD_SETTINGS["ts-me-fixmatch"], "iters": GRAPH_LONG_
 # the 60-minute recipe: the graph on deskewed digits, fading over the whole run
 LONG_RECIPE_SETTINGS = {**GRAPH_LONG_SETTINGS, "graph_deskew": True, "graph_fade_iters": GRAPH_LONG_ITERS}
 # Under bfloat16 autocast the recipe's steps take about 0.66 times as long on CPUs that compute bf16
-# natively (results/mnist100-fast-costs-bf16-6000.json): this many fill the 60 minutes there with the
+# natively (results/costs/mnist100-fast-costs-bf16-6000.json): this many fill the 60 minutes there with the
 # margin of the kind's slower machines.
 BF16_LONG_ITERS = 40000
 
@@ -228,7 +228,7 @@ TABLES = {
          "ts-me-fixmatch-graph-deskew-u16": ["--batch-unlabelled", "16"],
          # the forward passes under bfloat16 autocast, for CPUs that compute bf16 natively (AVX-512 BF16, AMX);
          # the step count fits half the default's minutes at the cost ratio measured on such a CPU
-         # (results/mnist100-fast-costs-bf16.json)
+         # (results/costs/mnist100-fast-costs-bf16.json)
          "ts-me-fixmatch-graph-deskew-bf16-4800": ["--precision", "bf16", "--iters", "4800"],
          # that with the graph term fading over the whole run, as in the 60-minute recipe
          "ts-me-fixmatch-graph-deskew-bf16-4800-fade": ["--precision", "bf16", "--iters", "4800",
@@ -238,19 +238,19 @@ TABLES = {
          # that at twice the learning rate, a shorter schedule's usual remedy (benchmarks/tuning.md)
          "ts-me-fixmatch-graph-deskew-4800-fade-lr2": ["--iters", "4800", "--graph-fade-iters", "4800", "--lr", "0.2"],
          # the fading float32 default with 4 views (3 weak, 1 strong) instead of 5: 160 images a step instead of
-         # 192, the steps that fit 12 minutes at the cost ratio measured (results/mnist100-fast-costs-n4.json)
+         # 192, the steps that fit 12 minutes at the cost ratio measured (results/costs/mnist100-fast-costs-n4.json)
          "ts-me-fixmatch-graph-deskew-n4-fade": ["--views", "4", "--graph-fade-iters", "6000"],
          # the float32 default's own 6,000 steps with the graph term fading over them
          "ts-me-fixmatch-graph-deskew-fade": ["--graph-fade-iters", "6000"],
          # that with 16 labelled images a step instead of 32 (176 images a step instead of 192: 100 labelled
          # images are seen 960 times each instead of 1,920), for the steps that fit 12 minutes on a CPU of
-         # the Zen 3 kind at the cost ratio measured (results/mnist100-fast-costs-b16l.json)
+         # the Zen 3 kind at the cost ratio measured (results/costs/mnist100-fast-costs-b16l.json)
          "ts-me-fixmatch-graph-deskew-b16l-fade": ["--batch-labelled", "16", "--iters", "5300",
                                                    "--graph-fade-iters", "5300"],
          # the default's 6,000 steps in bfloat16: not half the cost, but the same steps for less
          "ts-me-fixmatch-graph-deskew-bf16": ["--precision", "bf16"],
          # that on the compact net at three-quarter width, for the steps that fit 6 training minutes on a CPU
-         # computing bf16 natively at the cost ratio measured there (results/mnist100-fast-costs-bf16-medium.json)
+         # computing bf16 natively at the cost ratio measured there (results/costs/mnist100-fast-costs-bf16-medium.json)
          "ts-me-fixmatch-graph-deskew-bf16-medium-6500": ["--precision", "bf16", "--net", "compact-medium",
                                                           "--iters", "6500"],
          # that at the default's 6,000 steps, after 6,500 overran the cost bound (benchmarks/tuning.md)
@@ -299,7 +299,7 @@ TABLES = {
          "fixmatch-crop-flip-balance": ["--method", "fixmatch", "--transform", "crop-flip", "--lambda-graph", "0",
                                         "--views", "2", "--batch-unlabelled", "80", "--lambda-balance", "1"],
          # the validation error still falls at the last step: more steps on the compact net at
-         # three-quarter width (its steps are cheaper; results/fashion400-costs.json has by how much)
+         # three-quarter width (its steps are cheaper; results/costs/fashion400-costs.json has by how much)
          "fixmatch-crop-flip-medium-10k": ["--method", "fixmatch", "--transform", "crop-flip", "--lambda-graph", "0",
                                            "--views", "2", "--batch-unlabelled", "80", "--net", "compact-medium",
                                            "--iters", "10000"],

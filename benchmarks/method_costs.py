@@ -5,11 +5,11 @@ budget. The counts are then fixed in benchmarks/accuracy.py (a run's budget is a
 count, so that a run is reproducible and resumable; its measured wall time is recorded beside
 its result).
 
-    python benchmarks/method_costs.py                 # writes results/method_costs.json
+    python benchmarks/method_costs.py                 # writes results/costs/method_costs.json
     python benchmarks/method_costs.py --budget-min 15 --steps 20 --rounds 3
     python benchmarks/method_costs.py --anchor ts-me=0.156   # scale by one row's clean s/step
     python benchmarks/method_costs.py --table fashion400 --rows fixmatch-crop-flip fixmatch-crop-flip-medium-10k \
-        --steps 50 --out benchmarks/results/fashion400-costs.json  # another table's rows, as their commands resolve
+        --steps 50 --out benchmarks/results/costs/fashion400-costs.json  # another table's rows, as their commands resolve
 
 With --anchor ROW=SECONDS the step counts come from the cost *ratios* to ROW, scaled by ROW's
 seconds per step measured in a clean run: a way to use ratios measured on a busy machine (they
@@ -58,7 +58,7 @@ def main() -> int:
     parser.add_argument("--table", choices=sorted(TABLES), help="measure this table's rows (each on its own "
                         "dataset, as its command resolves) instead of the methods table's")
     parser.add_argument("--rows", nargs="+", metavar="ROW", help="measure only these rows (include the --anchor row)")
-    parser.add_argument("--out", default=str(HERE / "results" / "method_costs.json"))
+    parser.add_argument("--out", default=str(HERE / "results" / "costs" / "method_costs.json"))
     args = parser.parse_args()
     anchor_row = args.anchor.split("=")[0] if args.anchor else None
     if args.rows and anchor_row and anchor_row not in args.rows:

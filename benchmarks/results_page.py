@@ -93,7 +93,7 @@ def split_crossings_table(report: dict) -> list[str]:
 
 
 def time_to_accuracy_section() -> list[str]:
-    """One table per measurement (results/time_to_accuracy-*.json: a recipe, on one machine), the default's first.
+    """One table per measurement (results/time-to-accuracy/time_to_accuracy-*.json: a recipe, on one machine), the default's first.
 
     The default recipe is the default method at the default step count, precision and graph
     weight: a measurement of the same method with other steps (an earlier default), in bf16 or
@@ -140,7 +140,7 @@ def time_to_accuracy_section() -> list[str]:
              "excludes the time spent on "
              f"those evaluations): the default recipe ({default}), then the recipes measured before it.", "",
              "Rerun: `python benchmarks/time_to_accuracy.py --seeds 0 1 2` (another recipe: `--method M --views N --iters K`)", ""]
-    reports = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("time_to_accuracy-*.json"))]
+    reports = [json.loads(path.read_text()) for path in sorted((RESULTS / "time-to-accuracy").glob("time_to_accuracy-*.json"))]
     if not reports:
         return lines + ["(not measured yet)", ""]
     # The default's measurements first; one recipe may have been measured on several machines.
@@ -236,7 +236,7 @@ def main() -> int:
                            "python benchmarks/accuracy.py methods",
                            "Every method of stochreg, about 15 minutes a run on the machine named in each run's note: "
                            "each row's step count fills the budget given its per-step cost "
-                           "([method_costs.json](results/method_costs.json), `python benchmarks/method_costs.py`). "
+                           "([method_costs.json](results/costs/method_costs.json), `python benchmarks/method_costs.py`). "
                            "Each method's usual settings, untuned here, without the graph term.")
     lines += table_section("Fashion-MNIST, 400 labels: recipes compared on a validation split", "fashion400",
                            "python benchmarks/accuracy.py fashion400",
@@ -265,13 +265,13 @@ def main() -> int:
                            "(rule in [tuning.md](tuning.md)). Rows with fewer than three splits are still running.")
     lines += paper_preset_section()
     lines += time_to_accuracy_section()
-    lines += table_section("Speed of the training step", "speed", "python benchmarks/speed.py",
+    lines += table_section("Speed of the training step", "speed/speed", "python benchmarks/speed.py",
                            "a: the network's own supervised step on the same number of images; b: stochreg's "
                            "TS+ME step; c: a naive TS+ME step. b/a >= 0.9 means the semi-supervised "
                            "machinery costs at most 10% over the network's own work.")
-    lines += table_section("Speed of the training step on the Zen 3 kind (AVX2, no AVX-512)", "speed-amd-epyc-avx2",
+    lines += table_section("Speed of the training step on the Zen 3 kind (AVX2, no AVX-512)", "speed/speed-amd-epyc-avx2",
                            "python benchmarks/speed.py --nets compact --inputs digits --variants "
-                           "--out benchmarks/results/speed-amd-epyc-avx2.json",
+                           "--out benchmarks/results/speed/speed-amd-epyc-avx2.json",
                            "The same measurement for the compact net on a 2-core AMD EPYC of the Zen 3 kind, whose "
                            "float32 steps take about 1.3 times those of the Zen 4 kind above.")
     (HERE / "RESULTS.md").write_text("\n".join(lines))

@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS,
                         help="optional variants of the default net to measure: compile, bf16, sgd-loop "
                              "(the optimiser without foreach)")
-    parser.add_argument("--out", default=str(HERE / "results" / "speed.json"))
+    parser.add_argument("--out", default=str(HERE / "results" / "speed" / "speed.json"))
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

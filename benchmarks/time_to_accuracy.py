@@ -12,7 +12,7 @@ clocks: wall time of the run, and training time (wall time minus the time spent 
 evaluations, which training does not need). A logged point only bounds the crossing from above:
 it happened at most ``eval-every`` steps earlier. With several runs (one per labelled split) the
 report gives each split's times and their mean and standard deviation. Results:
-results/time_to_accuracy-METHOD-KIND.json, KIND the CPU model and kernel features (the same model
+results/time-to-accuracy/time_to_accuracy-METHOD-KIND.json, KIND the CPU model and kernel features (the same model
 name covers machines about twice apart in speed).
 """
 from __future__ import annotations
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", help="default: the default recipe's (auto: bf16 on CPUs that compute it "
                         "natively, else fp32); fp32 or bf16 to measure one of them")
     parser.add_argument("--lambda-graph", help="default: the default recipe's; 0: without the label-propagation term")
-    parser.add_argument("--out", help="default: results/time_to_accuracy-METHOD-KIND.json")
+    parser.add_argument("--out", help="default: results/time-to-accuracy/time_to_accuracy-METHOD-KIND.json")
     args = parser.parse_args(argv)
     runs: list[tuple[Path, str | None]] = [(Path(run), None) for run in args.from_run or []]
     if args.from_run and args.from_json:
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         report["splits"] = splits
     else:
         report["curve"] = first["curve"]
-    out = Path(args.out or HERE / "results" / f"time_to_accuracy-{results['method']}-{kind_slug(first['machine'])}.json")
+    out = Path(args.out or HERE / "results" / "time-to-accuracy" / f"time_to_accuracy-{results['method']}-{kind_slug(first['machine'])}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report["targets"], indent=1))

@@ -123,7 +123,7 @@ def test_results_page_shows_a_three_split_measurement_per_split_and_mean(tmp_pat
     runs = [fake_run(tmp_path / f"s{seed}", seed, errors, errors[-1], machine)
             for seed, errors in ((0, [0.03, 0.015, 0.009]), (1, [0.019, 0.012, 0.011]), (2, [0.05, 0.03, 0.025]))]
     load_benchmark("time_to_accuracy").main(["--from-run", *map(str, runs), "--out",
-                                              str(tmp_path / "time_to_accuracy-ts-me-fixmatch-amd-epyc-avx2.json")])
+                                              str(tmp_path / "time-to-accuracy" / "time_to_accuracy-ts-me-fixmatch-amd-epyc-avx2.json")])
     lines = module.time_to_accuracy_section()
     assert "| target | training minutes, mean +- std | split 0 | split 1 | split 2 |" in lines
     assert "| 2% | 0.68 +- 0.32 (2 of 3 splits) | 0.90 (step 200) | 0.45 (step 100) | not reached |" in lines
@@ -162,7 +162,8 @@ def test_results_page_shows_a_recipe_measured_on_two_machines_default_first(tmp_
             ("native-fp32", "ts-me-fixmatch", steps, "CPU (AMD EPYC; avx512_bf16)", deskewed)):
         report = {"targets": {"2%": hit, "1%": None}, "method": method, "iters": iters, "command": "stochreg train",
                   "eval_every": 100, "final_test_error": 0.0129, "commit": "abc", "machine": machine, **extra}
-        (tmp_path / f"time_to_accuracy-{name}.json").write_text(json.dumps(report))
+        (tmp_path / "time-to-accuracy").mkdir(exist_ok=True)
+        (tmp_path / "time-to-accuracy" / f"time_to_accuracy-{name}.json").write_text(json.dumps(report))
     headings = [line for line in module.time_to_accuracy_section() if line.startswith("**")]
     default = f"**ts-me-fixmatch**, {steps:,} steps"
     faded = f"graph term fading to 0 at step {BF16_DIGIT_ITERS:,}"

@@ -67,7 +67,7 @@ def build_net(name: str, image_shape: tuple[int, int, int], num_classes: int,
 def preferred_memory_format(model: nn.Module) -> torch.memory_format:
     """The layout a network trains fastest in. Channels-last speeds up the convolutions of the
     compact and LeNet nets by 20-25% on the CPU, but fractional max-pooling runs about 20% slower
-    in it (benchmarks/results/speed.md: fmp-mnist's plain-layout naive step beat the channels-last
+    in it (benchmarks/results/speed/speed.md: fmp-mnist's plain-layout naive step beat the channels-last
     one), so nets with FMP stay in the plain layout."""
     if any(isinstance(m, FractionalMaxPool) for m in model.modules()):
         return torch.contiguous_format

@@ -39,7 +39,7 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module, foreach: bool = Tru
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     # foreach: one multi-tensor kernel per update op instead of a Python loop over the parameters.
     # torch picks it on CUDA by itself but not on the CPU; there it gives bitwise the same weights
-    # and is at most a few percent faster (benchmarks/results/speed-foreach.md).
+    # and is at most a few percent faster (benchmarks/results/speed/speed-foreach.md).
     if cfg.optimizer == "adam":
         return torch.optim.AdamW(groups, lr=peak_lr(cfg), foreach=foreach)
     return torch.optim.SGD(groups, lr=peak_lr(cfg), momentum=cfg.momentum, nesterov=cfg.momentum > 0, foreach=foreach)
