@@ -64,7 +64,7 @@ def test_own_images_commands_run(tmp_path, monkeypatch, capsys):
         (tmp_path / "more-photos" / name).mkdir(parents=True)
         picture(k, 900 + k).save(tmp_path / "more-photos" / name / "0.jpg")
     steps = commands(section("Train on your own images"))
-    assert [words[1] for words in steps] == ["train", "predict", "export", "eval", "train"]
+    assert [words[1] for words in steps] == ["train", "predict", "export", "eval", "suggest"]
     for words in steps[:4]:
         extra = SMALL if words[1] == "train" else []
         assert main(words[1:] + extra) == 0, capsys.readouterr().err
@@ -72,7 +72,13 @@ def test_own_images_commands_run(tmp_path, monkeypatch, capsys):
     assert rows[0].startswith("path,class,confidence") and len(rows) == 1 + 18
     assert (tmp_path / "runs" / "photos" / "model.onnx").is_file()
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["images"] == len(CLASSES)
-    assert main(steps[4][1:]) == 0  # the run is finished: resuming it says so at once
+    assert main(steps[4][1:]) == 0
+    suggested = (tmp_path / "runs" / "photos" / "suggestions.csv").read_text().splitlines()
+    assert suggested[0] == "path,guess,confidence,reason" and len(suggested) > 1
+    assert all("/unlabelled/" in row for row in suggested[1:])
+    capsys.readouterr()
+    assert "`stochreg train --resume runs/photos` continues a stopped run exactly" in section("Train on your own images")
+    assert main(["train", "--resume", "runs/photos"]) == 0   # the run is finished: resuming it says so at once
     assert "nothing left to do" in capsys.readouterr().out
 
 

@@ -50,6 +50,8 @@ class Dataset:
     class_names: list[str] | None = None   # for the user's own data; standard datasets use indices
     # the user's unlabelled image files left out as unreadable: (file, reason)
     left_out: list[tuple[Path, str]] = field(default_factory=list)
+    # the user's training image files, in the order of train_images (None for built-in datasets)
+    train_files: list[Path] | None = None
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -176,7 +178,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing:
                 if note:
                     log(note)
             return dataclasses.replace(_to_dataset(name, arrays, len(classes), False, class_names=classes),
-                                       left_out=left_out)
+                                       left_out=left_out, train_files=[file for file, _ in listing["train"]])
         # Streaming: the training images stay files (a file damaged past its header stops the run when it
         # is met, naming it); the test set is decoded once, into memory.
         if left_out:
@@ -184,7 +186,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike = "data", fetch_missing:
         test_images, _ = read_images([file for file, _ in listing["test"]], shape)
         images = FileImages([file for file, _ in listing["train"]], shape)
         return Dataset(name, images, torch.from_numpy(labels_of(listing["train"], classes)), test_images,
-                       torch.from_numpy(labels_of(listing["test"], classes)), len(classes), False, classes, left_out)
+                       torch.from_numpy(labels_of(listing["test"], classes)), len(classes), False, classes, left_out,
+                       list(images.files))
     if name == "arrays":
         raise DataError("this run was trained on arrays given from Python (stochreg.fit): its data is not on disk; "
                         "pass the arrays again from Python")
