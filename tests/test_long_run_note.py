@@ -64,3 +64,9 @@ def test_larger_images_are_told_the_side_of_the_recipe_measured_on_cpus():
     from stochreg.config.recipe import resolve_data_recipe
     cfg, _ = resolve_data_recipe(resolve_config(), (3, SMALL_SIDE, SMALL_SIDE), is_digits=False)
     assert cfg.net.startswith("compact")
+
+
+def test_a_run_of_under_a_minute_is_said_to_be_so():
+    from stochreg.train.pace import projection
+    assert projection(0.03, 120, image_side=28, device="cpu") == \
+        "projected training time: 120 steps at 0.03 s a step on cpu, under a minute"

@@ -312,3 +312,18 @@ def test_the_runs_listing_counts_a_folder_runs_labels(trained, capsys):
     assert main(["runs", str(run.parent)]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| run | folder:"))
     assert row.split("|")[4].strip() == "12"
+
+
+def test_a_supervised_runs_summary_says_what_it_trained_on_and_the_class_prior(tmp_path):
+    root = write_messy_folder(tmp_path / "shapes")
+    run = tmp_path / "run"
+    flags = [flag for flag in FAST if flag not in ("--class-prior", "labelled")]
+    assert main(["train", "--data", str(root), *flags, "--class-prior", "estimated", "--out", str(run)]) == 0
+    summary = (run / "summary.md").read_text()
+    assert "| method | supervised: the labelled images alone, no unsupervised term |" in summary
+    assert "(the unlabelled ones only for the class prior)" in summary and "n=2 views" not in summary
+    assert "| batches | 6 labelled images a step, transform crop-flip |" in summary
+    prior = json.loads((run / "results.json").read_text())["class_prior"]["estimated"]
+    shares = ", ".join(f"{name} {100 * p:.0f}%" for name, p in zip(CLASSES, prior))
+    assert f"| class prior | estimated from the unlabelled images: {shares} (the labelled split's: circle 33%, " \
+           "square 33%, triangle 33%); the final answers are moved to it |" in summary

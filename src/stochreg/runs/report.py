@@ -31,6 +31,14 @@ def most_frequent_confusions(counts: np.ndarray, k: int = 3) -> list[tuple[int, 
     return [(int(t), int(p), int(off_diagonal[t, p])) for t, p in cells if off_diagonal[t, p]]
 
 
+def prior_row(results: dict[str, Any], class_names: Sequence[str]) -> str:
+    """The summary's row of the class prior the answers were moved to (``--class-prior estimated``)."""
+    prior = results["class_prior"]
+    shares = lambda values: ", ".join(f"{name} {100 * p:.0f}%" for name, p in zip(class_names, values))
+    return (f"| class prior | estimated from the unlabelled images: {shares(prior['estimated'])} (the labelled "
+            f"split's: {shares(prior['labelled'])}); the final answers are moved to it |")
+
+
 def recall_row(results: dict[str, Any]) -> str:
     """The summary's row of each class's recall, the balanced error and the constant answer's error."""
     recalls = ", ".join(f"{name} {100 * r:.1f}%" for name, r in results["test_recall"].items() if r is not None)
@@ -65,7 +73,15 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
         confusion_png(counts, run_dir / "confusion.png", f"confusion matrix: {title}", class_names)
         confusions = ", ".join(f"{class_names[t]} taken for {class_names[p]} ({n})"
                                for t, p, n in most_frequent_confusions(counts))
-    weights = ", ".join(term.describe() for term in terms) or "no unsupervised terms"
+    weights = ", ".join(term.describe() for term in terms)
+    if terms:   # a method of one term (fixmatch) is described by that term's name already
+        method_row = (f"| method | {'' if weights.startswith(cfg.method + ':') else cfg.method + ': '}{weights}, "
+                      f"n={cfg.views} views per unlabelled image, ramp-up {cfg.rampup_iters} steps |")
+        unlabelled_use = "all used unlabelled"
+    else:
+        method_row = f"| method | {cfg.method}: the labelled images alone, no unsupervised term |"
+        unlabelled_use = ("the unlabelled ones only for the class prior" if results.get("class_prior")
+                          else "only the labelled split trains")
     trained = (f"after {cfg.iters} steps in {format_minutes(results['train_seconds'])}"
                f" ({format_minutes(results['eval_seconds'])} of it on the logged evaluations).")
     if has_test:
@@ -84,20 +100,20 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
     lines = [
         f"# Run {run_dir.name}", "", headline, "", *(line for w in warnings for line in (w, "")),
         "| | |", "|---|---|",
-        f"| data | {cfg.dataset}: {data_info['train']} training images (all used unlabelled), "
+        f"| data | {cfg.dataset}: {data_info['train']} training images ({unlabelled_use}), "
         f"{data_info['test']} test images, {data_info['shape']} |",
         f"| labelled split | {results['labels']} images, "
         f"{'' if results['labels'] % num_classes == 0 else 'about '}{results['labels'] // num_classes} per class, "
         f"split seed {cfg.seed} "
         "(`labelled_indices.json`) |",
-        # a method of one term (fixmatch) is described by that term's name already
-        f"| method | {'' if weights.startswith(cfg.method + ':') else cfg.method + ': '}{weights}, n={cfg.views} views "
-        f"per unlabelled image, ramp-up {cfg.rampup_iters} steps |",
+        method_row,
+        *([prior_row(results, class_names)] if results.get("class_prior") else []),
         *([f"| chosen from the data | {'; '.join(results['recipe'])} |"] if results.get("recipe") else []),
         *([f"| notes | {'; '.join(results['notes'])} |"] if results.get("notes") else []),
         f"| network | {cfg.net}, {results['parameters']:,} parameters |",
-        f"| batches | {cfg.batch_labelled} labelled + {cfg.batch_unlabelled} unlabelled x {cfg.views} views, "
-        f"transform {cfg.transform} |",
+        f"| batches | {cfg.batch_labelled} labelled"
+        + (f" + {cfg.batch_unlabelled} unlabelled x {cfg.views} views" if terms else " images a step")
+        + f", transform {cfg.transform} |",
         f"| optimiser | {cfg.optimizer}, lr {cfg.lr} ({cfg.schedule}), momentum {cfg.momentum}, weight decay "
         f"{cfg.weight_decay}, EMA {cfg.ema} |",
         f"| machine | {results['machine']}, torch {results['torch']}, commit {results['commit']} |",

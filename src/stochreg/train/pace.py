@@ -23,14 +23,16 @@ SMALL_SIDE = 28
 
 
 def duration(minutes: float) -> str:
+    if minutes < 1:
+        return "under a minute"
     return f"{minutes / 60:.1f} hours" if minutes >= 90 else f"{minutes:.0f} minutes"
 
 
 def projection(step_seconds: float, steps: int, image_side: int, device: str) -> str:
     """The line said before step 1; for a run longer than LONG_RUN_MINUTES, with what shortens it."""
     minutes = step_seconds * steps / 60
-    line = (f"projected training time: {steps} steps at {step_seconds:.2f} s a step on {device}, about "
-            f"{duration(minutes)}")
+    line = (f"projected training time: {steps} steps at {step_seconds:.2f} s a step on {device}, "
+            f"{'' if minutes < 1 else 'about '}{duration(minutes)}")
     if minutes <= LONG_RUN_MINUTES:
         return line
     shorter = ["--time-budget MINUTES (as many steps as fit in that training time)"]
