@@ -61,3 +61,50 @@ def test_a_built_in_dataset_suggests_training_images_outside_its_labelled_split(
     labelled = set(json.loads((run / "labelled_indices.json").read_text()))
     assert len(rows) == 30 and not {row.index for row in rows} & labelled
     assert all(row.path == f"training image {row.index}" for row in rows)
+
+
+def _learner_for(root, **overrides):
+    from stochreg.config import resolve_config
+    from stochreg.data import load_dataset, labelled_split
+    from stochreg.train import Learner, image_options
+    cfg = resolve_config(overrides={"dataset": f"folder:{root}", "labels": 0, "views": 3, "batch_labelled": 6,
+                                    "batch_unlabelled": 4, "transform": "crop-flip", **overrides})
+    data = load_dataset(cfg.dataset, log=lambda line: None, **image_options(cfg))
+    return Learner(cfg, data, labelled_split(data.train_labels, 0, data.num_classes, 0), torch.device("cpu"))
+
+
+@pytest.mark.end_to_end
+def test_the_next_round_starts_from_the_previous_runs_weights_and_a_new_class_gets_a_new_classifier(tmp_path, capsys):
+    from stochreg.errors import UsageError
+    from stochreg.runtime.checkpoints import load_checkpoint
+    write_tree(tmp_path / "pets", unlabelled=6)
+    first = tmp_path / "first"
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'pets'}", "--labels", "0", *TRAIN, "--out", str(first)]) == 0
+    reported = load_checkpoint(first / "checkpoint.pt")["ema"]
+    # --net left at auto: the run's network, its weights, every tensor
+    learner = _learner_for(tmp_path / "pets", init=str(first))
+    assert learner.cfg.net == "compact-small" and learner.cfg.weights == "none"
+    assert all(torch.equal(learner.model.state_dict()[key], value) for key, value in reported.items())
+    assert any(line.startswith(f"network compact-small starts from the weights of {first / 'checkpoint.pt'} "
+                               "(every tensor)") for line in learner.notes)
+    # a class labelled since: the classifier starts new, the rest is the run's
+    (tmp_path / "pets" / "train" / "fox").mkdir()
+    for i in range(2):
+        (tmp_path / "pets" / "train" / "fox" / f"{i}.png").write_bytes(
+            (tmp_path / "pets" / "train" / "cat" / "1.png").read_bytes())
+    grown = _learner_for(tmp_path / "pets", init=str(first))
+    state = grown.model.state_dict()
+    changed = {key for key, value in reported.items() if state[key].shape != value.shape}
+    assert changed and all(state[key].shape[0] == 4 for key in changed)
+    assert all(torch.equal(state[key], value) for key, value in reported.items() if key not in changed)
+    assert any("the classifier starts new" in line for line in grown.notes)
+    with pytest.raises(UsageError, match=r"--init \S+: the run took images of \(3, 16, 16\) \(channels, height, "
+                                         r"width\), these are \(3, 20, 20\)"):
+        _learner_for(tmp_path / "pets", init=str(first), image_size=20)
+    with pytest.raises(UsageError, match="gives the starting weights already; leave --weights out"):
+        _learner_for(tmp_path / "pets", init=str(first), weights="imagenet")
+    # from the command line, the next round trains and resumes as any run
+    second = tmp_path / "second"
+    assert main(["train", "--dataset", f"folder:{tmp_path / 'pets'}", "--labels", "0", *TRAIN, "--init", str(first),
+                 "--out", str(second)]) == 0
+    assert "recipe: the network starts from the weights of" in capsys.readouterr().out

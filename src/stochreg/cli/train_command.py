@@ -112,7 +112,8 @@ def with_absolute_paths(cfg: TrainConfig) -> TrainConfig:
     finds the same data when the run is resumed from another working directory."""
     kind, _, where = cfg.dataset.partition(":")
     dataset = f"{kind}:{Path(where).expanduser().resolve()}" if kind in ("folder", "csv") and where else cfg.dataset
-    return replace(cfg, data_dir=str(Path(cfg.data_dir).expanduser().resolve()), dataset=dataset)
+    init = str(Path(cfg.init).expanduser().resolve()) if cfg.init else cfg.init
+    return replace(cfg, data_dir=str(Path(cfg.data_dir).expanduser().resolve()), dataset=dataset, init=init)
 
 
 def _resumed_config(args: argparse.Namespace, overrides: dict) -> TrainConfig:

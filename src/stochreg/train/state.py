@@ -23,6 +23,7 @@ from ..terms import PrepareContext, Term, prepare_terms
 from .batches import Batches
 from .schedule import make_optimizer
 from .step import training_step
+from .init_from_run import load_init_weights
 from .run_settings import RunSettings, resolve_run_settings
 from .view_plan import ViewPlan
 
@@ -45,7 +46,8 @@ class Learner:
         self.method = METHODS.get(cfg.method)
         torch.manual_seed(seeds["init"])
         model = build_net(cfg.net, data.image_shape, data.num_classes, cfg.dropout)
-        started_from = start_from_weights(model, cfg.net, cfg.weights, cfg.data_dir)
+        started_from = (load_init_weights(model, cfg.init, data.label_names) if cfg.init
+                        else start_from_weights(model, cfg.net, cfg.weights, cfg.data_dir))
         self.memory_format = preferred_memory_format(model)  # channels-last where it is faster
         self.model = model.to(device, memory_format=self.memory_format)
         self.ema = EMA(self.model, cfg.ema) if cfg.ema > 0 else None
