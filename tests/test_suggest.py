@@ -108,3 +108,17 @@ def test_the_next_round_starts_from_the_previous_runs_weights_and_a_new_class_ge
     assert main(["train", "--dataset", f"folder:{tmp_path / 'pets'}", "--labels", "0", *TRAIN, "--init", str(first),
                  "--out", str(second)]) == 0
     assert "recipe: the network starts from the weights of" in capsys.readouterr().out
+
+
+def test_the_labelling_benchmark_moves_each_chosen_file_into_its_true_class(tmp_path):
+    from benchmark_scripts import load_benchmark
+    move_to_labelled = load_benchmark("label_next").move_to_labelled
+    for name in ("functional", "defective"):
+        (tmp_path / "labelled" / name).mkdir(parents=True)
+    (tmp_path / "unlabelled").mkdir()
+    files = [tmp_path / "unlabelled" / f"{i:05d}.png" for i in (3, 7)]
+    for file in files:
+        file.write_bytes(b"png")
+    move_to_labelled(tmp_path, files, torch.tensor([0, 0, 0, 1, 0, 0, 0, 0]), ["functional", "defective"])
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png")) == [
+        "labelled/defective/00003.png", "labelled/functional/00007.png"]
