@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from ..runtime.devices import pick_device
-from ..runs.suggest import suggest
+from ..runs.suggest import suggest, suggestions_path
 from .model_commands import DEVICE_HELP, MODEL_HELP
 
 
@@ -29,8 +28,7 @@ def add_suggest(sub) -> None:
 
 def cmd_suggest(args: argparse.Namespace) -> int:
     rows = suggest(args.model, args.n, args.passes, pick_device(args.device), args.out)
-    out = Path(args.out) if args.out else (Path(args.model) if Path(args.model).is_dir() else Path(args.model).parent) \
-        / "suggestions.csv"
+    out = suggestions_path(args.model, args.out)
     print(f"wrote {len(rows)} suggestions to {out} and their contact sheet to {out.with_suffix('.png')}")
     for row in rows[:5]:
         print(f"{row.path}\t{row.guess}\t{row.reason}")

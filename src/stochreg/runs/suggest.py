@@ -120,6 +120,16 @@ def contact_sheet(images: torch.Tensor, rows: list[Suggestion], path: Path, colu
     return Path(path)
 
 
+def run_folder(run_path: str | Path) -> Path:
+    """The folder of a run given as its folder or as one of its checkpoint files."""
+    return Path(run_path) if Path(run_path).is_dir() else Path(run_path).parent
+
+
+def suggestions_path(run_path: str | Path, out: str | Path | None = None) -> Path:
+    """Where the list goes: ``out``, else RUN/suggestions.csv (the contact sheet beside it, .png)."""
+    return Path(out) if out else run_folder(run_path) / "suggestions.csv"
+
+
 def suggest(run_path: str | Path, n: int = 100, passes: int = 1, device: str | torch.device = "cpu",
             out: str | Path | None = None) -> list[Suggestion]:
     """Ranks a run's unlabelled images for labelling and writes the ``n`` first to ``out`` (default
@@ -135,18 +145,17 @@ def suggest(run_path: str | Path, n: int = 100, passes: int = 1, device: str | t
     if n < 1:
         raise DataError(f"--n must be at least 1, got {n}")
     run = load_run(run_path)
-    folder = run.folder if Path(run_path).is_dir() else Path(run_path).parent
     cfg = run.config
     data = load_dataset(cfg.dataset, cfg.data_dir, log=lambda line: None, image_size=cfg.image_size,
                         channels=cfg.channels, holdout=cfg.holdout, seed=cfg.seed)
     if tuple(data.image_shape) != tuple(run.image_shape):
         raise DataError(f"{cfg.dataset} now reads as images of {tuple(data.image_shape)}, the run took "
                         f"{tuple(run.image_shape)}: the data changed since the run")
-    indices = unlabelled_pool(data, folder)
+    indices = unlabelled_pool(data, run_folder(run_path))
     images = data.train_images[indices]
     probs = predict_probs(run.model.to(device), images, cfg.eval_batch, passes, device)
     rows = suggestions(probs, indices, run.label_names, data.train_files, n)
-    out = Path(out) if out else folder / "suggestions.csv"
+    out = suggestions_path(run_path, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_suggestions(rows, out)
     position = {int(index): k for k, index in enumerate(indices.tolist())}
