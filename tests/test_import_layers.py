@@ -19,7 +19,7 @@ LAYERS = [
     {"config"},
     {"terms"},
     {"runs"},
-    {"train"},
+    {"train", "label"},
     {"api", "cli", "__main__"},
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}

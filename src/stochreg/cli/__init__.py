@@ -3,6 +3,7 @@ sub-parsers with their handlers; :func:`main` parses, dispatches and turns error
 
 - ``train_command.py``: ``train`` (its flags come from the TrainConfig declarations);
 - ``model_commands.py``: ``eval``, ``predict``, ``export``;
+- ``suggest_command.py``, ``label_command.py``: ``suggest``, ``label`` (the labelling loop);
 - ``tool_commands.py``: ``data fetch``, ``show-views``, ``runs``, ``compare``, ``list``.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from .. import __version__
 from ..runtime.distributed import environment_rank
 from ..errors import StochregError
 from ..train import Stopped
-from . import model_commands, suggest_command, tool_commands, train_command
+from . import label_command, model_commands, suggest_command, tool_commands, train_command
 from .train_command import config_overrides
 
 __all__ = ["build_parser", "config_overrides", "main"]
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  stochreg predict runs/photos new-photos/ --out predictions.csv\n"
                "  stochreg export runs/photos --format onnx\n"
                "  stochreg suggest runs/photos --n 50\n"
+               "  stochreg label photos --run runs/photos\n"
                "MNIST with 100 labels, provisioned by stochreg itself:\n"
                "  stochreg train --dataset mnist --labels 100\n"
                "each command explains its options: stochreg COMMAND --help",
@@ -46,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"stochreg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (train_command.add_train, model_commands.add_eval, tool_commands.add_data, model_commands.add_predict,
-                model_commands.add_export, suggest_command.add_suggest, tool_commands.add_show_views,
+                model_commands.add_export, suggest_command.add_suggest, label_command.add_label, tool_commands.add_show_views,
                 tool_commands.add_runs, tool_commands.add_compare, tool_commands.add_list):
         add(sub)
     return parser

@@ -1,0 +1,94 @@
+"""The labelling page in a real browser: Debian's headless Chromium driven by Selenium, as a person uses
+it (keys and clicks), against the real server on a free loopback port.
+
+Needs ``chromium`` and ``chromium-driver`` (Debian) and ``selenium`` (the test extra); .ci/run installs
+them. Without them the test is skipped, except under CI, where it fails: there it must run.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import threading
+import time
+
+import pytest
+
+from stochreg.label.server import start_server
+from stochreg.label.store import LabelStore
+from test_label import picture
+
+DRIVER = shutil.which("chromedriver")
+BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def browser():
+    if not (DRIVER and BROWSER):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromium-driver must be installed for CI (.ci/run installs them)")
+        pytest.skip("needs Debian's chromium and chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = BROWSER
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1100,800"):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=webdriver.ChromeService(executable_path=DRIVER), options=options)
+
+
+def wait_for(condition, seconds=10.0):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("the page did not get there in time")
+
+
+def test_labelling_by_key_and_click_with_an_undo_moves_the_files_and_writes_each_answer(tmp_path):
+    root = tmp_path / "photos"
+    for name, seed in (("cat", 1), ("dog", 2)):
+        picture(root / "labelled" / name / f"{name}.png", seed, size=(96, 80))
+    files = [picture(root / "unlabelled" / f"u{k}.png", 10 + k, size=(96, 80)) for k in range(6)]
+    suggestions = tmp_path / "suggestions.csv"
+    with open(suggestions, "w", newline="") as f:   # a run's list: u4 first, the model guessing dog
+        csv.writer(f).writerows([["path", "guess", "confidence", "reason"],
+                                 [str(files[4]), "dog", "0.5200", "unsure between dog and cat (52% / 48%)"]])
+    server, url = start_server(LabelStore(root, suggestions))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    driver = browser()
+    try:
+        from selenium.webdriver.common.by import By
+        driver.get(url)
+        shown = lambda: driver.find_element(By.ID, "file").text   # noqa: E731
+        assert wait_for(shown) == "unlabelled/u4.png"
+        assert "the model's guess: dog (52%)" in driver.find_element(By.ID, "caption").text
+        assert driver.find_element(By.CSS_SELECTOR, "button.selected").get_attribute("data-answer") == "dog"
+        body = driver.find_element(By.TAG_NAME, "body")
+        body.send_keys("\n")                                  # u4: the guess, dog
+        wait_for(lambda: shown() == "unlabelled/u0.png")
+        body.send_keys("1")                                   # u0: cat
+        wait_for(lambda: shown() == "unlabelled/u1.png")
+        body.send_keys("x")                                   # u1: none of these
+        wait_for(lambda: shown() == "unlabelled/u2.png")
+        driver.find_element(By.CSS_SELECTOR, "button[data-answer='dog']").click()   # u2: dog, by click
+        wait_for(lambda: shown() == "unlabelled/u3.png")
+        body.send_keys("z")                                   # undo u2
+        wait_for(lambda: shown() == "unlabelled/u2.png")
+        lines = wait_for(lambda: [json.loads(line) for line in (root / "labels.jsonl").read_text().splitlines()]
+                         if len((root / "labels.jsonl").read_text().splitlines()) == 5 else None)
+        timings = driver.execute_script("return window.stochregTimings")
+        if os.environ.get("STOCHREG_UPDATE_SCREENSHOTS"):
+            driver.save_screenshot(os.environ["STOCHREG_UPDATE_SCREENSHOTS"])
+    finally:
+        driver.quit()
+        server.shutdown()
+    assert [(line["file"], line.get("answer"), line.get("undo")) for line in lines] == [
+        ("unlabelled/u4.png", "dog", None), ("unlabelled/u0.png", "cat", None), ("unlabelled/u1.png", "none", None),
+        ("unlabelled/u2.png", "dog", None), ("unlabelled/u2.png", None, 4)]
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.png")) == [
+        "labelled/cat/cat.png", "labelled/cat/u0.png", "labelled/dog/dog.png", "labelled/dog/u4.png",
+        "out-of-class/u1.png", "unlabelled/u2.png", "unlabelled/u3.png", "unlabelled/u5.png"]
+    assert len(timings) >= 4 and all(t >= 0 for t in timings)   # key to next image drawn, per answer
+    print("milliseconds from a key to the next image:", [round(t, 1) for t in timings])
