@@ -92,3 +92,31 @@ def test_labelling_by_key_and_click_with_an_undo_moves_the_files_and_writes_each
         "out-of-class/u1.png", "unlabelled/u2.png", "unlabelled/u3.png", "unlabelled/u5.png"]
     assert len(timings) >= 4 and all(t >= 0 for t in timings)   # key to next image drawn, per answer
     print("milliseconds from a key to the next image:", [round(t, 1) for t in timings])
+
+
+def test_classes_named_by_digits_are_answered_by_their_own_digit(tmp_path):
+    root = tmp_path / "digits"
+    for name in "012":
+        picture(root / "labelled" / name / f"{name}.png", int(name), size=(28, 28), mode="L")
+    for k in range(3):
+        picture(root / "unlabelled" / f"u{k}.png", 20 + k, size=(28, 28), mode="L")
+    server, url = start_server(LabelStore(root))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    driver = browser()
+    try:
+        from selenium.webdriver.common.by import By
+        driver.get(url)
+        shown = lambda: driver.find_element(By.ID, "file").text   # noqa: E731
+        assert wait_for(shown) == "unlabelled/u0.png"
+        keys = [(button.find_element(By.TAG_NAME, "kbd").text, button.get_attribute("data-answer"))
+                for button in driver.find_elements(By.TAG_NAME, "button")[:3]]
+        assert keys == [("0", "0"), ("1", "1"), ("2", "2")]
+        body = driver.find_element(By.TAG_NAME, "body")
+        body.send_keys("0")
+        wait_for(lambda: shown() == "unlabelled/u1.png")
+        body.send_keys("2")
+        wait_for(lambda: (root / "labelled" / "2" / "u1.png").is_file())
+    finally:
+        driver.quit()
+        server.shutdown()
+    assert (root / "labelled" / "0" / "u0.png").is_file()

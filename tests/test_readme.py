@@ -64,7 +64,7 @@ def test_own_images_commands_run(tmp_path, monkeypatch, capsys):
         (tmp_path / "more-photos" / name).mkdir(parents=True)
         picture(k, 900 + k).save(tmp_path / "more-photos" / name / "0.jpg")
     steps = commands(section("Train on your own images"))
-    assert [words[1] for words in steps] == ["train", "predict", "export", "eval", "suggest"]
+    assert [words[1] for words in steps] == ["train", "predict", "export", "eval", "suggest", "label"]
     for words in steps[:4]:
         extra = SMALL if words[1] == "train" else []
         assert main(words[1:] + extra) == 0, capsys.readouterr().err
@@ -77,6 +77,15 @@ def test_own_images_commands_run(tmp_path, monkeypatch, capsys):
     assert suggested[0] == "path,guess,confidence,reason" and len(suggested) > 1
     assert all("/unlabelled/" in row for row in suggested[1:])
     capsys.readouterr()
+
+    def person_stops_the_page(server, *args, **kwargs):   # the page itself is driven in test_label_page.py
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("werkzeug.serving.BaseWSGIServer.serve_forever", person_stops_the_page)
+    assert main(steps[5][1:]) == 0
+    printed = capsys.readouterr().out
+    assert f"the {len(suggested) - 1} that photos suggests first" in printed and "open http://127.0.0.1:" in printed
+    assert "stochreg train --data photos --init runs/photos" in printed
     assert "`stochreg train --resume runs/photos` continues a stopped run exactly" in section("Train on your own images")
     assert main(["train", "--resume", "runs/photos"]) == 0   # the run is finished: resuming it says so at once
     assert "nothing left to do" in capsys.readouterr().out

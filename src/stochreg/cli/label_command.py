@@ -15,7 +15,7 @@ def add_label(sub) -> None:
         "label", help="label unlabelled images on a local web page",
         description="Serve a page on 127.0.0.1 (the address, with a token made fresh each time, is printed) that "
                     "shows ROOT/unlabelled/'s images one at a time, the images a run suggests first with its guess "
-                    "preselected. Enter confirms the guess, 1-9 pick a class, x: none of these, s: skip, n: a new "
+                    "preselected. Enter confirms the guess, 1-9 pick a class (0-9 where classes are digits), x: none of these, s: skip, n: a new "
                     "class, z: undo; buttons too. Each answer moves the file into labelled/CLASS/ (or "
                     f"{OUT_OF_CLASS}/, which training does not read) and is appended to ROOT/{LOG_NAME}; nothing "
                     "is overwritten or deleted. Then train the next round: stochreg train --data ROOT --init RUN.")

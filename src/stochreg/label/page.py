@@ -1,7 +1,7 @@
 """The labelling page: one HTML document with its style and script, served by server.py.
 
 The page shows one image large with the run's guess preselected. Keys: Enter confirms the guess (or
-the class last picked), 1-9 answer a class, x "none of these", s skip, n a new class, z or Backspace
+the class last picked), 1-9 answer a class (0-9 where the classes are named by digits), x "none of these", s skip, n a new class, z or Backspace
 undo; every button can be clicked. The next images are fetched ahead, so the page moves on as soon
 as a key is pressed; the answers go to the server one after another, in order, and a refused one
 (another page answered the image first) is said in the status line. ``window.stochregTimings``
@@ -68,6 +68,13 @@ function refill() {
   return state.filling;
 }
 
+// Classes named 0-9 (digits) are answered by their own digit; other classes by 1-9 in order.
+function keyOf(name) {
+  const digits = state.classes.every((c) => /^[0-9]$/.test(c));
+  const k = state.classes.indexOf(name);
+  return digits ? name : k < 9 ? String(k + 1) : "";
+}
+
 function drawChoices() {
   const choices = $("choices");
   choices.replaceChildren();
@@ -81,7 +88,7 @@ function drawChoices() {
     button.addEventListener("click", () => value === "+new" ? newClass() : value === "-undo" ? undo() : answer(value));
     choices.append(button);
   };
-  state.classes.forEach((name, k) => add(name, k < 9 ? String(k + 1) : "", name));
+  state.classes.forEach((name) => add(name, keyOf(name), name));
   add("none of these", "x", "none", "other");
   add("skip", "s", "skip", "other");
   add("new class…", "n", "+new", "other");
@@ -150,7 +157,7 @@ document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const key = event.key;
   if (key === "Enter" || key === " ") answer(state.selected);
-  else if (/^[1-9]$/.test(key) && Number(key) <= state.classes.length) answer(state.classes[Number(key) - 1]);
+  else if (/^[0-9]$/.test(key) && state.classes.some((c) => keyOf(c) === key)) answer(state.classes.find((c) => keyOf(c) === key));
   else if (key === "x") answer("none");
   else if (key === "s") answer("skip");
   else if (key === "n") newClass();

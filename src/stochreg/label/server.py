@@ -15,6 +15,7 @@ points at 127.0.0.1). Images are served from the unlabelled folder only.
 from __future__ import annotations
 
 import io
+import logging
 import mimetypes
 import secrets
 
@@ -125,6 +126,7 @@ def create_app(store: LabelStore, token: str) -> Flask:
 def start_server(store: LabelStore, port: int = 0) -> tuple[BaseWSGIServer, str]:
     """A threaded server for ``store`` on 127.0.0.1 (``port`` 0: a free one), not yet serving, and the
     page's address with a fresh token."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)   # no line per request in the person's terminal
     token = secrets.token_urlsafe(18)
     app = create_app(store, token)
     try:
