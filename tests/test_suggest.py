@@ -122,3 +122,21 @@ def test_the_labelling_benchmark_moves_each_chosen_file_into_its_true_class(tmp_
     move_to_labelled(tmp_path, files, torch.tensor([0, 0, 0, 1, 0, 0, 0, 0]), ["functional", "defective"])
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png")) == [
         "labelled/defective/00003.png", "labelled/functional/00007.png"]
+
+
+def test_the_labelling_page_gives_each_arm_a_row_and_each_round_the_mean_over_the_seeds_that_reached_it(tmp_path):
+    from benchmark_scripts import load_benchmark
+    write_page = load_benchmark("label_next").write_page
+    folder = tmp_path / "label-next"
+    folder.mkdir()
+    for seed, errors in ((0, [0.30, 0.20, 0.10]), (1, [0.40, 0.30])):   # seed 1 stopped after round 1
+        for arm, shift in (("suggest", 0.0), ("random", 0.05)):
+            rounds = [{"round": r, "labels": 100 * (r + 1), "test_error": e + (shift if r else 0.0),
+                       "train_seconds": 60.0 * (r + 1)} for r, e in enumerate(errors)]
+            (folder / f"fashion-s{seed}-{arm}.json").write_text(json.dumps(
+                {"dataset": "fashion", "seed": seed, "arm": arm, "init": False, "rounds": rounds,
+                 "command": "python benchmarks/label_next.py --dataset fashion", "commit": "abcdef0", "machine": "cpu"}))
+    page = write_page(folder).read_text()
+    assert "| arm | seeds | round 0 (100 labels) | round 1 (200 labels) | round 2 (300 labels) | minutes a run |" in page
+    assert "| random | 0, 1 | 35.00% +- 7.07 | 30.00% +- 7.07 | 15.00% (one seed) | 1.0-3.0 |" in page
+    assert "| suggest | 0, 1 | 35.00% +- 7.07 | 25.00% +- 7.07 | 10.00% (one seed) | 1.0-3.0 |" in page
