@@ -23,11 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from stochreg.data import load_dataset
-from stochreg.evaluate import predict_probs
-from stochreg.data.images import images_to_float
+from stochreg.evaluate import learnt_features, predict_probs
 from stochreg.terms.propagation import propagate_labels
 from stochreg.runs.plots import confusion_matrix
 from stochreg.runs.report import most_frequent_confusions
@@ -37,21 +35,6 @@ from stochreg.runs.trained import Run, load_run
 def confusions(labels: torch.Tensor, predicted: torch.Tensor, classes: int, k: int = 5) -> list[str]:
     counts = confusion_matrix(labels.numpy(), predicted.numpy(), classes)
     return [f"{t}->{p}: {n}" for t, p, n in most_frequent_confusions(counts, k)]
-
-
-@torch.no_grad()
-def learnt_features(model: nn.Module, images: torch.Tensor, batch: int = 2000) -> torch.Tensor:
-    """The input of the network's last linear layer (its learnt representation), in eval mode."""
-    last_linear = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-    captured = []
-    hook = last_linear.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0]))
-    try:
-        model.eval()
-        for start in range(0, len(images), batch):
-            model(images_to_float(images[start:start + batch]))
-    finally:
-        hook.remove()
-    return torch.cat(captured)
 
 
 def analyse(run: Run, data, args: argparse.Namespace, reference_wrong: torch.Tensor | None) -> dict:
@@ -76,7 +59,7 @@ def analyse(run: Run, data, args: argparse.Namespace, reference_wrong: torch.Ten
         averaged = run.predict(data.test_images, passes=args.passes).argmax(1)
         report[f"test_errors_{args.passes}_passes"] = int((averaged != data.test_labels).sum())
     if args.feature_graph:
-        features = learnt_features(run.model, data.train_images)
+        features, _ = learnt_features(run.model, data.train_images)
         graph = propagate_labels(features[:, :, None, None], labelled, data.train_labels[labelled], classes)
         graph_wrong = (graph.labels != data.train_labels) & pool
         fixed, broken = pool_wrong & ~graph_wrong, ~pool_wrong & graph_wrong

@@ -148,7 +148,7 @@ def test_predict_agrees_with_eval(workspace, capsys):
     evaluated = json.loads(capsys.readouterr().out)["test_error"]
     assert main(["predict", str(run), str(folder), "--out", str(workspace / "p.csv")]) == 0
     rows = list(csv.DictReader(open(workspace / "p.csv")))
-    columns = ["path", "class", "confidence", "predicted", *[f"p_{k}" for k in range(10)]]
+    columns = ["path", "class", "confidence", "predicted", *[f"p_{k}" for k in range(10)], "out_of_class"]
     assert len(rows) == 100 and list(rows[0]) == columns
     index = [int(Path(r["path"]).stem) for r in rows]
     predicted = np.array([int(r["predicted"]) for r in rows])

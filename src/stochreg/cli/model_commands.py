@@ -17,6 +17,7 @@ from ..runs.export import FORMATS, export_model
 from ..data.folders import class_tree
 from ..data.image_files import find_images
 from ..data.images import read_image, read_images, stacked, try_each, unreadable_error
+from ..runs.outliers import load_reference, out_of_class_scores
 from ..runs.plots import confusion_matrix
 from ..runs.predictions import PredictionWriter
 from ..runs.report import most_frequent_confusions
@@ -66,8 +67,13 @@ def add_predict(sub) -> None:
                          help="average this many stochastic passes (test-time averaging; default 1)")
     predict.add_argument("--out", metavar="FILE",
                          help="write predictions to FILE.csv (path, class, confidence, predicted class index, "
-                              "then a column p_NAME for each class's probability) or FILE.json (the same, "
+                              "then a column p_NAME for each class's probability, and out_of_class: how unlike "
+                              "every labelled training image it is, 0 to 2) or FILE.json (the same, "
                               "probabilities keyed by class name)")
+    predict.add_argument("--reject", nargs="?", const="run", metavar="THRESHOLD",
+                         help="answer `unknown` (index -1) for an image whose out-of-class score is above the "
+                              "threshold the run chose when it trained (95%% of held-out images of its classes "
+                              "score under it), or above THRESHOLD")
     predict.add_argument("--device", default="auto", help=DEVICE_HELP)
     predict.add_argument("--no-progress", dest="progress", action="store_false",
                          help="no progress bar (it shows only on a terminal)")
@@ -179,6 +185,28 @@ def _note_resized(resized: int, total: int, shape: tuple[int, int, int]) -> None
 PREDICT_BATCH = 256
 
 
+def reference_and_threshold(run, reject: str | None) -> tuple[torch.Tensor | None, float | None]:
+    """The run's labelled features for out-of-class scores (None for a run without them, unless --reject
+    asks for them) and the threshold --reject names (None without --reject)."""
+    try:
+        reference, chosen = load_reference(run.folder)
+    except DataError:
+        if reject is not None:
+            raise
+        return None, None
+    if reject is None:
+        return reference, None
+    if reject == "run":
+        if chosen is None:
+            raise StochregError(f"{run.folder} chose no threshold (too few labelled images): give one, --reject 0.3")
+        return reference, chosen
+    try:
+        return reference, float(reject)
+    except ValueError:
+        raise StochregError(f"--reject takes a number (an out-of-class score, 0 to 2), got {reject!r} (an image? put "
+                            "--reject after the images)") from None
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
 
     if args.passes < 1:
@@ -186,6 +214,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.out and Path(args.out).suffix.lower() not in (".csv", ".json"):
         raise StochregError(f"--out must end in .csv or .json, got {args.out}")
     run = load_run(args.model)
+    reference, reject_above = reference_and_threshold(run, args.reject)
     files = find_images(args.images)
     device = pick_device(args.device)
     out = Path(args.out) if args.out else None
@@ -193,7 +222,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     failures, resized = [], 0
     bar = tqdm(total=len(files), desc="predict", unit="img", disable=None if args.progress else True,
                file=sys.stderr, dynamic_ncols=True, leave=False)
-    with bar, PredictionWriter(out, names, echo=lambda line: bar.write(line, file=sys.stdout)) as writer:
+    with bar, PredictionWriter(out, names, lambda line: bar.write(line, file=sys.stdout), reference is not None,
+                               reject_above) as writer:
         for start in range(0, len(files), PREDICT_BATCH):
             batch = files[start:start + PREDICT_BATCH]
             read, failed = try_each(batch, lambda file: read_image(file, run.image_shape))
@@ -201,7 +231,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if read:
                 images, batch_resized = stacked([result for _, result in read], run.image_shape)
                 resized += batch_resized
-                writer.add([file for file, _ in read], run.predict(images, passes=args.passes, device=device))
+                probs, scores = run.predict(images, passes=args.passes, device=device), None
+                if reference is not None:
+                    scores = out_of_class_scores(run.model, images, reference, run.config.eval_batch, device)[1]
+                writer.add([file for file, _ in read], probs, scores)
             bar.update(len(batch))
     _note_resized(resized, len(files), run.image_shape)
     if out and writer.count:

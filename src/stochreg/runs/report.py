@@ -46,6 +46,13 @@ def recall_row(results: dict[str, Any]) -> str:
             f"answering the most common class for every image errs on {100 * results['constant_test_error']:.2f}% |")
 
 
+def outliers_row(found: dict[str, Any]) -> str:
+    threshold = "none" if found["threshold"] is None else f"{found['threshold']:.3f}"
+    return (f"| out of class | {found['flagged']} of {found['pool']} unlabelled images look like no labelled class "
+            f"(score above {threshold}: {found['rule']}); ranked in `outliers.csv`, the most foreign in "
+            "`outliers.png` |")
+
+
 def settings_table(cfg: TrainConfig) -> list[str]:
     """The settings of ``cfg`` other than the defaults (auto ones as they were chosen), each with the
     first clause of its help, as markdown lines."""
@@ -119,6 +126,7 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
         f"| machine | {results['machine']}, torch {results['torch']}, commit {results['commit']} |",
         f"| most frequent confusions | {confusions or 'none'} |",
         *([recall_row(results)] if results.get("test_recall") else []),
+        *([outliers_row(results["outliers"])] if results.get("outliers") else []),
         "", "![learning curves](curves.png)", "", *(["![confusion matrix](confusion.png)", ""] if has_test else []),
         *settings_table(cfg),
         "Files: `config.yaml` (settings), `metrics.jsonl` (losses every 20 steps, test error at each "

@@ -56,22 +56,30 @@ def rank_for_labelling(probs: torch.Tensor, n: int) -> list[int]:
     return order
 
 
+def pool_indices(train_labels: torch.Tensor, known: list[torch.Tensor]) -> torch.Tensor:
+    """The training images without a label (label -1); where every image has one (a built-in dataset),
+    those outside the ``known`` index sets (the labelled and validation splits)."""
+    pool = train_labels < 0
+    if not bool(pool.any()):
+        pool = torch.ones(len(train_labels), dtype=torch.bool)
+        for indices in known:
+            pool[indices] = False
+    return pool.nonzero().flatten()
+
+
 def unlabelled_pool(data: Dataset, run_folder: Path) -> torch.Tensor:
     """The indices of the training images the run had no label for: label -1, and (built-in datasets,
     whose every image has one) those outside its labelled and validation splits."""
-    pool = data.train_labels < 0
-    if not bool(pool.any()):
-        pool = torch.ones(len(data.train_labels), dtype=torch.bool)
-        for name in ("labelled_indices.json", "validation_indices.json"):
-            try:
-                known = torch.tensor(json.loads((run_folder / name).read_text()), dtype=torch.long)
-            except FileNotFoundError:
-                continue
-            if len(known) and int(known.max()) >= len(pool):
-                raise DataError(f"{run_folder / name} lists training images beyond the {len(pool)} of "
-                                f"{data.name}: the dataset changed since the run")
-            pool[known] = False
-    indices = pool.nonzero().flatten()
+    known = []
+    for name in ("labelled_indices.json", "validation_indices.json"):
+        try:
+            known.append(torch.tensor(json.loads((run_folder / name).read_text()), dtype=torch.long))
+        except FileNotFoundError:
+            continue
+        if len(known[-1]) and int(known[-1].max()) >= len(data.train_labels):
+            raise DataError(f"{run_folder / name} lists training images beyond the {len(data.train_labels)} of "
+                            f"{data.name}: the dataset changed since the run")
+    indices = pool_indices(data.train_labels, known)
     if not len(indices):
         raise DataError(f"{data.name} has no unlabelled images to suggest: every training image is labelled")
     return indices
@@ -100,20 +108,20 @@ def write_suggestions(rows: list[Suggestion], path: Path) -> None:
         writer.writerows([(row.path, row.guess, f"{row.confidence:.4f}", row.reason) for row in rows])
 
 
-def contact_sheet(images: torch.Tensor, rows: list[Suggestion], path: Path, columns: int = 10) -> Path:
-    """The suggested images in their order, each captioned with the model's guess and confidence."""
+def contact_sheet(images: torch.Tensor, captions: list[str], path: Path, columns: int = 10) -> Path:
+    """``images`` (uint8, N x C x H x W) in their order, each with its caption above it."""
     from .plots import _pyplot
     plt = _pyplot()
-    count = max(1, len(rows))
+    count = max(1, len(captions))
     columns = min(columns, count)
     lines = (count + columns - 1) // columns
     fig, axes = plt.subplots(lines, columns, figsize=(1.3 * columns, 1.45 * lines), dpi=100, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, row, image in zip(axes.flat, rows, images):
+    for ax, caption, image in zip(axes.flat, captions, images):
         picture = image.permute(1, 2, 0).numpy()
         ax.imshow(picture[..., 0] if picture.shape[2] == 1 else picture, cmap="gray", vmin=0, vmax=255)
-        ax.set_title(f"{row.guess} {100 * row.confidence:.0f}%", fontsize=7)
+        ax.set_title(caption, fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -159,5 +167,6 @@ def suggest(run_path: str | Path, n: int = 100, passes: int = 1, device: str | t
     out.parent.mkdir(parents=True, exist_ok=True)
     write_suggestions(rows, out)
     position = {int(index): k for k, index in enumerate(indices.tolist())}
-    contact_sheet(images[[position[row.index] for row in rows]], rows, out.with_suffix(".png"))
+    contact_sheet(images[[position[row.index] for row in rows]],
+                  [f"{row.guess} {100 * row.confidence:.0f}%" for row in rows], out.with_suffix(".png"))
     return rows

@@ -22,6 +22,7 @@ from ..data.pixels import as_nchw_uint8
 from ..errors import DataError
 from ..evaluate import predict_probs
 from ..nets import build_net
+from .outliers import load_reference, out_of_class_scores
 
 
 @dataclass
@@ -44,6 +45,23 @@ class Run:
         size as ``stochreg.fit`` takes them ((N, H, W), (N, H, W, C) or (N, C, H, W); uint8, or floats in
         0..1 or 0..255); ``passes > 1`` averages that many stochastic passes (dropout and fractional
         max-pooling kept random), as the paper did."""
+        return predict_probs(self.model.to(device), self._images(images), self.config.eval_batch, passes, device)
+
+    def out_of_class(self, images, device: str | torch.device = "cpu") -> torch.Tensor:
+        """Each image's out-of-class score (0 for one like a labelled training image, up to 2 for one like
+        none: runs/outliers.py); ``images`` as :meth:`predict` takes them. Above :attr:`reject_threshold`
+        an image looks like none of the classes."""
+        reference, _ = load_reference(self.folder)
+        return out_of_class_scores(self.model.to(device), self._images(images), reference, self.config.eval_batch,
+                                   device)[1]
+
+    @property
+    def reject_threshold(self) -> float | None:
+        """The out-of-class score above which the run calls an image none of its classes (chosen when it
+        trained, on held-out images: runs/outliers.py)."""
+        return load_reference(self.folder)[1]
+
+    def _images(self, images) -> torch.Tensor:
         if isinstance(images, (str, Path)) or hasattr(images, "getbands"):   # one file or one PIL image
             images = [images]
         if isinstance(images, (list, tuple)):
@@ -57,7 +75,7 @@ class Run:
             raise DataError(f"images of {images.shape[1]} channel(s) at {images.shape[2]}x{images.shape[3]}, but the "
                             f"model takes {self.image_shape[0]} at {size}: give files or PIL images (read at "
                             "the model's size), or resize the array")
-        return predict_probs(self.model.to(device), images, self.config.eval_batch, passes, device)
+        return images
 
     def _read(self, items: list) -> torch.Tensor:
         """A list of image paths, PIL images or single-image arrays as uint8 (N, C, H, W) at the model's size."""

@@ -39,6 +39,7 @@ from .budget import fit_steps_to_budget, seconds_per_step
 from .class_prior import move_to_unlabelled_prior
 from .pace import PROJECTED_FROM_STEPS, TIMED_STEPS as PROJECTION_TIMED_STEPS, projection
 from .finish import final_errors, write_results
+from ..runs.outliers import score_out_of_class
 from .out_of_memory import advice_on_out_of_memory
 from .run_data import Splits, as_digits_given, given_data_notes, load_run_data, make_splits
 from .run_log import RunLog
@@ -291,7 +292,9 @@ def _write_results(run: OpenedRun, run_log: RunLog, train_seconds: float, answer
     """The final checkpoint, results.json and the report (finish.py)."""
     prior, predictions, single_pass_error, final = answers
     notes = [line for line in [*run.data_notes, *run.learner.notes] if line.startswith("note: ")]
+    outliers = score_out_of_class(run.learner.eval_model, run.data, run.splits, out_dir, run.cfg.eval_batch, run.learner.device, log)
     return write_results(out_dir, run.learner, run.cfg, run.data, run.splits.labelled, predictions, single_pass_error,
                          final, {"train": train_seconds, "eval": run_log.eval_seconds},
                          {"time_budget": run.budget, "resumed_at": run_log.start if resume else None,
-                          "commit": run.commit, "notes": notes, "prior": prior}, log)
+                          "commit": run.commit, "notes": notes, "prior": {**prior, **outliers}}, log)
+
