@@ -81,3 +81,14 @@ def test_a_run_ranks_its_unlabelled_images_and_predict_scores_and_rejects_by_its
         path: score > middle for path, score in given.items()}
     assert {row["predicted"] for row in predicted if row["class"] == "unknown"} == {"-1"}
     assert all(abs(float(row["out_of_class"]) - given[row["path"]]) < 1e-5 for row in predicted)
+
+
+def test_the_benchmarks_auroc_is_the_chance_that_a_foreign_image_scores_above_a_known_one():
+    import numpy as np
+    from benchmark_scripts import load_benchmark
+    auroc = load_benchmark("open_set").auroc
+    foreign = np.array([True, True, False, False, False])
+    assert auroc(np.array([0.9, 0.8, 0.1, 0.2, 0.3]), foreign) == 1.0
+    assert auroc(np.array([0.1, 0.2, 0.9, 0.8, 0.7]), foreign) == 0.0
+    assert auroc(np.array([0.5, 0.5, 0.5, 0.5, 0.5]), foreign) == 0.5
+    assert auroc(np.array([0.9, 0.2, 0.1, 0.3, 0.25]), foreign) == pytest.approx(4 / 6)

@@ -82,6 +82,11 @@ def find_outliers(model: nn.Module, data: Dataset, labelled: torch.Tensor, valid
     held_out = learnt_features(model, images[validation], batch, device)[0] if validation is not None else \
         torch.zeros(0)
     threshold, rule = threshold_rule(held_out, labelled_features, validation is not None, labelled_features)
+    save_file({"labelled_features": labelled_features.contiguous()}, str(out_dir / REFERENCE),
+              metadata={"threshold": repr(threshold), "rule": rule})
+    summary = {"threshold": round(threshold, 6) if threshold != float("inf") else None, "rule": rule}
+    if not len(pool):
+        return {"outliers": {**summary, "flagged": 0, "pool": 0}}
     pool_features, pool_probs = learnt_features(model, images[pool], batch, device)
     scores, nearest = nearest_labelled(pool_features, labelled_features)
     labelled_classes = data.train_labels[labelled]
@@ -100,26 +105,22 @@ def find_outliers(model: nn.Module, data: Dataset, labelled: torch.Tensor, valid
                              f"{float(pool_probs[row, guess]):.4f}"])
     top = order[:SHEET_IMAGES]
     contact_sheet(images[pool[top]], [f"{float(scores[row]):.2f}" for row in top.tolist()], out_dir / SHEET)
-    save_file({"labelled_features": labelled_features.contiguous()}, str(out_dir / REFERENCE),
-              metadata={"threshold": repr(threshold), "rule": rule})
-    flagged = int((scores > threshold).sum())
-    return {"outliers": {"threshold": round(threshold, 6) if threshold != float("inf") else None, "rule": rule,
-                         "flagged": flagged, "pool": len(pool)}}
+    return {"outliers": {**summary, "flagged": int((scores > threshold).sum()), "pool": len(pool)}}
 
 
 def score_out_of_class(model: nn.Module, data: Dataset, splits, out_dir: Path, batch: int, device: torch.device,
                        log: Callable[[str], None]) -> dict:
-    """The end of a run: its unlabelled images' out-of-class scores written and said in one line; nothing
-    where the run has no unlabelled images in memory (``--stream``) or no labelled ones. ``splits`` has the
+    """The end of a run: its unlabelled images' out-of-class scores written and said in one line (where it
+    has none, the reference alone, for predict); nothing where its images are not in memory (``--stream``). ``splits`` has the
     run's ``labelled`` and ``validation`` (or None) indices."""
     from .suggest import pool_indices
     labelled, validation = splits.labelled, splits.validation
     if not isinstance(data.train_images, torch.Tensor) or not len(labelled):
         return {}
     pool = pool_indices(data.train_labels, [labelled] + ([validation] if validation is not None else []))
-    if not len(pool):
-        return {}
     found = find_outliers(model, data, labelled, validation, pool, data.label_names, out_dir, batch, device)
+    if not len(pool):   # nothing to rank; the reference is kept for predict --reject
+        return found
     log(f"{found['outliers']['flagged']} of {len(pool)} unlabelled images look out of class (ranked in "
         f"{out_dir / LIST}, the most foreign drawn in {SHEET})")
     return found
@@ -130,8 +131,8 @@ def load_reference(run_folder: Path) -> tuple[torch.Tensor, float | None]:
     from safetensors import safe_open
     path = Path(run_folder) / REFERENCE
     if not path.is_file():
-        raise DataError(f"{run_folder} has no {REFERENCE} (runs trained before out-of-class scores, or without "
-                        "unlabelled images, have none): train it again to score images out of class")
+        raise DataError(f"{run_folder} has no {REFERENCE} (runs trained before out-of-class scores, or with --stream, have none): "
+                        "train it again to score images out of class")
     with safe_open(str(path), "pt") as f:
         threshold = float(f.metadata().get("threshold", "inf"))
         return f.get_tensor("labelled_features"), (None if threshold == float("inf") else threshold)

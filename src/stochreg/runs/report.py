@@ -126,7 +126,7 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, results: dict[str, Any], t
         f"| machine | {results['machine']}, torch {results['torch']}, commit {results['commit']} |",
         f"| most frequent confusions | {confusions or 'none'} |",
         *([recall_row(results)] if results.get("test_recall") else []),
-        *([outliers_row(results["outliers"])] if results.get("outliers") else []),
+        *([outliers_row(results["outliers"])] if results.get("outliers", {}).get("pool") else []),
         "", "![learning curves](curves.png)", "", *(["![confusion matrix](confusion.png)", ""] if has_test else []),
         *settings_table(cfg),
         "Files: `config.yaml` (settings), `metrics.jsonl` (losses every 20 steps, test error at each "
