@@ -17,13 +17,14 @@ above its known ones: 1 is perfect, 0.5 chance) and, at the run's own threshold,
 of unknown test images that `predict --reject` calls unknown.
 
     python benchmarks/open_set.py --table fashion-open --row default --seed 0
-        # results/fashion-open/default-s0.json
+        # results/fashion-open/default-s0.json, and the page results/fashion-open.md
 """
 from __future__ import annotations
 
 import argparse
 import json
 import shutil
+import statistics
 import sys
 from pathlib import Path
 
@@ -120,6 +121,41 @@ def rejection(run_dir: Path, root: Path) -> dict:
     return {"threshold": threshold, **shares}
 
 
+def spread(values: list[float], percent: bool = True) -> str:
+    values = [100 * v if percent else v for v in values if v is not None]
+    unit = "%" if percent else ""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.2f}{unit} (one seed)"
+    return f"{statistics.mean(values):.2f}{unit} +- {statistics.stdev(values):.2f}"
+
+
+def write_page(table: str) -> Path:
+    """results/TABLE.md from the JSON in results/TABLE/: a row per benchmark row, mean +- std over its seeds."""
+    reports = [json.loads(path.read_text()) for path in sorted((HERE / "results" / table).glob("*.json"))]
+    rows: dict[str, list[dict]] = {}
+    for report in reports:
+        rows.setdefault(report["row"], []).append(report)
+    lines = [f"# Table `{table}`", "", "\n\n".join(__doc__.split("\n\n")[1:4]), "",
+             "| row | seeds | known-class test error | out-of-class AUROC (pool) | known test images rejected | "
+             "unknown test images rejected | minutes a run |", "|---|---|---|---|---|---|---|"]
+    for row in sorted(rows, key=lambda name: list(ROWS).index(name)):
+        mine = sorted(rows[row], key=lambda report: report["seed"])
+        minutes = [report["train_seconds"] / 60 for report in mine]
+        lines.append(f"| {row} | {', '.join(str(r['seed']) for r in mine)} | "
+                     f"{spread([r['test_error'] for r in mine])} | "
+                     f"{spread([r.get('outlier_auroc') for r in mine], percent=False)} | "
+                     f"{spread([r.get('rejected_known') for r in mine])} | "
+                     f"{spread([r.get('rejected_unknown') for r in mine])} | {min(minutes):.1f}-{max(minutes):.1f} |")
+    lines += ["", "Commands, commits and machines:", ""]
+    lines += [f"- {r['row']} s{r['seed']}: `{r['command']}`, commit {(r['commit'] or '?')[:7]}, {r['machine']}"
+              for r in reports]
+    out = HERE / "results" / f"{table}.md"
+    out.write_text("\n".join(lines) + "\n")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--table", choices=["fashion-open", "fashion-junk"], default="fashion-open")
@@ -163,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
+    print(f"wrote {out} and {write_page(args.table)}")
     return 0
 
 
