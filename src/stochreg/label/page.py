@@ -122,7 +122,8 @@ function show() {
 
 function answer(value, isNew) {
   const item = state.items[state.cursor];
-  if (!item || value === null) return;
+  if (!item) return;
+  if (value === null) { say("no class preselected: press a class's key or click it"); return; }
   state.started = performance.now();
   if (state.classes.includes(value)) state.lastPicked = value;
   const entry = { item: item, id: null };
