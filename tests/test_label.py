@@ -187,3 +187,22 @@ def test_the_command_refuses_a_folder_without_unlabelled_images(tmp_path, capsys
     picture(tmp_path / "done" / "labelled" / "cat" / "c.png")
     assert main(["label", str(tmp_path / "done")]) != 0
     assert "has no unlabelled/ folder" in capsys.readouterr().err
+
+
+def test_a_runs_outliers_come_first_with_no_class_preselected(folder, tmp_path):
+    outliers = tmp_path / "outliers.csv"
+    with open(outliers, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "out_of_class_score", "out_of_class", "nearest_labelled_class", "guess", "confidence"])
+        writer.writerow([str(folder / "unlabelled" / "u2.png"), "0.4100", "yes", "dog", "cat", "0.9100"])
+    items = client_for(folder, outliers).get("/api/queue?count=2").get_json()["items"]
+    assert items[0] == {"file": "unlabelled/u2.png", "guess": None, "confidence": 0.91,
+                        "reason": "out-of-class score 0.41: its nearest labelled image is a dog, the model guesses cat"}
+
+
+def test_outliers_need_a_run_that_has_them(folder, tmp_path, capsys):
+    assert main(["label", str(folder), "--outliers"]) != 0
+    assert "give the run with --run RUN" in capsys.readouterr().err
+    (tmp_path / "old-run").mkdir()
+    assert main(["label", str(folder), "--outliers", "--run", str(tmp_path / "old-run")]) != 0
+    assert "has no outliers.csv" in capsys.readouterr().err

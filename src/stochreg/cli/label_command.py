@@ -6,7 +6,9 @@ import webbrowser
 from pathlib import Path
 
 from ..label.server import start_server
+from ..errors import UsageError
 from ..label.store import LOG_NAME, OUT_OF_CLASS, LabelStore
+from ..runs.outliers import LIST
 from ..runs.suggest import run_folder, suggest, suggestions_path
 
 
@@ -22,6 +24,9 @@ def add_label(sub) -> None:
     command.add_argument("root", metavar="ROOT", help="the folder with labelled/CLASS/... and unlabelled/...")
     command.add_argument("--run", metavar="RUN_DIR", help="a run trained on ROOT: its suggestions come first (made "
                                                           "now with `stochreg suggest` if RUN has none yet)")
+    command.add_argument("--outliers", action="store_true",
+                         help="show RUN's unlabelled images most unlike every labelled one first (RUN/outliers.csv), "
+                              "to move those of no class out of the pool with x")
     command.add_argument("--n", type=int, default=100, help="how many suggestions to make when RUN has none "
                                                             "(default 100)")
     command.add_argument("--port", type=int, default=0, help="the port to listen on (default 0: any free one)")
@@ -31,7 +36,14 @@ def add_label(sub) -> None:
 
 def cmd_label(args: argparse.Namespace) -> int:
     suggestions = None
-    if args.run:
+    if args.outliers:
+        if not args.run:
+            raise UsageError("--outliers shows a run's list: give the run with --run RUN")
+        suggestions = run_folder(args.run) / LIST
+        if not suggestions.is_file():
+            raise UsageError(f"{run_folder(args.run)} has no {LIST}: runs trained before out-of-class scores have "
+                             "none; train again")
+    elif args.run:
         suggestions = suggestions_path(args.run)
         if not suggestions.is_file():
             print(f"{run_folder(args.run)} has no suggestions yet: ranking its unlabelled images")
@@ -39,7 +51,8 @@ def cmd_label(args: argparse.Namespace) -> int:
     store = LabelStore(args.root, suggestions)
     server, url = start_server(store, args.port)
     print(f"{store.left()} images to label in {store.unlabelled}"
-          + (f", the {store.suggested} that {Path(args.run).name} suggests first" if args.run else ""))
+          + (f", the {store.suggested} that {Path(args.run).name} "
+             f"{'finds most unlike its labelled ones' if args.outliers else 'suggests'} first" if args.run else ""))
     print(f"open {url}\n(Ctrl-C stops the page; answers are kept in {store.log_path})", flush=True)
     if args.open:
         webbrowser.open(url)

@@ -222,8 +222,18 @@ class LabelStore:
             return self._append(log, record)
 
 
+def reason_of(row: dict) -> str | None:
+    """A list row's reason: suggestions.csv says it; outliers.csv gives the score and the nearest class."""
+    if row.get("reason"):
+        return row["reason"]
+    if row.get("out_of_class_score"):
+        return (f"out-of-class score {float(row['out_of_class_score']):.2f}: its nearest labelled image is a "
+                f"{row.get('nearest_labelled_class')}, the model guesses {row.get('guess')}")
+    return None
+
+
 def suggested_items(store_root: Path, unlabelled: Path, suggestions_csv: Path) -> list[Item]:
-    """A run's suggestions.csv as items of the folder at ``store_root``: each path is taken as written
+    """A run's suggestions.csv (or outliers.csv) as items of the folder at ``store_root``: each path is taken as written
     (relative to the working folder) or, where the folder has moved since, by its part under the
     unlabelled folder; suggestions of images no longer there are left out."""
     import csv
@@ -238,6 +248,8 @@ def suggested_items(store_root: Path, unlabelled: Path, suggestions_csv: Path) -
                     continue
                 path = unlabelled.joinpath(*parts[cut + 1:])
             if path.is_file():
-                items.append(Item(path.relative_to(store_root).as_posix(), row.get("guess") or None,
-                                  float(row["confidence"]) if row.get("confidence") else None, row.get("reason")))
+                # an image listed as foreign gets no class preselected: Enter must not file it under a guess
+                guess = None if row.get("out_of_class_score") else row.get("guess") or None
+                items.append(Item(path.relative_to(store_root).as_posix(), guess,
+                                  float(row["confidence"]) if row.get("confidence") else None, reason_of(row)))
     return items
