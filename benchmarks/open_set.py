@@ -198,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
             report["foreign_in_first_100"] = round(float(foreign[:100].mean()), 4)
         report.update(rejection(run_dir, base / "folder"))
     report.update({"command": "python benchmarks/open_set.py " + " ".join(sys.argv[1:] if argv is None else argv),
-                   "commit": source_commit(), "machine": machine_description(torch.device("cpu"))})
+                   # the commit that trained the run (the scores are computed again from the same files)
+                   "commit": results.get("commit") or source_commit(), "machine": results.get("machine") or
+                   machine_description(torch.device("cpu"))})
     out = HERE / "results" / args.table / f"{args.row}-s{args.seed}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
