@@ -142,13 +142,16 @@ def main(argv: list[str] | None = None) -> int:
         rounds = [{"round": 0, "labels": first["labels"], "test_error": first["test_error"],
                    "balanced_test_error": first.get("balanced_test_error"), "train_seconds": first["train_seconds"]}]
         previous = start / "round0"
-        chooser = random.Random(args.seed + 4242)
         for r in range(1, args.rounds + 1):
             root = folder / "folder"
-            if not (folder / f"round{r}" / "results.json").exists():
+            labelled = sum(1 for path in (root / "labelled").rglob("*") if path.is_file())
+            # an interrupted round has moved its images already: they are not chosen twice
+            if not (folder / f"round{r}" / "results.json").exists() and labelled < args.labels + r * args.add:
                 if arm == "suggest":
                     files = [Path(row.path) for row in suggest(previous, n=args.add, out=folder / f"suggest{r}.csv")]
                 else:
+                    # seeded per round, so that a round resumed after an interruption chooses as it would have
+                    chooser = random.Random(args.seed + 4242 + 1000 * (r - 1))
                     files = chooser.sample(sorted((root / "unlabelled").glob("*")), args.add)
                 move_to_labelled(root, files, data.train_labels, names)
             result = train(root, folder / f"round{r}", ["--init", str(previous)] if args.init else [])
