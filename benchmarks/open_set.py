@@ -121,6 +121,34 @@ def rejection(run_dir: Path, root: Path) -> dict:
     return {"threshold": threshold, **shares}
 
 
+def compare_scores(run_dir: Path, root: Path, truth: dict[str, bool]) -> dict[str, float]:
+    """The AUROC on the pool's foreign images of other out-of-class scores than the one stochreg uses, from the
+    same run (its pool is training images: no test image is looked at)."""
+    import torch.nn.functional as F
+    import stochreg
+    from stochreg.data import load_dataset
+    from stochreg.evaluate import learnt_features
+    from stochreg.runs.suggest import pool_indices
+
+    run = stochreg.load(run_dir)
+    data = load_dataset(f"folder:{root}", log=lambda line: None, image_size=run.config.image_size,
+                        channels=run.config.channels)
+    labelled = torch.tensor(json.loads((run_dir / "labelled_indices.json").read_text()))
+    pool = pool_indices(data.train_labels, [labelled])
+    labelled_features, _ = learnt_features(run.model, data.train_images[labelled])
+    features, probs = learnt_features(run.model, data.train_images[pool])
+    foreign = np.array([truth[Path(data.train_files[i]).name] for i in pool.tolist()])
+    near = F.normalize(features, dim=1) @ F.normalize(labelled_features, dim=1).T
+    classes = data.train_labels[labelled]
+    means = torch.stack([F.normalize(labelled_features, dim=1)[classes == k].mean(0) for k in classes.unique()])
+    scores = {f"nearest-{k}-labelled (cosine)": 1 - near.topk(k, dim=1).values[:, -1] for k in (1, 5, 20)}
+    scores["class means (cosine)"] = 1 - (F.normalize(features, dim=1) @ F.normalize(means, dim=1).T).max(1).values
+    scores["1 - maximum softmax probability"] = 1 - probs.max(1).values
+    scores["entropy of the softmax"] = -(probs * probs.clamp_min(1e-12).log()).sum(1)
+    scores["minus the feature norm"] = -features.norm(dim=1)
+    return {name: round(auroc(score.numpy(), foreign), 4) for name, score in scores.items()}
+
+
 def spread(values: list[float], percent: bool = True) -> str:
     values = [100 * v if percent else v for v in values if v is not None]
     unit = "%" if percent else ""
@@ -133,7 +161,8 @@ def spread(values: list[float], percent: bool = True) -> str:
 
 def write_page(table: str) -> Path:
     """results/TABLE.md from the JSON in results/TABLE/: a row per benchmark row, mean +- std over its seeds."""
-    reports = [json.loads(path.read_text()) for path in sorted((HERE / "results" / table).glob("*.json"))]
+    reports = [json.loads(path.read_text()) for path in sorted((HERE / "results" / table).glob("*.json"))
+               if not path.name.startswith("scores-")]
     rows: dict[str, list[dict]] = {}
     for report in reports:
         rows.setdefault(report["row"], []).append(report)
@@ -164,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--row", choices=sorted(ROWS), default="default")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--compare-scores", action="store_true",
+                        help="also the AUROC of other out-of-class scores on the same run (results/TABLE/scores-ROW-sS.json)")
     args, extra = parser.parse_known_args(argv)
 
     from stochreg.cli import main as stochreg_main
@@ -201,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
                    # the commit that trained the run (the scores are computed again from the same files)
                    "commit": results.get("commit") or source_commit(), "machine": results.get("machine") or
                    machine_description(torch.device("cpu"))})
+    if args.compare_scores and report.get("foreign_in_pool"):
+        compared = {"table": args.table, "row": args.row, "seed": args.seed, "auroc": compare_scores(
+            run_dir, base / "folder", truth), "command": report["command"], "commit": source_commit()}
+        (HERE / "results" / args.table).mkdir(parents=True, exist_ok=True)
+        (HERE / "results" / args.table / f"scores-{args.row}-s{args.seed}.json").write_text(
+            json.dumps(compared, indent=1) + "\n")
+        print(json.dumps(compared["auroc"], indent=1))
     out = HERE / "results" / args.table / f"{args.row}-s{args.seed}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n")
