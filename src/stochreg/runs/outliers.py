@@ -33,6 +33,7 @@ from ..evaluate import learnt_features
 REFERENCE, LIST, SHEET = "outliers.safetensors", "outliers.csv", "outliers.png"
 KEEP = 0.95
 SHEET_IMAGES = 30
+CHUNK = 4096
 
 
 def nearest_labelled(features: torch.Tensor, reference: torch.Tensor, leave_one_out: bool = False,
@@ -87,7 +88,10 @@ def find_outliers(model: nn.Module, data: Dataset, labelled: torch.Tensor, valid
     summary = {"threshold": round(threshold, 6) if threshold != float("inf") else None, "rule": rule}
     if not len(pool):
         return {"outliers": {**summary, "flagged": 0, "pool": 0}}
-    pool_features, pool_probs = learnt_features(model, images[pool], batch, device)
+    # a few thousand images at a time: the pool of a large folder is not copied whole
+    parts = [learnt_features(model, images[pool[start:start + CHUNK]], batch, device)
+             for start in range(0, len(pool), CHUNK)]
+    pool_features, pool_probs = torch.cat([f for f, _ in parts]), torch.cat([p for _, p in parts])
     scores, nearest = nearest_labelled(pool_features, labelled_features)
     labelled_classes = data.train_labels[labelled]
     order = scores.argsort(descending=True, stable=True)
