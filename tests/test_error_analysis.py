@@ -39,6 +39,6 @@ def test_error_analysis_of_two_runs(tiny_data_dir, tmp_path, capsys):
     # the features are the input of the last linear layer: that layer maps them to the logits
     run = load_run(runs[0])
     images = torch.randint(0, 256, (5, 1, 28, 28), dtype=torch.uint8)
-    features = analysis.learnt_features(run.model, images)
+    features, _ = analysis.learnt_features(run.model, images)
     logits = run.model[-1](features)
     assert torch.allclose(logits.softmax(1), run.predict(images), atol=1e-5)

@@ -120,6 +120,8 @@ def contact_sheet(images: torch.Tensor, captions: list[str], path: Path, columns
         ax.axis("off")
     for ax, caption, image in zip(axes.flat, captions, images):
         picture = image.permute(1, 2, 0).numpy()
+        if picture.shape[2] not in (1, 3):   # a stereo pair (NORB) or other channels: the first one
+            picture = picture[..., :1]
         ax.imshow(picture[..., 0] if picture.shape[2] == 1 else picture, cmap="gray", vmin=0, vmax=255)
         ax.set_title(caption, fontsize=7)
     fig.tight_layout()
