@@ -15,7 +15,6 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -31,17 +30,14 @@ def timed(what, work):
     return value, seconds
 
 
-def answer_by_keys(url: str, answers: int, screenshot: str | None) -> list[float]:
-    """Opens the page, presses Enter (the guess) or a class's digit ``answers`` times, waiting for each next
+def answer_by_keys(store, answers: int, screenshot: str | None) -> list[float]:
+    """Opens ``store``'s page, presses Enter (the guess) or a class's digit ``answers`` times, waiting for each next
     image; returns the page's own timings (milliseconds from each key to the next image drawn)."""
-    from selenium import webdriver
     from selenium.webdriver.common.by import By
     sys.path.insert(0, str(HERE.parent / "tests"))
-    from test_label_page import browser, wait_for
+    from test_label_page import page_open, wait_for
 
-    driver = browser()
-    try:
-        driver.get(url)
+    with page_open(store) as driver:
         wait_for(lambda: driver.find_element(By.ID, "file").text, 30)
         body = driver.find_element(By.TAG_NAME, "body")
         if screenshot:
@@ -53,9 +49,6 @@ def answer_by_keys(url: str, answers: int, screenshot: str | None) -> list[float
             wait_for(lambda: driver.find_element(By.ID, "file").text != before, 30)
             wait_for(lambda: len(driver.execute_script("return window.stochregTimings")) > k, 30)
         return driver.execute_script("return window.stochregTimings")
-    finally:
-        driver.quit()
-        del webdriver
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from stochreg.cli import main as stochreg_main
     from stochreg.data.write_folder import write_dataset_folder
-    from stochreg.label.server import start_server
     from stochreg.label.store import LabelStore
     from stochreg.runs.suggest import suggest, suggestions_path
     from stochreg.runtime.machine import machine_description, source_commit
@@ -86,12 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, suggest_seconds = timed(f"suggest over {pool} unlabelled images",
                                   lambda: suggest(run, n=args.n))
     store, open_seconds = timed("page's folder listed", lambda: LabelStore(folder, suggestions_path(run)))
-    server, url = start_server(store)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        timings = answer_by_keys(url, args.answers, args.screenshot)
-    finally:
-        server.shutdown()
+    timings = answer_by_keys(store, args.answers, args.screenshot)
     ordered = sorted(timings)
     report = {"dataset": args.dataset, "unlabelled_images": pool, "suggestions": len(rows),
               "suggest_seconds": round(suggest_seconds, 2), "page_listing_seconds": round(open_seconds, 2),

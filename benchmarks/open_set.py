@@ -65,6 +65,7 @@ def write_open_folder(table: str, clean: bool, seed: int, root: Path, data_dir: 
     if root.parent.exists():
         shutil.rmtree(root.parent)
     fashion = load_dataset("fashion-mnist", data_dir, log=lambda line: None)
+    digits = load_dataset("mnist", data_dir, log=lambda line: None) if table == "fashion-junk" else None
     generator = torch.Generator().manual_seed(seed)
     labels = fashion.train_labels
     labelled = set()
@@ -83,8 +84,7 @@ def write_open_folder(table: str, clean: bool, seed: int, root: Path, data_dir: 
             continue
         folder.mkdir(parents=True, exist_ok=True)
         write_png(fashion.train_images[i].numpy(), folder / name)
-    if table == "fashion-junk" and not clean:
-        digits = load_dataset("mnist", data_dir, log=lambda line: None)
+    if digits is not None and not clean:
         count = round(len(truth) * JUNK_SHARE / (1 - JUNK_SHARE))
         for i in torch.randperm(len(digits.train_labels), generator=generator)[:count].tolist():
             name = f"digit-{i:05d}.png"
@@ -99,8 +99,7 @@ def write_open_folder(table: str, clean: bool, seed: int, root: Path, data_dir: 
             continue
         folder.mkdir(parents=True, exist_ok=True)
         write_png(fashion.test_images[i].numpy(), folder / f"{i:05d}.png")
-    if table == "fashion-junk":
-        digits = load_dataset("mnist", data_dir, log=lambda line: None)
+    if digits is not None:
         (root.parent / "unknown-test").mkdir(parents=True, exist_ok=True)
         for i in range(4000):   # as many as fashion-open's four unknown classes have
             write_png(digits.test_images[i].numpy(), root.parent / "unknown-test" / f"digit-{i:05d}.png")

@@ -6,7 +6,9 @@ them. Without them the test is skipped, except under CI, where it fails: there i
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import json
 import os
 import shutil
@@ -46,6 +48,28 @@ def wait_for(condition, seconds=10.0):
     raise AssertionError("the page did not get there in time")
 
 
+@contextlib.contextmanager
+def page_open(store: LabelStore):
+    """The page of ``store`` served on a free loopback port and opened in headless Chromium."""
+    server, url = start_server(store)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        driver = browser()
+        try:
+            driver.get(url)
+            yield driver
+        finally:
+            driver.quit()
+    finally:
+        server.shutdown()
+
+
+def shown_file(driver) -> str:
+    """The file name under the picture the page shows (empty before the first one)."""
+    from selenium.webdriver.common.by import By
+    return driver.find_element(By.ID, "file").text
+
+
 def test_labelling_by_key_and_click_with_an_undo_moves_the_files_and_writes_each_answer(tmp_path):
     root = tmp_path / "photos"
     for name, seed in (("cat", 1), ("dog", 2)):
@@ -55,13 +79,9 @@ def test_labelling_by_key_and_click_with_an_undo_moves_the_files_and_writes_each
     with open(suggestions, "w", newline="") as f:   # a run's list: u4 first, the model guessing dog
         csv.writer(f).writerows([["path", "guess", "confidence", "reason"],
                                  [str(files[4]), "dog", "0.5200", "unsure between dog and cat (52% / 48%)"]])
-    server, url = start_server(LabelStore(root, suggestions))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    driver = browser()
-    try:
+    with page_open(LabelStore(root, suggestions)) as driver:
         from selenium.webdriver.common.by import By
-        driver.get(url)
-        shown = lambda: driver.find_element(By.ID, "file").text   # noqa: E731
+        shown = functools.partial(shown_file, driver)
         assert wait_for(shown) == "unlabelled/u4.png"
         assert "the model's guess: dog (52%)" in driver.find_element(By.ID, "caption").text
         assert driver.find_element(By.CSS_SELECTOR, "button.selected").get_attribute("data-answer") == "dog"
@@ -81,9 +101,6 @@ def test_labelling_by_key_and_click_with_an_undo_moves_the_files_and_writes_each
         timings = driver.execute_script("return window.stochregTimings")
         if os.environ.get("STOCHREG_UPDATE_SCREENSHOTS"):
             driver.save_screenshot(os.environ["STOCHREG_UPDATE_SCREENSHOTS"])
-    finally:
-        driver.quit()
-        server.shutdown()
     assert [(line["file"], line.get("answer"), line.get("undo")) for line in lines] == [
         ("unlabelled/u4.png", "dog", None), ("unlabelled/u0.png", "cat", None), ("unlabelled/u1.png", "none", None),
         ("unlabelled/u2.png", "dog", None), ("unlabelled/u2.png", None, 4)]
@@ -100,13 +117,9 @@ def test_classes_named_by_digits_are_answered_by_their_own_digit(tmp_path):
         picture(root / "labelled" / name / f"{name}.png", int(name), size=(28, 28), mode="L")
     for k in range(3):
         picture(root / "unlabelled" / f"u{k}.png", 20 + k, size=(28, 28), mode="L")
-    server, url = start_server(LabelStore(root))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    driver = browser()
-    try:
+    with page_open(LabelStore(root)) as driver:
         from selenium.webdriver.common.by import By
-        driver.get(url)
-        shown = lambda: driver.find_element(By.ID, "file").text   # noqa: E731
+        shown = functools.partial(shown_file, driver)
         assert wait_for(shown) == "unlabelled/u0.png"
         keys = [(button.find_element(By.TAG_NAME, "kbd").text, button.get_attribute("data-answer"))
                 for button in driver.find_elements(By.TAG_NAME, "button")[:3]]
@@ -116,7 +129,4 @@ def test_classes_named_by_digits_are_answered_by_their_own_digit(tmp_path):
         wait_for(lambda: shown() == "unlabelled/u1.png")
         body.send_keys("2")
         wait_for(lambda: (root / "labelled" / "2" / "u1.png").is_file())
-    finally:
-        driver.quit()
-        server.shutdown()
     assert (root / "labelled" / "0" / "u0.png").is_file()

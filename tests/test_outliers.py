@@ -38,11 +38,11 @@ def test_leave_one_out_never_takes_an_image_as_its_own_neighbour(rows, dims, see
 def test_the_threshold_keeps_95_percent_of_held_out_images_under_it_and_says_which():
     labelled = torch.randn(40, 6, generator=torch.Generator().manual_seed(0))
     held_out = torch.randn(200, 6, generator=torch.Generator().manual_seed(1))
-    threshold, rule = threshold_rule(held_out, labelled, True, labelled)
+    threshold, rule = threshold_rule(held_out, labelled)
     held_scores, _ = nearest_labelled(held_out, labelled)
     assert abs(float((held_scores <= threshold).float().mean()) - KEEP) < 0.01
     assert rule == "95% of the 200 validation images score under it"
-    threshold, rule = threshold_rule(torch.zeros(0), labelled, False, labelled)
+    threshold, rule = threshold_rule(torch.zeros(0), labelled)
     assert rule.startswith("95% of the 40 labelled images, each scored against the others") and threshold > 0
 
 

@@ -57,13 +57,18 @@ async function api(path, body) {
 const imageUrl = (file) => "/image?file=" + encodeURIComponent(file) + "&token=" + TOKEN;
 function say(text) { $("status").textContent = text; }
 
+// the next three images fetched ahead, so that the page moves on at once
+function preload() {
+  for (let k = state.cursor + 1; k < Math.min(state.items.length, state.cursor + 4); k++) new Image().src = imageUrl(state.items[k].file);
+}
+
 function refill() {
   if (state.filling || state.items.length - state.cursor > 8) return state.filling;
   state.filling = api("/api/queue?start=" + state.next + "&count=30").then((queue) => {
     const waiting = new Set(state.items.slice(state.cursor).map((item) => item.file));
     state.items.push(...queue.items.filter((item) => !waiting.has(item.file)));
     state.next = queue.next;
-    for (let k = state.cursor + 1; k < Math.min(state.items.length, state.cursor + 4); k++) new Image().src = imageUrl(state.items[k].file);
+    preload();
   }).catch((error) => say(error.message)).finally(() => { state.filling = null; });
   return state.filling;
 }
@@ -117,7 +122,7 @@ function show() {
   $("caption").textContent = guess ? "the model's guess: " + guess + " (" + Math.round(100 * item.confidence) + "%)"
       + (item.reason ? ", " + item.reason : "") : "";
   drawChoices();
-  for (let k = state.cursor + 1; k < Math.min(state.items.length, state.cursor + 4); k++) new Image().src = imageUrl(state.items[k].file);
+  preload();
 }
 
 function answer(value, isNew) {

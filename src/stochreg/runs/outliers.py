@@ -55,14 +55,14 @@ def nearest_labelled(features: torch.Tensor, reference: torch.Tensor, leave_one_
     return torch.cat(scores).clamp(min=0.0), torch.cat(nearest)
 
 
-def threshold_rule(held_out: torch.Tensor, labelled_features: torch.Tensor, has_validation: bool,
-                   reference: torch.Tensor) -> tuple[float, str]:
-    """The threshold and the words that say how it was chosen."""
-    if has_validation and len(held_out):
-        scores, _ = nearest_labelled(held_out, reference)
+def threshold_rule(held_out: torch.Tensor, labelled_features: torch.Tensor) -> tuple[float, str]:
+    """The threshold and the words that say how it was chosen: on the ``held_out`` (validation) images'
+    features where there are any, else on the labelled ones, left out one at a time."""
+    if len(held_out):
+        scores, _ = nearest_labelled(held_out, labelled_features)
         rule = f"{100 * KEEP:.0f}% of the {len(held_out)} validation images score under it"
     else:
-        scores, _ = nearest_labelled(labelled_features, reference, leave_one_out=True)
+        scores, _ = nearest_labelled(labelled_features, labelled_features, leave_one_out=True)
         rule = (f"{100 * KEEP:.0f}% of the {len(labelled_features)} labelled images, each scored against the others, "
                 "stay under it; new images of the classes score a little higher, so more than 5% of them may be "
                 "rejected")
@@ -82,7 +82,7 @@ def find_outliers(model: nn.Module, data: Dataset, labelled: torch.Tensor, valid
     labelled_features, _ = learnt_features(model, images[labelled], batch, device)
     held_out = learnt_features(model, images[validation], batch, device)[0] if validation is not None else \
         torch.zeros(0)
-    threshold, rule = threshold_rule(held_out, labelled_features, validation is not None, labelled_features)
+    threshold, rule = threshold_rule(held_out, labelled_features)
     save_file({"labelled_features": labelled_features.contiguous()}, str(out_dir / REFERENCE),
               metadata={"threshold": repr(threshold), "rule": rule})
     summary = {"threshold": round(threshold, 6) if threshold != float("inf") else None, "rule": rule}
